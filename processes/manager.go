@@ -1,8 +1,10 @@
 package processes
 
 import (
+	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/benbjohnson/clock"
@@ -12,25 +14,41 @@ import (
 
 const (
 	defaultSweepInterval = time.Minute
+	defaultKillGrace     = 5 * time.Second
+	defaultWaitDelay     = 2 * time.Second
 	shardCount           = 64
 )
 
-// Manager is a table of sessions by ID that evicts idle ones.
+// Manager is a table of sessions by ID that starts processes behind them and
+// evicts idle ones.
 //
 // Make one with [NewManager]. The zero Manager is usable too, with the real
-// clock, a one-minute sweep interval, no idle eviction and no logging. All
-// methods are safe for concurrent use.
+// clock, a one-minute sweep interval, no idle eviction, no limits and no
+// logging. All methods are safe for concurrent use.
 type Manager struct {
 	// IdleTimeout is how long a session may stay inactive before Sweep
 	// evicts it: idle means now − LastActivity > IdleTimeout, strictly. A
-	// value <= 0 disables eviction. Set it before sharing the Manager.
+	// value <= 0 disables eviction, except for sessions started with their
+	// own [StartOptions.IdleTimeout]. Set it before sharing the Manager.
 	IdleTimeout time.Duration
 
 	clk           clock.Clock
 	sweepInterval time.Duration
+	grace         time.Duration
+	delay         time.Duration
 	log           *slog.Logger
+	maxSessions   int
+	maxPerWS      int
 
 	shards [shardCount]shard
+
+	countMu sync.Mutex
+	total   int
+	perWS   map[string]int
+
+	closed  atomic.Bool
+	procs   sync.WaitGroup // readers and waiters of started processes
+	batches sync.WaitGroup // terminations in progress
 
 	runMu   sync.Mutex
 	sweeper *sweep.Sweeper
@@ -46,7 +64,8 @@ var discard = slog.New(slog.DiscardHandler)
 
 // NewManager returns a Manager that evicts sessions idle for longer than
 // idleTimeout (<= 0: never). Options default to the real clock, a one-minute
-// sweep interval and no logging; nil options are ignored.
+// sweep interval, a five-second kill grace, no limits and no logging; nil
+// options are ignored.
 func NewManager(idleTimeout time.Duration, opts ...Option) *Manager {
 	m := &Manager{IdleTimeout: idleTimeout}
 	for _, o := range opts {
@@ -71,6 +90,20 @@ func (m *Manager) logger() *slog.Logger {
 	return m.log
 }
 
+func (m *Manager) killGrace() time.Duration {
+	if m.grace == 0 {
+		return defaultKillGrace
+	}
+	return m.grace
+}
+
+func (m *Manager) waitDelay() time.Duration {
+	if m.delay == 0 {
+		return defaultWaitDelay
+	}
+	return m.delay
+}
+
 func (m *Manager) shard(id string) *shard {
 	// FNV-1a, inline so that it does not allocate.
 	h := uint32(2166136261)
@@ -81,10 +114,24 @@ func (m *Manager) shard(id string) *shard {
 	return &m.shards[h%shardCount]
 }
 
+// count adds d to the session counts of workspace ws.
+func (m *Manager) count(ws string, d int) {
+	m.countMu.Lock()
+	defer m.countMu.Unlock()
+	m.total += d
+	if m.perWS == nil {
+		m.perWS = make(map[string]int)
+	}
+	if m.perWS[ws] += d; m.perWS[ws] <= 0 {
+		delete(m.perWS, ws)
+	}
+}
+
 // Register adds s under s.ID. It stamps s's LastActivity with the Manager's
 // clock if it is zero, and makes s read the Manager's clock from then on. A
 // session already registered under the same ID is replaced and closed as by
-// Forget. Register panics if s is nil.
+// Forget. After Shutdown, Register closes s at once instead of adding it.
+// Register panics if s is nil.
 func (m *Manager) Register(s *Session) {
 	if s == nil {
 		panic("processes: Register of nil Session")
@@ -95,18 +142,58 @@ func (m *Manager) Register(s *Session) {
 		s.stamp(s.clk.Now())
 	}
 	s.mu.Unlock()
+	if old, err := m.insert(s, false, true); err != nil {
+		m.retire(s, "manager shut down")
+	} else if old != nil {
+		m.retire(old, "replaced")
+	}
+}
 
+// insert puts s in the table. counted says its slot was reserved already.
+// With replace, a session under the same ID is removed and returned;
+// without, insert fails with ErrExists. It fails with ErrClosed after
+// Shutdown.
+func (m *Manager) insert(s *Session, counted, replace bool) (old *Session, err error) {
 	sh := m.shard(s.ID)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	// Checked under the shard lock: Shutdown sets closed before it drains
+	// the shards under their locks, so no session slips in behind it.
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	old = sh.sessions[s.ID]
+	if old == s {
+		return nil, nil
+	}
+	if old != nil && !replace {
+		return nil, ErrExists
+	}
 	if sh.sessions == nil {
 		sh.sessions = make(map[string]*Session)
 	}
-	old := sh.sessions[s.ID]
 	sh.sessions[s.ID] = s
-	sh.mu.Unlock()
-	if old != nil && old != s {
-		m.retire(old, "replaced")
+	if !counted {
+		m.count(s.WorkspaceID, 1)
 	}
+	if old != nil {
+		m.count(old.WorkspaceID, -1)
+	}
+	return old, nil
+}
+
+// remove deletes s from the table if it is still there under its ID, and
+// reports whether it was.
+func (m *Manager) remove(s *Session) bool {
+	sh := m.shard(s.ID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.sessions[s.ID] != s {
+		return false
+	}
+	delete(sh.sessions, s.ID)
+	m.count(s.WorkspaceID, -1)
+	return true
 }
 
 // Get returns the session registered under id, and false if there is none,
@@ -120,55 +207,44 @@ func (m *Manager) Get(id string) (*Session, bool) {
 }
 
 // Forget removes the session registered under id and closes it: its waiters
-// get ErrClosed, and a process still running behind it is terminated and
-// reaped in the background. Forgetting an unknown id does nothing.
+// get ErrClosed, and a process still running behind it is terminated in the
+// background (the graceful signal, SIGKILL after the kill grace) and reaped,
+// with every descendant. Forgetting an unknown id does nothing.
 func (m *Manager) Forget(id string) {
-	sh := m.shard(id)
-	sh.mu.Lock()
-	s, ok := sh.sessions[id]
-	delete(sh.sessions, id)
-	sh.mu.Unlock()
-	if ok {
+	if s, ok := m.Get(id); ok && m.remove(s) {
 		m.retire(s, "forgotten")
 	}
 }
 
 // Len returns the number of sessions registered.
 func (m *Manager) Len() int {
-	n := 0
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.RLock()
-		n += len(sh.sessions)
-		sh.mu.RUnlock()
-	}
-	return n
+	m.countMu.Lock()
+	defer m.countMu.Unlock()
+	return m.total
 }
 
 // retire closes a session that left the table.
 func (m *Manager) retire(s *Session, why string) {
-	p := s.shut()
 	m.logger().Debug("processes: session closed", "id", s.ID, "workspace", s.WorkspaceID, "reason", why)
-	if p != nil {
-		m.terminateInBackground(s, p)
+	if p := s.shut(); p != nil {
+		m.terminate([]*process{p})
 	}
 }
 
 // Sweep evicts every session idle at the Manager's clock's now: its
 // LastActivity is more than its idle timeout ago. Evicted sessions are closed
-// as by Forget. With IdleTimeout <= 0, only sessions with their own positive
-// idle timeout are evicted.
+// as by Forget.
 func (m *Manager) Sweep() {
 	m.sweepAt(m.clock().Now())
 }
 
-// sweepAt evicts the sessions idle at now and returns how many. Each shard is
+// sweepAt evicts the sessions idle at t and returns how many. Each shard is
 // read under its read lock and written under its lock only to delete, so Get
-// is never held off for the whole scan.
+// is never held off for the whole scan. The processes of all evicted
+// sessions are terminated together.
 func (m *Manager) sweepAt(t time.Time) int {
 	def, now := m.IdleTimeout, t.UnixNano()
-	var idle []*Session
-	evicted := 0
+	var idle, evicted []*Session
 	for i := range m.shards {
 		sh := &m.shards[i]
 		idle = idle[:0]
@@ -182,25 +258,29 @@ func (m *Manager) sweepAt(t time.Time) int {
 		if len(idle) == 0 {
 			continue
 		}
-		n := 0
 		sh.mu.Lock()
 		for _, s := range idle {
 			// Re-check: the session may have been replaced or become
 			// active since the read.
 			if sh.sessions[s.ID] == s && s.idleAt(now, def) {
 				delete(sh.sessions, s.ID)
-				idle[n] = s
-				n++
+				m.count(s.WorkspaceID, -1)
+				evicted = append(evicted, s)
 			}
 		}
 		sh.mu.Unlock()
-		for _, s := range idle[:n] {
-			m.logger().Info("processes: session evicted", "id", s.ID, "workspace", s.WorkspaceID, "idle", t.Sub(s.LastActivity()))
-			m.retire(s, "idle")
-		}
-		evicted += n
 	}
-	return evicted
+	var ps []*process
+	for _, s := range evicted {
+		m.logger().Info("processes: session evicted", "id", s.ID, "workspace", s.WorkspaceID, "idle", t.Sub(s.LastActivity()))
+		if p := s.shut(); p != nil {
+			ps = append(ps, p)
+		}
+	}
+	if len(ps) > 0 {
+		m.terminate(ps)
+	}
+	return len(evicted)
 }
 
 // Run starts sweeping in one background goroutine that calls Sweep every
@@ -209,7 +289,7 @@ func (m *Manager) sweepAt(t time.Time) int {
 func (m *Manager) Run() {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
-	if m.sweeper != nil {
+	if m.sweeper != nil || m.closed.Load() {
 		return
 	}
 	interval := m.sweepInterval
@@ -228,4 +308,44 @@ func (m *Manager) Stop() {
 	m.sweeper = nil
 	m.runMu.Unlock()
 	s.Stop()
+}
+
+// Shutdown stops sweeping, removes and closes every session, terminates
+// every process (the graceful signal, then SIGKILL after the kill grace or
+// as soon as ctx ends) and waits until all of them and their descendants
+// were killed and reaped and every goroutine of the Manager has exited.
+// It returns ctx.Err() if ctx ended before the processes exited by
+// themselves, nil otherwise. After Shutdown, Start returns ErrClosed and
+// Register closes what it is given. Calling it again waits again.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.closed.Store(true)
+	m.Stop()
+	var all []*Session
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for id, s := range sh.sessions {
+			all = append(all, s)
+			delete(sh.sessions, id)
+			m.count(s.WorkspaceID, -1)
+		}
+		sh.mu.Unlock()
+	}
+	var ps []*process
+	for _, s := range all {
+		if p := s.shut(); p != nil {
+			ps = append(ps, p)
+		}
+	}
+	b := m.terminate(ps)
+	var err error
+	select {
+	case <-b.end:
+	case <-ctx.Done():
+		err = ctx.Err()
+		b.kill()
+	}
+	m.batches.Wait()
+	m.procs.Wait()
+	return err
 }

@@ -41,3 +41,44 @@ func WithLogger(l *slog.Logger) Option {
 		}
 	}
 }
+
+// WithKillGrace sets how long Forget, eviction, Shutdown and Terminate wait
+// after the graceful signal (SIGTERM, or SIGHUP for a terminal) before they
+// send SIGKILL. The default is five seconds. NewManager panics if d is not
+// positive.
+func WithKillGrace(d time.Duration) Option {
+	return func(m *Manager) {
+		if d <= 0 {
+			panic("processes: non-positive kill grace")
+		}
+		m.grace = d
+	}
+}
+
+// WithWaitDelay sets how long, once a process exited, its session keeps
+// reading output from descendants that still hold its stdout or stderr open
+// before it closes them and records the exit, as exec.Cmd.WaitDelay does. The
+// default is two seconds. NewManager panics if d is not positive.
+func WithWaitDelay(d time.Duration) Option {
+	return func(m *Manager) {
+		if d <= 0 {
+			panic("processes: non-positive wait delay")
+		}
+		m.delay = d
+	}
+}
+
+// WithMaxSessions makes Start fail with ErrTooManySessions when the Manager
+// holds n sessions, after it reclaimed the slot of the session that exited
+// first, if any: running sessions are never killed to make room. n <= 0
+// means no limit, the default.
+func WithMaxSessions(n int) Option {
+	return func(m *Manager) { m.maxSessions = n }
+}
+
+// WithMaxSessionsPerWorkspace is WithMaxSessions for the sessions of one
+// WorkspaceID each; an exited session of the same workspace is reclaimed
+// first.
+func WithMaxSessionsPerWorkspace(n int) Option {
+	return func(m *Manager) { m.maxPerWS = n }
+}

@@ -68,6 +68,7 @@ type Session struct {
 	idleTimeout  time.Duration // 0: the Manager's; < 0: never idle; fixed before Register
 	exitCode     int
 	exited       bool
+	exitedAt     time.Time
 	closed       bool
 	wake         chan struct{} // closed on every change a waiter may want
 	done         chan struct{} // made on demand by Done
@@ -146,6 +147,7 @@ func (s *Session) SetExit(code int) {
 		return
 	}
 	s.exitCode, s.exited = code, true
+	s.exitedAt = s.now()
 	s.touch(ActivityOutput)
 	s.notify()
 	s.closeDoneLocked()
@@ -273,7 +275,8 @@ func (s *Session) idleAt(now int64, def time.Duration) bool {
 }
 
 // shut closes the session: waiters get ErrClosed and, with no process behind
-// it, Done is closed. It returns the process to terminate, if one runs.
+// it, Done is closed. It returns the process to terminate, if it has one and
+// was not closed before.
 func (s *Session) shut() *process {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -283,8 +286,6 @@ func (s *Session) shut() *process {
 	s.closed = true
 	s.notify()
 	s.closeDoneLocked()
-	if s.proc != nil && !s.exited {
-		return s.proc
-	}
-	return nil
+	// Even an exited process is returned: descendants may outlive it.
+	return s.proc
 }

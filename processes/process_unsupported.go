@@ -1,0 +1,42 @@
+//go:build !linux
+
+package processes
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync/atomic"
+)
+
+// process is what runs behind a started session. Starting processes is
+// supported on Linux only; elsewhere Start returns an error for which
+// errors.Is(err, errors.ErrUnsupported) holds, and no process exists.
+type process struct {
+	m        *Manager
+	pid      int
+	tty      *os.File
+	finished atomic.Bool
+	batch    atomic.Pointer[stopBatch]
+}
+
+func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, *process, error) {
+	return nil, nil, fmt.Errorf("processes: starting processes: %w", errors.ErrUnsupported)
+}
+
+func (p *process) start()                         {}
+func (p *process) write([]byte) (int, error)      { return 0, errors.ErrUnsupported }
+func (p *process) signal(os.Signal) error         { return errors.ErrUnsupported }
+func (p *process) closeStdin() error              { return errors.ErrUnsupported }
+func (p *process) resize(rows, cols uint16) error { return errors.ErrUnsupported }
+
+type stopBatch struct{ end chan struct{} }
+
+func (b *stopBatch) kill() {}
+
+func (m *Manager) terminate(ps []*process) *stopBatch {
+	b := &stopBatch{end: make(chan struct{})}
+	close(b.end)
+	return b
+}

@@ -1,0 +1,123 @@
+package processes
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// spawn starts the child and returns its session, not yet registered, and
+// its process, not yet read or waited for.
+func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, *process, error) {
+	if opts.TTY != nil && (cmd.SysProcAttr == nil || !cmd.SysProcAttr.Setsid) {
+		return nil, nil, fmt.Errorf("%w: a terminal's command must be a session leader (SysProcAttr.Setsid)", ErrInvalid)
+	}
+	p := &process{m: m, cmd: cmd, cookie: newID(), stopSig: syscall.SIGTERM}
+	var childEnds []*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
+			f.Close()
+		}
+	}
+	if opts.TTY != nil {
+		master, err := pollable(opts.TTY)
+		if err != nil {
+			return nil, nil, fmt.Errorf("processes: terminal: %w", err)
+		}
+		p.tty, p.stdin, p.outs = master, master, []*os.File{master}
+		p.stopSig, p.ownSession = syscall.SIGHUP, true
+	} else {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("processes: stdin pipe: %w", err)
+		}
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			closeAll([]*os.File{inR, inW})
+			return nil, nil, fmt.Errorf("processes: stdout pipe: %w", err)
+		}
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			closeAll([]*os.File{inR, inW, outR, outW})
+			return nil, nil, fmt.Errorf("processes: stderr pipe: %w", err)
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+		childEnds = []*os.File{inR, outW, errW}
+		p.stdin, p.outs = inW, []*os.File{outR, errR}
+	}
+
+	attr := syscall.SysProcAttr{}
+	if cmd.SysProcAttr != nil {
+		attr = *cmd.SysProcAttr
+	}
+	if !attr.Setsid {
+		attr.Setpgid, attr.Pgid = true, 0
+	}
+	pidfd := -1
+	attr.PidFD = &pidfd
+	cmd.SysProcAttr = &attr
+	cmd.Env = append(cmd.Environ(), cookieVar+"="+p.cookie)
+
+	err := cmd.Start()
+	closeAll(childEnds)
+	if opts.TTY != nil {
+		// The child has its own copies of the slave; the master lives on
+		// as the pollable duplicate.
+		closeAll([]*os.File{opts.TTY})
+	}
+	if err != nil {
+		closeAll(p.outs)
+		if p.tty == nil {
+			closeAll([]*os.File{p.stdin})
+		}
+		return nil, nil, fmt.Errorf("processes: start %s: %w", cmd.Path, err)
+	}
+	p.pid = cmd.Process.Pid
+	if pidfd >= 0 {
+		if err := syscall.SetNonblock(pidfd, true); err == nil {
+			p.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+		} else {
+			syscall.Close(pidfd)
+		}
+	}
+	s := &Session{
+		ID:          id,
+		WorkspaceID: opts.WorkspaceID,
+		clk:         m.clock(),
+		mgr:         m,
+		activity:    opts.Activity,
+		idleTimeout: opts.IdleTimeout,
+		proc:        p,
+	}
+	s.stamp(s.clk.Now())
+	p.s = s
+	return s, p, nil
+}
+
+// pollable returns a non-blocking duplicate of f that reads and writes
+// through the runtime poller, so that a goroutine waiting on it holds no
+// thread and closing it interrupts a pending read.
+func pollable(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	var dupErr error
+	if err := rc.Control(func(orig uintptr) {
+		fd, dupErr = syscall.Dup(int(orig))
+	}); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, dupErr
+	}
+	syscall.CloseOnExec(fd)
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
