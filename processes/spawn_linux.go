@@ -120,4 +120,3 @@ func pollable(f *os.File) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), f.Name()), nil
 }
-
