@@ -105,3 +105,5 @@ func shutdown(t *testing.T, m *processes.Manager) {
 		require.NoError(t, m.Shutdown(ctx))
 	})
 }
+
+func execCommand(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }

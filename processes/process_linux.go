@@ -39,11 +39,8 @@ type process struct {
 	counted atomic.Bool               // the batch counted this process as reaped
 }
 
-var readBufs = sync.Pool{New: func() any { return new([readBufSize]byte) }}
-
-// readBufSize is the size of one read from a pipe or terminal: the default
-// pipe capacity, so that a flood is read in as few calls as possible.
-const readBufSize = 64 << 10
+// maxRead is the most one read takes into the ring at once.
+const maxRead = 1 << 20
 
 // start launches the reader and waiter goroutines.
 func (p *process) start() {
@@ -58,10 +55,10 @@ func (p *process) start() {
 }
 
 // read appends everything f yields to the session until EOF or an error
-// (EIO on a terminal whose child exited, or f closed by wait). It reads
-// through the runtime poller, so an idle reader holds no thread and no
-// buffer: a buffer is taken from a pool only when the poller says there is
-// data.
+// (EIO on a terminal whose child exited, or f closed by wait). It waits
+// through the runtime poller, so an idle reader holds no thread, and reads
+// straight into the session's ring, sized by FIONREAD, so that the ring holds
+// the only copy and an idle reader holds no buffer.
 func (p *process) read(f *os.File, stream string) {
 	defer p.m.procs.Done()
 	defer func() {
@@ -74,18 +71,27 @@ func (p *process) read(f *os.File, stream string) {
 	if err != nil {
 		return
 	}
+	var sysRead func([]byte) (int, error) // made once: fd does not change
 	_ = rc.Read(func(fd uintptr) bool {
+		if sysRead == nil {
+			sysRead = func(b []byte) (int, error) { return syscall.Read(int(fd), b) }
+		}
 		for {
-			buf := readBufs.Get().(*[readBufSize]byte)
-			n, err := syscall.Read(int(fd), buf[:])
-			if n > 0 {
-				p.s.Append(stream, buf[:n])
+			var n int
+			var err error
+			if avail := readable(fd); avail > 0 {
+				n, err = p.s.appendRead(stream, min(avail, maxRead), sysRead)
+			} else {
+				// Nothing buffered: learn whether this is EOF, EAGAIN or a
+				// byte that just arrived.
+				var one [1]byte
+				n, err = syscall.Read(int(fd), one[:])
+				if n > 0 {
+					p.s.Append(stream, one[:n])
+				}
 			}
-			readBufs.Put(buf)
 			switch {
-			case n > 0:
-				continue
-			case err == syscall.EINTR:
+			case n > 0, err == syscall.EINTR:
 				continue
 			case err == syscall.EAGAIN:
 				return false // wait for the poller
@@ -94,6 +100,16 @@ func (p *process) read(f *os.File, stream string) {
 			}
 		}
 	})
+}
+
+// readable returns how many bytes fd has buffered for reading, or 64 KiB,
+// a pipe's capacity, when FIONREAD does not tell.
+func readable(fd uintptr) int {
+	var n int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&n))); e != 0 {
+		return 64 << 10
+	}
+	return int(n)
 }
 
 // siginfo is the part of Linux's siginfo_t that waitid fills for a child.
@@ -259,9 +275,13 @@ func (m *Manager) terminate(ps []*process) *stopBatch {
 	}
 	m.batches.Add(1)
 	b.left.Store(int32(len(b.ps)) + 1) // +1 until the setup below is done
+	// The graceful signal goes to processes still running; what is left of
+	// exited ones gets SIGKILL when the batch finishes.
 	bySig := map[syscall.Signal][]*process{}
 	for _, p := range b.ps {
-		bySig[p.stopSig] = append(bySig[p.stopSig], p)
+		if !p.finished.Load() {
+			bySig[p.stopSig] = append(bySig[p.stopSig], p)
+		}
 	}
 	for sig, group := range bySig {
 		signalTrees(group, sig)

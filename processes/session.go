@@ -136,6 +136,20 @@ func (s *Session) Append(stream string, data []byte) {
 	s.mu.Unlock()
 }
 
+// appendRead appends one chunk read by read straight into the ring, as
+// ring.AppendRead does. It holds the session's lock while read runs, so read
+// must not block: the readers call it only with non-blocking descriptors.
+func (s *Session) appendRead(stream string, want int, read func([]byte) (int, error)) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.ring.AppendRead(stream, want, read)
+	if n > 0 {
+		s.touch(ActivityOutput)
+		s.notify()
+	}
+	return n, err
+}
+
 // SetExit records the exit code; the first call wins. A process killed by
 // signal N is recorded as 128+N. It refreshes LastActivity when output counts
 // as activity, so that the session stays one more idle window for final

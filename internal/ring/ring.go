@@ -95,34 +95,56 @@ func (r *Ring) Append(stream string, data []byte) {
 	if n == 0 {
 		return
 	}
-	limit := r.Cap()
 	sid := r.streamID(stream)
-	start := r.total
-	if n > limit {
-		data = data[n-limit:]
-	}
+	stored := data[n-min(n, r.Cap()):]
+	r.reserve(len(stored))
+	r.write(r.total+int64(n-len(stored)), stored)
+	r.commit(sid, n)
+}
 
+// AppendRead appends one chunk of the given stream read by read straight
+// into the ring's storage, so that the ring holds the only copy. read is
+// called once, with a slice of at most want bytes (and at least one), and
+// returns how many bytes it put there; want is capped to Cap(). Nothing is
+// appended when read returns no bytes. AppendRead returns read's results.
+func (r *Ring) AppendRead(stream string, want int, read func(p []byte) (int, error)) (int, error) {
+	want = max(1, min(want, r.Cap()))
+	sid := r.streamID(stream)
+	r.reserve(want)
+	w := int(r.total % int64(len(r.buf)))
+	n, err := read(r.buf[w : w+min(want, len(r.buf)-w)])
+	if n > 0 {
+		r.commit(sid, n)
+	}
+	return n, err
+}
+
+// reserve makes the buffer large enough to retain n more bytes with what it
+// retains now, up to the cap.
+func (r *Ring) reserve(n int) {
+	if need := min(r.Retained()+n, r.Cap()); len(r.buf) < need {
+		r.grow(need, r.begin, r.total)
+	}
+}
+
+// commit accounts for a chunk of n bytes whose retained part was written at
+// its offsets: it assigns the Seq, moves the head past what was overwritten
+// and drops the chunks that ended there.
+func (r *Ring) commit(sid, n int) {
 	r.last++
 	if r.first == 0 {
 		r.first, r.histSeq = r.last, r.last
 	}
-	r.push(uint64(sid)<<offsetBits | uint64(start))
+	r.push(uint64(sid)<<offsetBits | uint64(r.total))
 	r.total += int64(n)
-	oldBegin := r.begin
-	if r.total > int64(limit) {
-		r.begin = r.total - int64(limit)
+	if limit := int64(r.Cap()); r.total > limit {
+		r.begin = r.total - limit
 	}
 	// Drop whole chunks that end at or before the new begin.
 	for r.first < r.last && r.start(r.first+1) <= r.begin {
 		r.first++
 	}
 	r.trimHistory()
-
-	retained := int(r.total - r.begin)
-	if len(r.buf) < retained {
-		r.grow(retained, max(oldBegin, r.begin), start)
-	}
-	r.write(r.total-int64(len(data)), data)
 }
 
 // streamID returns the index of stream in r.streams, adding it if new.

@@ -119,7 +119,18 @@ func FuzzRing(f *testing.F) {
 				stream = "stderr"
 			}
 			data := payload[i%7 : i%7+n]
-			r.Append(stream, data)
+			if i%2 == 1 {
+				// Read straight into the ring: it may offer fewer bytes
+				// than wanted (up to the end of its storage), and the
+				// reader may fill fewer still.
+				got, err := r.AppendRead(stream, n, func(p []byte) (int, error) {
+					return copy(p, data[:min(len(data), len(p), 1+int(op)%97)]), nil
+				})
+				require.NoError(t, err)
+				data = data[:got]
+			} else {
+				r.Append(stream, data)
+			}
 			m.append(stream, data)
 			checkTotals(t, r, m)
 			for _, c := range cursors {
