@@ -49,6 +49,8 @@ type Manager struct {
 	closed  atomic.Bool
 	procs   sync.WaitGroup // readers and waiters of started processes
 	batches sync.WaitGroup // terminations in progress
+	liveMu  sync.Mutex
+	live    map[*stopBatch]struct{}
 
 	runMu   sync.Mutex
 	sweeper *sweep.Sweeper
@@ -216,6 +218,22 @@ func (m *Manager) Forget(id string) {
 	}
 }
 
+// Remove is Forget for one particular session: it removes and closes s if s
+// is still the session registered under s.ID, and reports whether it was.
+// Unlike Forget(s.ID), it never touches a newer session registered under
+// the same ID.
+func (m *Manager) Remove(s *Session) bool {
+	if s == nil || !m.remove(s) {
+		return false
+	}
+	m.retire(s, "removed")
+	return true
+}
+
+// Clock returns the clock the Manager and its sessions read: the one given
+// with WithClock, or the real clock.
+func (m *Manager) Clock() clock.Clock { return m.clock() }
+
 // Len returns the number of sessions registered.
 func (m *Manager) Len() int {
 	m.countMu.Lock()
@@ -310,12 +328,12 @@ func (m *Manager) Stop() {
 	s.Stop()
 }
 
-// Shutdown stops sweeping, removes and closes every session, terminates
-// every process (the graceful signal, then SIGKILL after the kill grace or
-// as soon as ctx ends) and waits until all of them and their descendants
-// were killed and reaped and every goroutine of the Manager has exited.
-// It returns ctx.Err() if ctx ended before the processes exited by
-// themselves, nil otherwise. After Shutdown, Start returns ErrClosed and
+// Shutdown stops sweeping, removes and closes every session, and
+// terminates every process: the graceful signal, then SIGKILL after the kill
+// grace, or at once for every termination in progress when ctx ends. It
+// waits until all of them and their descendants were killed and reaped and
+// every goroutine of the Manager has exited. It returns ctx.Err() if ctx
+// ended first, nil otherwise. After Shutdown, Start returns ErrClosed and
 // Register closes what it is given. Calling it again waits again.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.closed.Store(true)
@@ -343,7 +361,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	case <-b.end:
 	case <-ctx.Done():
 		err = ctx.Err()
-		b.kill()
+		m.killAll()
 	}
 	m.batches.Wait()
 	m.procs.Wait()

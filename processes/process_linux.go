@@ -262,10 +262,16 @@ type stopBatch struct {
 	timer *clock.Timer
 	once  sync.Once
 	end   chan struct{} // closed once the batch finished
+
+	// found are the descendants signalled at the start, set before any
+	// process of the batch can finish it.
+	found   []int
+	scanned bool
 }
 
 // terminate begins terminating ps, skipping any that already are, and
-// returns the batch. The Manager waits for the batch in Shutdown.
+// returns the batch. The grace timer is armed before any signal is sent, so
+// that whoever sees a signal's effect knows the grace is running.
 func (m *Manager) terminate(ps []*process) *stopBatch {
 	b := &stopBatch{m: m, end: make(chan struct{})}
 	for _, p := range ps {
@@ -274,7 +280,14 @@ func (m *Manager) terminate(ps []*process) *stopBatch {
 		}
 	}
 	m.batches.Add(1)
+	m.liveMu.Lock()
+	if m.live == nil {
+		m.live = make(map[*stopBatch]struct{})
+	}
+	m.live[b] = struct{}{}
+	m.liveMu.Unlock()
 	b.left.Store(int32(len(b.ps)) + 1) // +1 until the setup below is done
+	b.timer = m.clock().AfterFunc(m.killGrace(), b.kill)
 	// The graceful signal goes to processes still running; what is left of
 	// exited ones gets SIGKILL when the batch finishes.
 	bySig := map[syscall.Signal][]*process{}
@@ -284,9 +297,9 @@ func (m *Manager) terminate(ps []*process) *stopBatch {
 		}
 	}
 	for sig, group := range bySig {
-		signalTrees(group, sig)
+		b.found = append(b.found, signalTrees(group, sig)...)
+		b.scanned = true
 	}
-	b.timer = m.clock().AfterFunc(m.killGrace(), b.kill)
 	for _, p := range b.ps {
 		if p.finished.Load() {
 			b.reaped(p)
@@ -294,6 +307,19 @@ func (m *Manager) terminate(ps []*process) *stopBatch {
 	}
 	b.done()
 	return b
+}
+
+// killAll escalates every termination in progress to SIGKILL now.
+func (m *Manager) killAll() {
+	m.liveMu.Lock()
+	live := make([]*stopBatch, 0, len(m.live))
+	for b := range m.live {
+		live = append(live, b)
+	}
+	m.liveMu.Unlock()
+	for _, b := range live {
+		b.kill()
+	}
 }
 
 // reaped counts p as reaped, once: both terminate and wait may report it.
@@ -332,7 +358,22 @@ func (b *stopBatch) kill() {
 func (b *stopBatch) finish() {
 	b.once.Do(func() {
 		b.timer.Stop()
-		signalTrees(b.ps, syscall.SIGKILL)
+		if b.scanned {
+			// What the first scan found, and the groups: a second scan
+			// per termination would make closing many sessions one by
+			// one quadratic.
+			for _, p := range b.ps {
+				_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+			}
+			for _, pid := range b.found {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		} else {
+			signalTrees(b.ps, syscall.SIGKILL)
+		}
+		b.m.liveMu.Lock()
+		delete(b.m.live, b)
+		b.m.liveMu.Unlock()
 		close(b.end)
 		b.m.batches.Done()
 	})

@@ -40,3 +40,5 @@ func (m *Manager) terminate(ps []*process) *stopBatch {
 	close(b.end)
 	return b
 }
+
+func (m *Manager) killAll() {}

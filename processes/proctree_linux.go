@@ -16,27 +16,39 @@ type procStat struct {
 	pid, ppid, pgrp, sid int
 }
 
-// readStat parses /proc/<pid>/stat.
-func readStat(pid int) (procStat, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// readStat parses /proc/<pid>/stat into st, reading it into buf.
+func readStat(pid int, buf []byte) (st procStat, ok bool) {
+	fd, err := syscall.Open("/proc/"+strconv.Itoa(pid)+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return procStat{}, false
+		return st, false
 	}
+	n, err := syscall.Read(fd, buf)
+	syscall.Close(fd)
+	if err != nil || n <= 0 {
+		return st, false
+	}
+	b := buf[:n]
 	// The command name is in parentheses and may hold anything; the fields
-	// that follow start after the last ')'.
+	// that follow start after the last ')': state, ppid, pgrp, session.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return procStat{}, false
+		return st, false
 	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 4 {
-		return procStat{}, false
+	var f [4]int
+	k := -1
+	for _, c := range b[i+1:] {
+		if c == ' ' {
+			if k++; k == len(f) {
+				break
+			}
+		} else if k > 0 && c >= '0' && c <= '9' {
+			f[k] = f[k]*10 + int(c-'0')
+		}
 	}
-	st := procStat{pid: pid}
-	st.ppid, _ = strconv.Atoi(string(f[1]))
-	st.pgrp, _ = strconv.Atoi(string(f[2]))
-	st.sid, _ = strconv.Atoi(string(f[3]))
-	return st, true
+	if k < len(f)-1 {
+		return st, false
+	}
+	return procStat{pid: pid, ppid: f[1], pgrp: f[2], sid: f[3]}, true
 }
 
 // listProcs returns the stat of every process in /proc.
@@ -48,12 +60,13 @@ func listProcs() []procStat {
 	defer d.Close()
 	names, _ := d.Readdirnames(-1)
 	out := make([]procStat, 0, len(names))
+	buf := make([]byte, 1024)
 	for _, n := range names {
 		pid, err := strconv.Atoi(n)
 		if err != nil {
 			continue
 		}
-		if st, ok := readStat(pid); ok {
+		if st, ok := readStat(pid, buf); ok {
 			out = append(out, st)
 		}
 	}
@@ -78,8 +91,14 @@ func environCookie(pid int) string {
 // treePids returns, for each process, the pids of everything that belongs to
 // it: the members of its process group (and of its session, for a session
 // leader), every descendant of those by parent links, and every process that
-// carries its cookie. One scan of /proc serves all of ps.
+// carries its cookie. One scan of /proc serves all of ps. Environments are
+// read only of processes outside the groups of the Manager's other
+// sessions, which keeps a scan among many sessions cheap.
 func treePids(ps []*process) map[*process][]int {
+	if len(ps) == 0 {
+		return nil
+	}
+	known := ps[0].m.leaders()
 	procs := listProcs()
 	self := os.Getpid()
 	children := make(map[int][]int, len(procs))
@@ -112,7 +131,7 @@ func treePids(ps []*process) map[*process][]int {
 		}
 	}
 	for _, st := range procs {
-		if owner[st.pid] != nil || st.pid == self || st.pid <= 1 {
+		if owner[st.pid] != nil || st.pid == self || st.pid <= 1 || known[st.pgrp] || known[st.sid] {
 			continue
 		}
 		if p := byCookie[environCookie(st.pid)]; p != nil {
@@ -127,18 +146,38 @@ func treePids(ps []*process) map[*process][]int {
 }
 
 // signalTrees sends sig to the process group of every process in ps and to
-// every process found to belong to it. Errors are ignored: a process may
-// exit at any moment.
-func signalTrees(ps []*process, sig syscall.Signal) {
+// every process found to belong to it, and returns those it found. Errors
+// are ignored: a process may exit at any moment.
+func signalTrees(ps []*process, sig syscall.Signal) []int {
 	if len(ps) == 0 {
-		return
+		return nil
 	}
 	for _, p := range ps {
 		_ = syscall.Kill(-p.pid, sig)
 	}
+	var found []int
 	for _, pids := range treePids(ps) {
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, sig)
+			found = append(found, pid)
 		}
 	}
+	return found
+}
+
+// leaders returns the pids of the Manager's running processes, which lead
+// their process groups (and sessions, for terminals).
+func (m *Manager) leaders() map[int]bool {
+	out := make(map[int]bool)
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.RLock()
+		for _, s := range sh.sessions {
+			if s.proc != nil && !s.proc.finished.Load() {
+				out[s.proc.pid] = true
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
 }

@@ -74,6 +74,7 @@ type Session struct {
 	done         chan struct{} // made on demand by Done
 	doneClosed   bool
 	proc         *process // nil for a session without a process
+	value        any      // StartOptions.Value
 }
 
 // now reads the session's clock; s.mu must be held.

@@ -33,6 +33,9 @@ type StartOptions struct {
 	// takes ownership of TTY: it closes it, even on error. Package ptyterm
 	// sets this; most callers leave it nil.
 	TTY *os.File
+	// Value is any data the caller keeps with the session, returned by
+	// [Session.Value]. Package ptyterm keeps its Terminal there.
+	Value any
 }
 
 // newID returns 128 random bits in URL-safe base64.
@@ -268,4 +271,10 @@ func (s *Session) Pid() int {
 		return 0
 	}
 	return s.proc.pid
+}
+
+// Value returns the StartOptions.Value the session was started with, nil
+// for a session made otherwise.
+func (s *Session) Value() any {
+	return s.value // set before the session is shared, never changed
 }

@@ -88,6 +88,7 @@ func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, 
 		mgr:         m,
 		activity:    opts.Activity,
 		idleTimeout: opts.IdleTimeout,
+		value:       opts.Value,
 		proc:        p,
 	}
 	s.stamp(s.clk.Now())

@@ -1,0 +1,57 @@
+// Package ptyterm runs interactive programs under a pseudo-terminal, as
+// sessions of a processes.Manager: the backend of a web terminal.
+//
+// A [Terminal] is a processes.Session whose output, one "stdout" stream, is
+// polled, long-polled and swept like any other, so the Manager's sweep and
+// package httpapi serve terminals unchanged. The program runs as a session
+// leader with the terminal as its controlling terminal, at the size asked for
+// (24 × 80 by default).
+//
+// # Idle by user activity
+//
+// A terminal is idle when its user is gone, not when its program is quiet: a
+// build printing for an hour in a tab nobody looks at is idle, and a shell a
+// user types into is not. So by default only [Terminal.Write] (keyboard input)
+// and [Terminal.Resize] refresh its LastActivity; [Options.CountOutput] makes
+// program output count too. After [Options.IdleTimeout] (five minutes by
+// default) without activity, the Manager's sweep closes it.
+// [Options.OnIdleWarning] is called once per idle stretch, [Options.WarnBefore]
+// ahead of that close, on the Manager's clock, so a client can warn the user;
+// new input starts a new stretch.
+//
+// # Reconnecting
+//
+// A client that goes away (a page reload, a network blip) and comes back
+// within the idle window calls [Attach] with the terminal's ID and gets the
+// same live Terminal, then replays the buffered output (up to
+// processes.MaxBufferBytes) with Session().OutputSince(0) and carries on from
+// the last Seq. Attach fails with processes.ErrNotFound once the terminal
+// was closed or evicted.
+//
+// # Lifecycle
+//
+// [Start] opens the terminal and starts the program. [Terminal.Close],
+// eviction and Forget do what a real terminal going away does: SIGHUP to the
+// program's process group and session, SIGKILL after the Manager's kill
+// grace, then the terminal is closed and the program reaped. Close waits for
+// all of it. Output printed before the program exited is kept, and the exit
+// is visible only once that output is in.
+//
+// # Cost
+//
+// The terminal's master side is read through the runtime poller (a
+// non-blocking duplicate of the descriptor), so an idle terminal holds no OS
+// thread and two goroutines, and closing it interrupts the read. A thousand
+// idle terminals run on a handful of threads.
+//
+// # Platform support
+//
+// Linux. Elsewhere Start returns an error for which
+// errors.Is(err, errors.ErrUnsupported) holds.
+//
+// # What it does not do
+//
+// It does not interpret the output (escape sequences pass through as bytes),
+// emulate a screen, or put the host's own terminal in raw mode: see
+// examples/cli for a program that attaches a Terminal to the user's terminal.
+package ptyterm

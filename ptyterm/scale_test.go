@@ -1,0 +1,66 @@
+package ptyterm_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/ptyterm"
+)
+
+func threads(t *testing.T) int {
+	t.Helper()
+	f, err := os.Open("/proc/self/status")
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			require.NoError(t, err)
+			return n
+		}
+	}
+	t.Fatal("no Threads line in /proc/self/status")
+	return 0
+}
+
+// TestScaleIdleTerminals runs 1,000 idle terminals at once: their readers
+// wait in the runtime poller, so they pin no thread; then every one is
+// closed and nothing is left.
+func TestScaleIdleTerminals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 1,000 terminals")
+	}
+	const n = 1000
+	m := processes.NewManager(0, processes.WithKillGrace(5*time.Second))
+	terms := make([]*ptyterm.Terminal, 0, n)
+	for range n {
+		term, err := ptyterm.Start(m, exec.Command("sleep", "1000"), ptyterm.Options{})
+		require.NoError(t, err)
+		terms = append(terms, term)
+	}
+	th := threads(t)
+	t.Logf("%d idle terminals: %d OS threads", n, th)
+	assert.Less(t, th, 100, "OS threads with %d idle terminals", n)
+
+	pids := make([]int, 0, n)
+	for _, term := range terms {
+		pids = append(pids, term.Session().Pid())
+		require.NoError(t, term.Close())
+	}
+	requireGone(t, pids...)
+	assert.Zero(t, m.Len())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, m.Shutdown(ctx))
+}

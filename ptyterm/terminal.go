@@ -1,0 +1,249 @@
+package ptyterm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/creack/pty"
+
+	"github.com/sessionkit/sessionkit/processes"
+)
+
+// DefaultIdleTimeout is how long a terminal may go without input or resize
+// before it is closed, unless Options.IdleTimeout says otherwise.
+const DefaultIdleTimeout = 5 * time.Minute
+
+// Options configures a terminal in [Start]. The zero value is valid: a
+// random ID, the workspace "", 24 × 80, idle after five minutes without
+// input, no warning.
+type Options struct {
+	// ID and WorkspaceID are the session's, as in processes.StartOptions.
+	ID, WorkspaceID string
+	// Rows and Cols are the initial size; zero means 24 and 80.
+	Rows, Cols uint16
+	// IdleTimeout is how long the terminal may go without input or resize
+	// before the Manager's sweep closes it. Zero means DefaultIdleTimeout;
+	// a negative value means it never idles out.
+	IdleTimeout time.Duration
+	// CountOutput makes program output count as activity too.
+	CountOutput bool
+	// WarnBefore is how long before the idle close OnIdleWarning is called.
+	// Zero means no warning.
+	WarnBefore time.Duration
+	// OnIdleWarning is called once per idle stretch, WarnBefore ahead of the
+	// idle close, on the Manager's clock, in a goroutine of its own and with
+	// no lock held. Input or a resize starts a new stretch. Nil means none.
+	OnIdleWarning func(*Terminal)
+}
+
+// Terminal is an interactive program under a pseudo-terminal, living as a
+// processes.Session in a processes.Manager. Its methods are safe for
+// concurrent use. A Terminal is made by Start and found again by Attach; the
+// zero Terminal is not usable.
+type Terminal struct {
+	m     *processes.Manager
+	s     *processes.Session
+	clk   clock.Clock
+	idle  time.Duration
+	warn  time.Duration
+	onIdl func(*Terminal)
+
+	mu        sync.Mutex
+	timer     *clock.Timer
+	warnedFor time.Time // the LastActivity of the stretch already warned
+	closed    bool
+}
+
+// Start runs cmd under a new pseudo-terminal of the requested size, as a
+// session leader with the terminal as its controlling terminal, and
+// registers it in m as a session whose output is one "stdout" stream.
+//
+// It returns processes.ErrInvalid (wrapped) for a nil cmd or one whose
+// Stdin, Stdout or Stderr is set, the errors of processes.Manager.Start
+// (ErrExists, ErrTooManySessions, ErrClosed, the program's start error), and
+// the error of opening a terminal. On Linux only: elsewhere it returns an
+// error for which errors.Is(err, errors.ErrUnsupported) holds.
+func Start(m *processes.Manager, cmd *exec.Cmd, opts Options) (*Terminal, error) {
+	if m == nil || cmd == nil {
+		return nil, fmt.Errorf("%w: nil Manager or command", processes.ErrInvalid)
+	}
+	if cmd.Stdin != nil || cmd.Stdout != nil || cmd.Stderr != nil {
+		return nil, fmt.Errorf("%w: command's Stdin, Stdout or Stderr already set", processes.ErrInvalid)
+	}
+	rows, cols := opts.Rows, opts.Cols
+	if rows == 0 {
+		rows = 24
+	}
+	if cols == 0 {
+		cols = 80
+	}
+	idle := opts.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	master, slave, err := pty.Open()
+	if err != nil {
+		if errors.Is(err, pty.ErrUnsupported) {
+			err = fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
+		}
+		return nil, fmt.Errorf("ptyterm: open terminal: %w", err)
+	}
+	defer slave.Close() // the child has its own copies
+	if err := pty.Setsize(master, &pty.Winsize{Rows: rows, Cols: cols}); err != nil {
+		master.Close()
+		return nil, fmt.Errorf("ptyterm: set size: %w", err)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	attr := syscall.SysProcAttr{}
+	if cmd.SysProcAttr != nil {
+		attr = *cmd.SysProcAttr
+	}
+	setControllingTerminal(&attr)
+	cmd.SysProcAttr = &attr
+
+	activity := processes.ActivityInput
+	if opts.CountOutput {
+		activity |= processes.ActivityOutput
+	}
+	t := &Terminal{m: m, clk: m.Clock(), idle: idle, warn: opts.WarnBefore, onIdl: opts.OnIdleWarning}
+	s, err := m.Start(cmd, processes.StartOptions{
+		ID:          opts.ID,
+		WorkspaceID: opts.WorkspaceID,
+		IdleTimeout: idle,
+		Activity:    activity,
+		TTY:         master,
+		Value:       t,
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.s = s
+	t.mu.Unlock()
+	t.arm()
+	return t, nil
+}
+
+// Attach returns the live terminal registered in m under id, so that a
+// client that reconnects gets the same terminal back; it replays the
+// buffered output with t.Session().OutputSince(0). It returns an error for
+// which errors.Is(err, processes.ErrNotFound) holds when no session has that
+// ID or it was closed, and processes.ErrNotTerminal (wrapped) for a session
+// that is not a terminal.
+func Attach(m *processes.Manager, id string) (*Terminal, error) {
+	s, ok := m.Get(id)
+	if !ok || s.Closed() {
+		return nil, fmt.Errorf("ptyterm: attach %q: %w", id, processes.ErrNotFound)
+	}
+	t, ok := s.Value().(*Terminal)
+	if !ok {
+		return nil, fmt.Errorf("ptyterm: attach %q: %w", id, processes.ErrNotTerminal)
+	}
+	return t, nil
+}
+
+// Session returns the terminal's session: its output, polling and exit.
+func (t *Terminal) Session() *processes.Session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.s
+}
+
+// Write sends p to the program as keyboard input and counts as activity. It
+// returns processes.ErrExited once the program exited.
+func (t *Terminal) Write(p []byte) (int, error) {
+	n, err := t.Session().Write(p)
+	t.arm()
+	return n, err
+}
+
+// Resize sets the terminal's size, which the program sees as SIGWINCH, and
+// counts as activity. It returns processes.ErrInvalid (wrapped) for a zero
+// size and processes.ErrExited once the program exited.
+func (t *Terminal) Resize(rows, cols uint16) error {
+	err := t.Session().Resize(rows, cols)
+	t.arm()
+	return err
+}
+
+// Close closes the terminal as a real one going away does: SIGHUP to the
+// program's process group and every descendant, SIGKILL after the Manager's
+// kill grace, then the terminal is closed and the program reaped. It waits
+// for all of that and removes the session from its Manager. Close is
+// idempotent and returns nil.
+func (t *Terminal) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	if t.timer != nil {
+		t.timer.Stop()
+		t.timer = nil
+	}
+	s := t.s
+	t.mu.Unlock()
+	t.m.Remove(s)
+	if !s.Closed() {
+		// Another session took the ID, so s was not in the table: stop it
+		// all the same.
+		_ = s.Terminate(context.Background())
+	}
+	<-s.Done()
+	return nil
+}
+
+// arm schedules the idle check for the current stretch.
+func (t *Terminal) arm() {
+	if t.onIdl == nil || t.warn <= 0 || t.idle < 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.s == nil {
+		return
+	}
+	due := t.s.LastActivity().Add(t.idle - t.warn)
+	t.schedule(due)
+}
+
+// schedule sets the check timer for due; t.mu must be held.
+func (t *Terminal) schedule(due time.Time) {
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.timer = t.clk.AfterFunc(max(0, due.Sub(t.clk.Now())), t.check)
+}
+
+// check runs on the timer: it warns once per idle stretch when the warning
+// is due, and otherwise re-arms for the stretch now running.
+func (t *Terminal) check() {
+	t.mu.Lock()
+	s := t.s
+	if t.closed || s.Closed() {
+		t.mu.Unlock()
+		return
+	}
+	last, now := s.LastActivity(), t.clk.Now()
+	due := last.Add(t.idle - t.warn)
+	switch {
+	case now.Before(due):
+		// Activity (output, with CountOutput) moved the stretch on.
+		t.schedule(due)
+		t.mu.Unlock()
+		return
+	case t.warnedFor.Equal(last):
+		// Warned already: look again once the warning period is over, in
+		// case output starts a new stretch without input.
+		t.schedule(now.Add(t.warn))
+		t.mu.Unlock()
+		return
+	}
+	t.warnedFor = last
+	t.schedule(last.Add(t.idle + time.Nanosecond))
+	t.mu.Unlock()
+	t.onIdl(t)
+}

@@ -1,0 +1,294 @@
+package ptyterm_test
+
+import (
+	"errors"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/ptyterm"
+)
+
+func newManager(t *testing.T, opts ...processes.Option) *processes.Manager {
+	t.Helper()
+	m := processes.NewManager(0, append([]processes.Option{processes.WithKillGrace(2 * time.Second)}, opts...)...)
+	shutdown(t, m)
+	return m
+}
+
+func startTerm(t *testing.T, m *processes.Manager, opts ptyterm.Options, name string, args ...string) *ptyterm.Terminal {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = shellEnv()
+	term, err := ptyterm.Start(m, cmd, opts)
+	require.NoError(t, err)
+	return term
+}
+
+func TestInteractiveShellKeepsState(t *testing.T) {
+	m := newManager(t)
+	term := startTerm(t, m, ptyterm.Options{}, "sh", "-i")
+	for i, step := range []struct{ input, want string }{
+		{"X=42\n", "$ "},
+		{"Y=$((X + 1))\n", "$ "},
+		{"echo value=$X,$Y\n", "value=42,43"},
+		{"cd /tmp && pwd\n", "/tmp"},
+	} {
+		_, err := term.Write([]byte(step.input))
+		require.NoError(t, err, "step %d", i)
+		waitFor(t, term, step.want)
+	}
+	require.NoError(t, term.Close())
+	requireGone(t, term.Session().Pid())
+}
+
+func TestSize(t *testing.T) {
+	t.Run("initial", func(t *testing.T) {
+		m := newManager(t)
+		term := startTerm(t, m, ptyterm.Options{Rows: 40, Cols: 120}, "stty", "size")
+		<-term.Session().Done()
+		assert.Contains(t, output(term), "40 120")
+	})
+	t.Run("default", func(t *testing.T) {
+		m := newManager(t)
+		term := startTerm(t, m, ptyterm.Options{}, "stty", "size")
+		<-term.Session().Done()
+		assert.Contains(t, output(term), "24 80")
+	})
+	t.Run("after Resize", func(t *testing.T) {
+		m := newManager(t)
+		term := startTerm(t, m, ptyterm.Options{}, "sh", "-i")
+		waitFor(t, term, "$ ")
+		require.NoError(t, term.Resize(30, 100))
+		_, err := term.Write([]byte("stty size\n"))
+		require.NoError(t, err)
+		waitFor(t, term, "30 100")
+		assert.ErrorIs(t, term.Resize(0, 80), processes.ErrInvalid)
+		require.NoError(t, term.Close())
+	})
+}
+
+func TestTtyIsAPseudoTerminal(t *testing.T) {
+	m := newManager(t)
+	term := startTerm(t, m, ptyterm.Options{}, "tty")
+	<-term.Session().Done()
+	assert.Regexp(t, `/dev/pts/\d+`, output(term))
+	_, exit, _ := term.Session().OutputSince(0)
+	require.NotNil(t, exit)
+	assert.Equal(t, 0, *exit)
+}
+
+func TestResizeSendsWinch(t *testing.T) {
+	m := newManager(t)
+	term := startTerm(t, m, ptyterm.Options{}, "sh", "-c",
+		`trap 'echo winch $(stty size); exit 0' WINCH; echo ready; while :; do sleep 0.01; done`)
+	waitFor(t, term, "ready")
+	require.NoError(t, term.Resize(33, 99))
+	waitFor(t, term, "winch 33 99")
+	<-term.Session().Done()
+}
+
+func TestCloseKillsTheTerminalsProcesses(t *testing.T) {
+	m := newManager(t)
+	term := startTerm(t, m, ptyterm.Options{}, "sh", "-i")
+	waitFor(t, term, "$ ")
+	// A background job of an interactive shell runs in a process group of
+	// its own, in the terminal's session.
+	_, err := term.Write([]byte("sleep 1000 & echo bg=$!\n"))
+	require.NoError(t, err)
+	bgPid := regexp.MustCompile(`bg=(\d+)`)
+	require.Eventually(t, func() bool { return bgPid.MatchString(output(term)) }, 10*time.Second, time.Millisecond)
+	match := bgPid.FindStringSubmatch(output(term))
+	require.Len(t, match, 2)
+	bg, _ := strconv.Atoi(match[1])
+	require.True(t, alive(bg))
+
+	require.NoError(t, term.Close())
+	require.NoError(t, term.Close(), "second Close")
+	_, exit, alive := term.Session().OutputSince(0)
+	assert.False(t, alive)
+	require.NotNil(t, exit)
+	assert.Equal(t, 128+int(syscall.SIGHUP), *exit, "the shell ends on SIGHUP")
+	requireGone(t, term.Session().Pid(), bg)
+	_, ok := m.Get(term.Session().ID)
+	assert.False(t, ok)
+}
+
+func TestCloseEscalatesToSIGKILL(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c), processes.WithKillGrace(10*time.Second))
+	term := startTerm(t, m, ptyterm.Options{}, "sh", "-c", `trap 'echo hup ignored' HUP; echo ready; while :; do sleep 0.01; done`)
+	waitFor(t, term, "ready")
+	closed := make(chan error, 1)
+	go func() { closed <- term.Close() }()
+	waitFor(t, term, "hup ignored") // SIGHUP arrived, so the grace is running
+	c.Add(10*time.Second - time.Nanosecond)
+	select {
+	case <-closed:
+		t.Fatal("Close returned before the grace ended")
+	default:
+	}
+	c.Add(time.Nanosecond)
+	assert.NoError(t, recv(t, closed))
+	requireGone(t, term.Session().Pid())
+}
+
+func TestIdleByUserActivity(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	term := startTerm(t, m, ptyterm.Options{IdleTimeout: time.Minute}, "sh", "-i")
+	waitFor(t, term, "$ ")
+	id := term.Session().ID
+
+	c.Add(50 * time.Second)
+	_, err := term.Write([]byte("echo typing\n"))
+	require.NoError(t, err)
+	waitFor(t, term, "typing")
+	c.Add(50 * time.Second) // 100s after start, 50s after input
+	m.Sweep()
+	_, ok := m.Get(id)
+	require.True(t, ok, "a terminal with input 50s ago was evicted")
+
+	c.Add(10*time.Second + time.Nanosecond)
+	m.Sweep()
+	_, ok = m.Get(id)
+	require.False(t, ok, "an idle terminal was kept")
+	<-term.Session().Done()
+	requireGone(t, term.Session().Pid())
+	_, err = ptyterm.Attach(m, id)
+	assert.ErrorIs(t, err, processes.ErrNotFound)
+}
+
+func TestOutputCountsOnlyWithCountOutput(t *testing.T) {
+	for _, count := range []bool{false, true} {
+		t.Run("CountOutput="+strconv.FormatBool(count), func(t *testing.T) {
+			c := clock.NewMock()
+			m := newManager(t, processes.WithClock(c))
+			term := startTerm(t, m, ptyterm.Options{CountOutput: count}, "sh", "-c",
+				`trap 'echo got' USR1; echo ready; while :; do sleep 0.01; done`)
+			waitFor(t, term, "ready")
+			start := c.Now()
+			c.Add(30 * time.Second)
+			// Signalled from outside the library, so that only the
+			// program's output can count as activity.
+			require.NoError(t, syscall.Kill(term.Session().Pid(), syscall.SIGUSR1))
+			waitFor(t, term, "got")
+			want := start
+			if count {
+				want = c.Now()
+			}
+			assert.Equal(t, want, term.Session().LastActivity())
+			require.NoError(t, term.Close())
+		})
+	}
+}
+
+func TestIdleWarning(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	warnings := make(chan time.Time, 10)
+	term := startTerm(t, m, ptyterm.Options{
+		IdleTimeout:   time.Minute,
+		WarnBefore:    10 * time.Second,
+		OnIdleWarning: func(*ptyterm.Terminal) { warnings <- c.Now() },
+	}, "sh", "-i")
+	waitFor(t, term, "$ ")
+	start := c.Now()
+
+	c.Add(49 * time.Second)
+	assert.Empty(t, warnings, "warned 11s before the close")
+	c.Add(time.Second)
+	got := recv(t, warnings)
+	assert.Equal(t, start.Add(50*time.Second), got, "warning time")
+
+	// Input starts a new stretch, warned once again.
+	_, err := term.Write([]byte("echo still here\n"))
+	require.NoError(t, err)
+	c.Add(50 * time.Second)
+	got = recv(t, warnings)
+	assert.Equal(t, start.Add(100*time.Second), got, "second stretch's warning time")
+
+	c.Add(10*time.Second + time.Nanosecond) // the idle close is due
+	m.Sweep()
+	<-term.Session().Done()
+	c.Add(time.Minute)
+	assert.Empty(t, warnings, "warned more than once per stretch, or after the close")
+}
+
+func TestAttachReplays(t *testing.T) {
+	m := newManager(t)
+	term := startTerm(t, m, ptyterm.Options{ID: "tab-1"}, "sh", "-i")
+	_, err := term.Write([]byte("echo first-visit\n"))
+	require.NoError(t, err)
+	waitFor(t, term, "first-visit")
+
+	// The client goes away and comes back with only the ID.
+	again, err := ptyterm.Attach(m, "tab-1")
+	require.NoError(t, err)
+	assert.Same(t, term, again)
+	assert.Contains(t, output(again), "first-visit", "replay of the buffered output")
+	_, err = again.Write([]byte("echo second-visit\n"))
+	require.NoError(t, err)
+	waitFor(t, again, "second-visit")
+
+	require.NoError(t, again.Close())
+	_, err = ptyterm.Attach(m, "tab-1")
+	assert.ErrorIs(t, err, processes.ErrNotFound, "attach after Close")
+}
+
+func TestAttachErrors(t *testing.T) {
+	m := newManager(t)
+	_, err := ptyterm.Attach(m, "nope")
+	assert.ErrorIs(t, err, processes.ErrNotFound)
+
+	s, err := m.Start(exec.Command("sleep", "1000"), processes.StartOptions{ID: "pipes"})
+	require.NoError(t, err)
+	_, err = ptyterm.Attach(m, "pipes")
+	assert.ErrorIs(t, err, processes.ErrNotTerminal)
+	m.Forget(s.ID)
+
+	m.Register(&processes.Session{ID: "plain"})
+	_, err = ptyterm.Attach(m, "plain")
+	assert.ErrorIs(t, err, processes.ErrNotTerminal)
+}
+
+func TestStartErrors(t *testing.T) {
+	m := newManager(t)
+	withStdin := exec.Command("cat")
+	withStdin.Stdin = nil
+	withStdin.Stdout = &errWriter{}
+	tests := []struct {
+		name string
+		m    *processes.Manager
+		cmd  *exec.Cmd
+		want error
+	}{
+		{"nil manager", nil, exec.Command("true"), processes.ErrInvalid},
+		{"nil command", m, nil, processes.ErrInvalid},
+		{"stdout set", m, withStdin, processes.ErrInvalid},
+		{"missing program", m, exec.Command("/nonexistent/program"), errors.New("")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			term, err := ptyterm.Start(tt.m, tt.cmd, ptyterm.Options{})
+			assert.Nil(t, term)
+			require.Error(t, err)
+			if tt.want.Error() != "" {
+				assert.ErrorIs(t, err, tt.want)
+			}
+		})
+	}
+	assert.Zero(t, m.Len())
+}
+
+type errWriter struct{}
+
+func (errWriter) Write(p []byte) (int, error) { return 0, errors.New("unused") }
