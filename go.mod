@@ -4,11 +4,9 @@ go 1.25
 
 require (
 	github.com/benbjohnson/clock v1.3.5
+	github.com/creack/pty v1.1.24
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )
 
-require (
-	github.com/creack/pty v1.1.24 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
-)
+require go.yaml.in/yaml/v3 v3.0.5 // indirect
