@@ -1,0 +1,60 @@
+// Package fakeclock is an example of testing your own code that sits on a
+// processes.Manager with a mock clock: sessions are evicted exactly when the
+// test says, with no sleeps. Jobs is the code under test; jobs_test.go is
+// the part to copy.
+package fakeclock
+
+import (
+	"sync"
+
+	"github.com/sessionkit/sessionkit/processes"
+)
+
+// Jobs keeps the log of each job as a session in a Manager, so that a job
+// that logs nothing for longer than the Manager's IdleTimeout is evicted by
+// its sweep. It is safe for concurrent use.
+type Jobs struct {
+	m  *processes.Manager
+	mu sync.Mutex // serializes creating a job's session
+}
+
+// New returns Jobs whose logs live in m.
+func New(m *processes.Manager) *Jobs {
+	return &Jobs{m: m}
+}
+
+// Log appends line and a newline to the log of job id, starting the log if
+// there is none (or it was evicted). It keeps the job from being idle.
+func (j *Jobs) Log(id, line string) {
+	j.mu.Lock()
+	s, ok := j.m.Get(id)
+	if !ok {
+		s = &processes.Session{ID: id}
+		j.m.Register(s)
+	}
+	j.mu.Unlock()
+	s.Append("stdout", []byte(line+"\n"))
+}
+
+// Finish records the job's exit code. The job stays one more idle window
+// for whoever reads its log last, then is evicted.
+func (j *Jobs) Finish(id string, code int) {
+	if s, ok := j.m.Get(id); ok {
+		s.SetExit(code)
+	}
+}
+
+// Tail returns the retained log of job id, and false once it was evicted
+// or never existed. Reading does not keep a job alive.
+func (j *Jobs) Tail(id string) (string, bool) {
+	s, ok := j.m.Get(id)
+	if !ok {
+		return "", false
+	}
+	chunks, _, _ := s.OutputSince(0)
+	var b []byte
+	for _, c := range chunks {
+		b = append(b, c.Data...)
+	}
+	return string(b), true
+}

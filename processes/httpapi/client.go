@@ -1,0 +1,225 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sessionkit/sessionkit/processes"
+)
+
+// Defaults of [Client].
+const (
+	// DefaultPollWait is how long each poll of Follow waits on the server
+	// when Client.PollWait is not positive.
+	DefaultPollWait = 30 * time.Second
+	// DefaultMaxBackoff caps Follow's delay between retries when
+	// Client.MaxBackoff is not positive.
+	DefaultMaxBackoff = 5 * time.Second
+)
+
+// maxErrorBody bounds how much of an error response the client reads.
+const maxErrorBody = 64 << 10
+
+// Client calls the routes of [NewHandler] over HTTP: one method per route,
+// and [Client.Follow], the polling loop of an SDK.
+//
+// Every method returns an *[APIError] for a response outside 2xx, which
+// errors.Is matches against the errors of package processes
+// (processes.ErrNotFound for a 404, and so on), the error of the
+// http.Client for a failed request, and ctx.Err() (wrapped) when ctx ends
+// first.
+//
+// Set the exported fields before the first call; after that a Client is safe
+// for concurrent use. Make one with [NewClient]; the zero Client has no base
+// URL and is not usable.
+type Client struct {
+	// Header is added to every request, for the credentials that
+	// Options.Authorize reads (Authorization, say). Nil adds nothing.
+	Header http.Header
+	// PollWait is how long each poll of Follow asks the server to wait for
+	// output. Not positive means DefaultPollWait. The server caps it at its
+	// Options.MaxWait.
+	PollWait time.Duration
+	// MaxBackoff caps the delay between Follow's retries after transient
+	// errors. Not positive means DefaultMaxBackoff.
+	MaxBackoff time.Duration
+
+	base string
+	hc   *http.Client
+}
+
+// NewClient returns a Client for the handler at baseURL, which includes the
+// prefix, as "http://127.0.0.1:8080/api/sdk/processes". A nil hc means
+// http.DefaultClient. Its Timeout, if any, must exceed PollWait.
+func NewClient(baseURL string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+}
+
+// Started is the answer to [Client.Start]: the new session's ID and its
+// workspace.
+type Started struct {
+	ID          string `json:"id"`
+	WorkspaceID string `json:"workspace_id"`
+}
+
+// Start asks the server to start a session (POST /), sending req encoded as
+// JSON (nil sends an empty body): what it means is up to the server's
+// Options.Start. It returns the session's ID and workspace; a server without
+// Options.Start answers an *APIError with Code "start_disabled".
+func (c *Client) Start(ctx context.Context, req any) (Started, error) {
+	var body io.Reader
+	if req != nil {
+		b, err := json.Marshal(req)
+		if err != nil {
+			return Started{}, fmt.Errorf("httpapi: encoding start request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	var st Started
+	err := c.do(ctx, http.MethodPost, "/", nil, body, "application/json", &st)
+	return st, err
+}
+
+// Output polls the session once (GET {sid}/output): the chunks with Seq >
+// since, the exit, and the missed and lost bytes. A positive wait makes the
+// server hold the request until output newer than since exists, the process
+// exits, or the wait (capped by the server) passes, whichever comes first;
+// the chunks are then empty. The chunks are the caller's, nil when there are
+// none.
+func (c *Client) Output(ctx context.Context, sid string, since int, wait time.Duration) (processes.Output, error) {
+	q := url.Values{"since": {strconv.Itoa(since)}}
+	if wait > 0 {
+		q.Set("wait", wait.String())
+	}
+	var w wireOutput
+	if err := c.do(ctx, http.MethodGet, sessionPath(sid, "/output"), q, nil, "", &w); err != nil {
+		return processes.Output{}, err
+	}
+	return fromWire(w), nil
+}
+
+// Stdin writes p to the session's stdin (POST {sid}/stdin). It returns an
+// error matching processes.ErrExited once the process exited,
+// processes.ErrNoProcess for a session without one, and an *APIError with
+// Code "too_large" (status 413) when p exceeds the server's limit, in which
+// case nothing was written.
+func (c *Client) Stdin(ctx context.Context, sid string, p []byte) error {
+	return c.do(ctx, http.MethodPost, sessionPath(sid, "/stdin"), nil, bytes.NewReader(p), "application/octet-stream", nil)
+}
+
+// CloseStdin closes the session's stdin (POST {sid}/stdin?close=1 with an
+// empty body), so that the process reads end of file. Errors are as for
+// Stdin.
+func (c *Client) CloseStdin(ctx context.Context, sid string) error {
+	q := url.Values{"close": {"1"}}
+	return c.do(ctx, http.MethodPost, sessionPath(sid, "/stdin"), q, nil, "", nil)
+}
+
+// Signal sends the signal name, such as "INT" or "SIGTERM", to the session's
+// process group (POST {sid}/signal). An unknown name returns an error
+// matching processes.ErrInvalid (status 400); an exited process,
+// processes.ErrExited.
+func (c *Client) Signal(ctx context.Context, sid, name string) error {
+	q := url.Values{"name": {name}}
+	return c.do(ctx, http.MethodPost, sessionPath(sid, "/signal"), q, nil, "", nil)
+}
+
+// Terminate stops the session's process (POST {sid}/terminate): SIGTERM, and
+// SIGKILL after the server's grace or when ctx ends. It returns once the
+// process is done, with its exit code (-1 if the server reported none). An
+// already exited process returns its exit code; a session without a process
+// returns an error matching processes.ErrNoProcess.
+func (c *Client) Terminate(ctx context.Context, sid string) (exit int, err error) {
+	var b exitBody
+	if err := c.do(ctx, http.MethodPost, sessionPath(sid, "/terminate"), nil, nil, "", &b); err != nil {
+		return -1, err
+	}
+	if b.Exit == nil {
+		return -1, nil
+	}
+	return *b.Exit, nil
+}
+
+// Resize sets the terminal size of the session (POST {sid}/resize). A
+// session without a terminal returns an error matching
+// processes.ErrNotTerminal (status 409); zero rows or cols, one matching
+// processes.ErrInvalid.
+func (c *Client) Resize(ctx context.Context, sid string, rows, cols uint16) error {
+	b, _ := json.Marshal(resizeBody{Rows: rows, Cols: cols})
+	return c.do(ctx, http.MethodPost, sessionPath(sid, "/resize"), nil, bytes.NewReader(b), "application/json", nil)
+}
+
+// Delete forgets the session (DELETE {sid}), terminating a process that
+// still runs. An unknown session returns an error matching
+// processes.ErrNotFound.
+func (c *Client) Delete(ctx context.Context, sid string) error {
+	return c.do(ctx, http.MethodDelete, sessionPath(sid, ""), nil, nil, "", nil)
+}
+
+func sessionPath(sid, route string) string {
+	return "/" + url.PathEscape(sid) + route
+}
+
+// do sends one request and decodes a 2xx JSON answer into out (nil: the body
+// is discarded) or returns the *APIError of any other status.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string, out any) error {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return fmt.Errorf("httpapi: %w", err)
+	}
+	for k, vs := range c.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	req.Header.Set("Accept", "application/json")
+	if contentType != "" && body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return readAPIError(resp)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("httpapi: decoding the answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// readAPIError makes the *APIError of a response outside 2xx.
+func readAPIError(resp *http.Response) error {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if err != nil && len(b) == 0 {
+		return fmt.Errorf("httpapi: reading a %d answer: %w", resp.StatusCode, err)
+	}
+	var eb errorBody
+	if json.Unmarshal(b, &eb) == nil && eb.Code != "" {
+		return &APIError{Status: resp.StatusCode, Code: eb.Code, Message: eb.Error}
+	}
+	msg := strings.TrimSpace(string(b))
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return &APIError{Status: resp.StatusCode, Message: msg}
+}

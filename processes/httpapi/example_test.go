@@ -1,0 +1,106 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/httpapi"
+)
+
+// The handler serves a Manager's sessions; the client polls one. The session
+// here is fed by hand, so no process is needed.
+func ExampleNewHandler() {
+	m := processes.NewManager(0)
+	s := &processes.Session{ID: "build-1"}
+	m.Register(s)
+	s.Append("stdout", []byte("compiling\n"))
+	s.Append("stderr", []byte("warning: unused variable\n"))
+
+	mux := http.NewServeMux()
+	mux.Handle(httpapi.DefaultPrefix+"/", httpapi.NewHandler(m, httpapi.Options{}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	c := httpapi.NewClient(srv.URL+httpapi.DefaultPrefix, srv.Client())
+	out, err := c.Output(context.Background(), "build-1", 0, 0)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, ch := range out.Chunks {
+		fmt.Printf("%d %s %q\n", ch.Seq, ch.Stream, ch.Data)
+	}
+	fmt.Println("alive:", out.Alive)
+	// Output:
+	// 1 stdout "compiling\n"
+	// 2 stderr "warning: unused variable\n"
+	// alive: true
+}
+
+// Follow is the whole polling loop: it long-polls, advances the cursor, and
+// returns the exit code once all output was delivered.
+func ExampleClient_Follow() {
+	m := processes.NewManager(0)
+	s := &processes.Session{ID: "job"}
+	m.Register(s)
+	srv := httptest.NewServer(httpapi.NewHandler(m, httpapi.Options{}))
+	defer srv.Close()
+
+	go func() { // the "process"
+		for i := 1; i <= 3; i++ {
+			s.Append("stdout", fmt.Appendf(nil, "step %d\n", i))
+		}
+		s.SetExit(0)
+	}()
+
+	c := httpapi.NewClient(srv.URL+httpapi.DefaultPrefix, srv.Client())
+	exit, err := c.Follow(context.Background(), "job", 0, func(out processes.Output) error {
+		if out.Missed > 0 {
+			fmt.Printf("(missed %d bytes)\n", out.Missed)
+		}
+		for _, ch := range out.Chunks {
+			fmt.Print(string(ch.Data))
+		}
+		return nil
+	})
+	fmt.Println("exit", exit, err)
+	// Output:
+	// step 1
+	// step 2
+	// step 3
+	// exit 0 <nil>
+}
+
+// Authorize scopes every request to a workspace: a session of another
+// workspace looks exactly like one that does not exist.
+func ExampleOptions_authorize() {
+	m := processes.NewManager(0)
+	m.Register(&processes.Session{ID: "theirs", WorkspaceID: "team-b"})
+	srv := httptest.NewServer(httpapi.NewHandler(m, httpapi.Options{
+		Authorize: func(r *http.Request) (string, error) {
+			switch r.Header.Get("Authorization") {
+			case "Bearer token-a":
+				return "team-a", nil
+			case "Bearer token-b":
+				return "team-b", nil
+			}
+			return "", errors.New("unknown token")
+		},
+	}))
+	defer srv.Close()
+
+	for _, token := range []string{"", "token-a", "token-b"} {
+		c := httpapi.NewClient(srv.URL+httpapi.DefaultPrefix, srv.Client())
+		c.Header = http.Header{"Authorization": {"Bearer " + token}}
+		_, err := c.Output(context.Background(), "theirs", 0, 0)
+		fmt.Printf("%q: not found %v, error %v\n", token, errors.Is(err, processes.ErrNotFound), err)
+	}
+	// Output:
+	// "": not found false, error httpapi: 401 unauthorized: httpapi: unauthorized
+	// "token-a": not found true, error httpapi: 404 not_found: processes: session not found
+	// "token-b": not found false, error <nil>
+}

@@ -1,0 +1,310 @@
+//go:build linux
+
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/httpapi"
+)
+
+// procEnv serves m with a Start that runs {"argv": [...]} in the caller's
+// workspace. After the test it checks that every process it started is gone
+// and reaped: the Manager's Shutdown in newEnv's cleanup ran first.
+func procEnv(t *testing.T, m *processes.Manager, opts httpapi.Options) *env {
+	t.Helper()
+	var mu sync.Mutex
+	var pids []int
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, pid := range pids {
+			assert.False(t, alive(pid), "process %d alive or unreaped after Shutdown", pid)
+		}
+	})
+	opts.Start = func(r *http.Request, m *processes.Manager) (*processes.Session, error) {
+		var req struct {
+			Argv []string `json:"argv"`
+		}
+		if err := jsonDecode(r, &req); err != nil || len(req.Argv) == 0 {
+			return nil, &httpapi.APIError{Status: 400, Code: httpapi.CodeBadRequest, Message: "want {\"argv\": [...]}"}
+		}
+		s, err := m.Start(exec.Command(req.Argv[0], req.Argv[1:]...), processes.StartOptions{
+			WorkspaceID: httpapi.Workspace(r.Context()),
+		})
+		if err == nil {
+			mu.Lock()
+			pids = append(pids, s.Pid())
+			mu.Unlock()
+		}
+		return s, err
+	}
+	return newEnv(t, m, opts)
+}
+
+// alive reports whether pid is a live process or a zombie that this process
+// failed to reap (a zombie of another parent is not ours to reap).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if f[0] == "Z" {
+		ppid, _ := strconv.Atoi(f[1])
+		return ppid == os.Getpid()
+	}
+	return true
+}
+
+// start starts argv through the handler and returns the session's ID.
+func start(t *testing.T, e *env, argv ...string) string {
+	t.Helper()
+	st, err := e.c.Start(t.Context(), map[string][]string{"argv": argv})
+	require.NoError(t, err)
+	require.NotEmpty(t, st.ID)
+	return st.ID
+}
+
+// follow follows sid to its exit and returns its output per stream.
+func follow(t *testing.T, e *env, sid string) (exit int, out map[string]string) {
+	t.Helper()
+	out = map[string]string{}
+	exit, err := e.c.Follow(t.Context(), sid, 0, func(o processes.Output) error {
+		assert.Zero(t, o.Missed, "missed bytes")
+		for _, c := range o.Chunks {
+			out[c.Stream] += string(c.Data)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return exit, out
+}
+
+func TestProcessStdin(t *testing.T) {
+	e := procEnv(t, nil, httpapi.Options{MaxStdinBytes: 16})
+	sid := start(t, e, "cat")
+	ctx := t.Context()
+
+	require.NoError(t, e.c.Stdin(ctx, sid, []byte("hello\n")))
+	err := e.c.Stdin(ctx, sid, []byte("this is far too long for the limit\n"))
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, ae.Status)
+	assert.Equal(t, httpapi.CodeTooLarge, ae.Code)
+	require.NoError(t, e.c.Stdin(ctx, sid, []byte("world\n")))
+	require.NoError(t, e.c.CloseStdin(ctx, sid))
+
+	exit, out := follow(t, e, sid)
+	assert.Equal(t, 0, exit)
+	assert.Equal(t, "hello\nworld\n", out["stdout"], "stdout: the oversize body must not reach cat")
+	assert.ErrorIs(t, e.c.Stdin(ctx, sid, []byte("late\n")), processes.ErrExited)
+}
+
+func TestProcessStdinAndCloseInOneRequest(t *testing.T) {
+	e := procEnv(t, nil, httpapi.Options{})
+	sid := start(t, e, "cat")
+	r := e.do(t, "POST", "/"+sid+"/stdin?close=true", "-", "last words\n")
+	require.Equal(t, http.StatusNoContent, r.status, r.body)
+	exit, out := follow(t, e, sid)
+	assert.Equal(t, 0, exit)
+	assert.Equal(t, "last words\n", out["stdout"])
+}
+
+func TestProcessExitCodes(t *testing.T) {
+	tests := []struct {
+		name       string
+		argv       []string
+		act        func(t *testing.T, e *env, sid string)
+		wantExit   int
+		wantStdout string
+		wantStderr string
+	}{
+		{
+			name:       "exit 3",
+			argv:       []string{"sh", "-c", "echo out; echo err >&2; exit 3"},
+			wantExit:   3,
+			wantStdout: "out\n",
+			wantStderr: "err\n",
+		},
+		{
+			name: "SIGINT",
+			argv: []string{"sleep", "1000"},
+			act: func(t *testing.T, e *env, sid string) {
+				require.NoError(t, e.c.Signal(t.Context(), sid, "INT"))
+			},
+			wantExit: 130,
+		},
+		{
+			name: "sigkill by full name in lower case",
+			argv: []string{"sleep", "1000"},
+			act: func(t *testing.T, e *env, sid string) {
+				require.NoError(t, e.c.Signal(t.Context(), sid, "sigkill"))
+			},
+			wantExit: 137,
+		},
+		{
+			name: "terminate",
+			argv: []string{"sleep", "1000"},
+			act: func(t *testing.T, e *env, sid string) {
+				exit, err := e.c.Terminate(t.Context(), sid)
+				require.NoError(t, err)
+				assert.Equal(t, 143, exit, "terminate's exit")
+			},
+			wantExit: 143,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := procEnv(t, nil, httpapi.Options{})
+			sid := start(t, e, tt.argv...)
+			if tt.act != nil {
+				tt.act(t, e, sid)
+			}
+			exit, out := follow(t, e, sid)
+			assert.Equal(t, tt.wantExit, exit, "got exit %d, want %d", exit, tt.wantExit)
+			assert.Equal(t, tt.wantStdout, out["stdout"])
+			assert.Equal(t, tt.wantStderr, out["stderr"])
+
+			// After the exit: signals refuse, terminate reports the exit.
+			assert.ErrorIs(t, e.c.Signal(t.Context(), sid, "TERM"), processes.ErrExited)
+			got, err := e.c.Terminate(t.Context(), sid)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantExit, got, "terminate after the exit")
+		})
+	}
+}
+
+func TestProcessResizePipe(t *testing.T) {
+	e := procEnv(t, nil, httpapi.Options{})
+	sid := start(t, e, "cat")
+	err := e.c.Resize(t.Context(), sid, 24, 80)
+	assert.ErrorIs(t, err, processes.ErrNotTerminal)
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusConflict, ae.Status)
+}
+
+func TestProcessDeleteKills(t *testing.T) {
+	e := procEnv(t, nil, httpapi.Options{})
+	sid := start(t, e, "sleep", "1000")
+	s, ok := e.m.Get(sid)
+	require.True(t, ok)
+	pid := s.Pid()
+	require.True(t, alive(pid), "sleep is not running")
+
+	require.NoError(t, e.c.Delete(t.Context(), sid))
+	recv(t, s.Done())
+	require.Eventually(t, func() bool { return !alive(pid) }, 10*time.Second, 5*time.Millisecond,
+		"process %d alive or unreaped after DELETE", pid)
+	_, err := e.c.Output(t.Context(), sid, 0, 0)
+	assert.ErrorIs(t, err, processes.ErrNotFound)
+}
+
+func TestProcessStartErrors(t *testing.T) {
+	e := procEnv(t, processes.NewManager(0, processes.WithMaxSessions(1)), httpapi.Options{Authorize: byHeader})
+	e.c.Header = http.Header{"X-Workspace": {"w"}}
+	sid := start(t, e, "sleep", "1000")
+	s, ok := e.m.Get(sid)
+	require.True(t, ok)
+	assert.Equal(t, "w", s.WorkspaceID, "the session's workspace")
+
+	tests := []struct {
+		name       string
+		req        any
+		wantStatus int
+		wantErr    error
+	}{
+		{"past the limit", map[string][]string{"argv": {"true"}}, 429, processes.ErrTooManySessions},
+		{"no argv", map[string]string{}, 400, processes.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.c.Start(t.Context(), tt.req)
+			var ae *httpapi.APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, tt.wantStatus, ae.Status)
+			assert.ErrorIs(t, err, tt.wantErr)
+		})
+	}
+	require.NoError(t, e.c.Delete(t.Context(), sid))
+	recv(t, s.Done())
+	_, err := e.c.Start(t.Context(), map[string][]string{"argv": {"/nonexistent/program"}})
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusInternalServerError, ae.Status, "a program that cannot start")
+}
+
+func TestProcessEvents(t *testing.T) {
+	e := procEnv(t, nil, httpapi.Options{})
+	sid := start(t, e, "sh", "-c", "for i in 1 2 3; do echo line $i; done; exit 2")
+	req, err := http.NewRequestWithContext(t.Context(), "GET", e.base+"/"+sid+"/events", nil)
+	require.NoError(t, err)
+	resp, err := e.srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	evs, err := readEvents(resp.Body, nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, evs)
+
+	var stdout strings.Builder
+	for _, ev := range evs[:len(evs)-1] {
+		if ev.comment != "" {
+			continue
+		}
+		require.Equal(t, "output", ev.name)
+		var c struct {
+			Stream string
+			Seq    int
+			Data   []byte
+		}
+		require.NoError(t, json.Unmarshal([]byte(ev.data), &c))
+		assert.Equal(t, fmt.Sprint(c.Seq), ev.id)
+		stdout.Write(c.Data)
+	}
+	assert.Equal(t, "line 1\nline 2\nline 3\n", stdout.String())
+	assert.Equal(t, event{id: evs[len(evs)-1].id, hasID: true, name: "exit", data: `{"exit":2}`}, evs[len(evs)-1])
+}
+
+// A long poll of a running process ends when the Manager shuts down: with
+// 410 closed, or with the exit if the process was reaped before the handler
+// looked.
+func TestProcessShutdownEndsLongPoll(t *testing.T) {
+	e := procEnv(t, nil, httpapi.Options{})
+	sid := start(t, e, "sleep", "1000")
+	arrived, _ := e.watch()
+	type result struct {
+		out processes.Output
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		out, err := e.c.Output(context.Background(), sid, 0, time.Hour)
+		res <- result{out, err}
+	}()
+	recv(t, arrived)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, e.m.Shutdown(ctx))
+	got := recv(t, res)
+	if got.err != nil {
+		assert.ErrorIs(t, got.err, processes.ErrClosed)
+	} else {
+		assert.False(t, got.out.Alive, "got a live process after Shutdown")
+	}
+}
