@@ -87,3 +87,21 @@ func ExampleManager_Sweep() {
 	// Output:
 	// false true
 }
+
+// A session reports its idleness in the vocabulary of package activity, so
+// one calculator serves process sessions and hibernation alike.
+func ExampleSession_ActivityStatus() {
+	c := clock.NewMock()
+	m := processes.NewManager(5*time.Minute, processes.WithClock(c))
+	s := &processes.Session{ID: "dev-env"}
+	m.Register(s)
+
+	c.Add(6 * time.Minute)
+	st := s.ActivityStatus(2 * time.Minute)
+	fmt.Println(st.IsIdle, st.IdleDuration, st.ShouldHibernate)
+	c.Add(2 * time.Minute)
+	fmt.Println(s.ActivityStatus(2 * time.Minute).ShouldHibernate)
+	// Output:
+	// true 6m0s false
+	// true
+}

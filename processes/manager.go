@@ -140,8 +140,12 @@ func (m *Manager) Register(s *Session) {
 	}
 	s.mu.Lock()
 	s.clk, s.mgr = m.clock(), m
+	now := s.clk.Now()
+	if s.createdAt.IsZero() {
+		s.createdAt = now
+	}
 	if s.lastActivity.IsZero() {
-		s.stamp(s.clk.Now())
+		s.stamp(now)
 	}
 	s.mu.Unlock()
 	if old, err := m.insert(s, false, true); err != nil {

@@ -62,6 +62,7 @@ type Session struct {
 	ring         ring.Ring
 	clk          clock.Clock
 	mgr          *Manager
+	createdAt    time.Time // when it was registered or started
 	lastActivity time.Time
 	lastNano     atomic.Int64 // lastActivity as Unix nanoseconds, for Sweep
 	activity     Activity

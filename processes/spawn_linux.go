@@ -91,7 +91,8 @@ func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, 
 		value:       opts.Value,
 		proc:        p,
 	}
-	s.stamp(s.clk.Now())
+	s.createdAt = s.clk.Now()
+	s.stamp(s.createdAt)
 	p.s = s
 	return s, p, nil
 }
