@@ -159,15 +159,21 @@ func (m *Manager) oldestExited(ws string, inWS bool) *Session {
 	return best
 }
 
+// input counts an action on the process as input activity and returns the
+// process (nil for a session without one) and whether it exited.
+func (s *Session) input() (*process, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.touch(ActivityInput)
+	return s.proc, s.exited
+}
+
 // Write writes p to the process's stdin (the keyboard, for a terminal) and
 // counts as input activity. It returns [ErrNoProcess] for a session without
 // a process, and [ErrExited] once the process exited, its stdin was closed,
 // or the child closed its end.
 func (s *Session) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	proc := s.proc
-	s.touch(ActivityInput)
-	s.mu.Unlock()
+	proc, _ := s.input()
 	if proc == nil {
 		return 0, ErrNoProcess
 	}
@@ -180,10 +186,7 @@ func (s *Session) Write(p []byte) (int, error) {
 // [ErrNoProcess] for a session without a process and nil if stdin was
 // already closed.
 func (s *Session) CloseStdin() error {
-	s.mu.Lock()
-	proc := s.proc
-	s.touch(ActivityInput)
-	s.mu.Unlock()
+	proc, _ := s.input()
 	if proc == nil {
 		return ErrNoProcess
 	}
@@ -195,10 +198,7 @@ func (s *Session) CloseStdin() error {
 // [ErrExited] once the process exited, and [ErrInvalid] for a signal that is
 // not a syscall.Signal.
 func (s *Session) Signal(sig os.Signal) error {
-	s.mu.Lock()
-	proc, exited := s.proc, s.exited
-	s.touch(ActivityInput)
-	s.mu.Unlock()
+	proc, exited := s.input()
 	switch {
 	case proc == nil:
 		return ErrNoProcess
@@ -217,20 +217,14 @@ func (s *Session) Signal(sig os.Signal) error {
 // exited. It returns [ErrNoProcess] for a session without a process. The
 // session stays registered, exited, for final polls.
 func (s *Session) Terminate(ctx context.Context) error {
-	s.mu.Lock()
-	proc := s.proc
-	s.touch(ActivityInput)
-	s.mu.Unlock()
+	proc, _ := s.input()
 	if proc == nil {
 		return ErrNoProcess
 	}
-	b := proc.batch.Load()
-	if b == nil {
-		b = proc.m.terminate([]*process{proc})
-		if proc.batch.Load() != b {
-			b = proc.batch.Load()
-		}
+	if proc.batch.Load() == nil {
+		proc.m.terminate([]*process{proc}) // or another termination won the race
 	}
+	b := proc.batch.Load()
 	select {
 	case <-s.Done():
 	case <-ctx.Done():
@@ -245,10 +239,7 @@ func (s *Session) Terminate(ctx context.Context) error {
 // session without a process, [ErrNotTerminal] for one on pipes, [ErrExited]
 // once the process exited, and [ErrInvalid] for a zero size.
 func (s *Session) Resize(rows, cols uint16) error {
-	s.mu.Lock()
-	proc, exited := s.proc, s.exited
-	s.touch(ActivityInput)
-	s.mu.Unlock()
+	proc, exited := s.input()
 	switch {
 	case proc == nil:
 		return ErrNoProcess
