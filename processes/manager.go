@@ -307,7 +307,7 @@ func (m *Manager) sweepAt(t time.Time) int {
 
 // Run starts sweeping in one background goroutine that calls Sweep every
 // sweep interval, the first one interval after Run, until Stop. Calling Run
-// while it runs does nothing.
+// while it runs, or after Shutdown, does nothing.
 func (m *Manager) Run() {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
