@@ -47,6 +47,7 @@ type Manager struct {
 	perWS   map[string]int
 
 	closed  atomic.Bool
+	startMu sync.RWMutex   // held for reading by each Start, for writing by Shutdown
 	procs   sync.WaitGroup // readers and waiters of started processes
 	batches sync.WaitGroup // terminations in progress
 	liveMu  sync.Mutex
@@ -341,6 +342,11 @@ func (m *Manager) Stop() {
 // Register closes what it is given. Calling it again waits again.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.closed.Store(true)
+	// Wait for the Starts in flight: each either registered its session,
+	// which is drained below, or terminated its process itself.
+	m.startMu.Lock()
+	//lint:ignore SA2001 an empty critical section is the barrier
+	m.startMu.Unlock()
 	m.Stop()
 	var all []*Session
 	for i := range m.shards {

@@ -27,12 +27,13 @@ type process struct {
 	pidfd      *os.File       // nil where pidfds are not supported
 	tty        *os.File       // the terminal's master, nil for pipes
 
-	stdinMu sync.Mutex
-	stdin   *os.File // nil once closed
+	stdin       *os.File    // the write end of the stdin pipe, or the terminal
+	stdinClosed atomic.Bool // CloseStdin was called or the process exited
 
 	outs     []*os.File
 	outLeft  atomic.Int32
 	outDone  chan struct{} // closed when every output reader has finished
+	reaped   atomic.Bool   // the child was reaped: its pid may be reused
 	finished atomic.Bool   // SetExit was called
 
 	batch   atomic.Pointer[stopBatch] // set once termination began
@@ -189,6 +190,7 @@ func exitCode(ws syscall.WaitStatus) int {
 func (p *process) wait() {
 	defer p.m.procs.Done()
 	code := p.waitExit()
+	p.reaped.Store(true)
 	if p.pidfd != nil {
 		p.pidfd.Close()
 	}
@@ -222,33 +224,38 @@ func (p *process) wait() {
 	}
 }
 
+// closeStdin closes the child's stdin, once. It takes no lock: closing the
+// file interrupts a Write blocked on a child that does not read.
 func (p *process) closeStdin() error {
-	p.stdinMu.Lock()
-	defer p.stdinMu.Unlock()
-	if p.stdin == nil {
+	if !p.stdinClosed.CompareAndSwap(false, true) {
 		return nil
 	}
-	var err error
-	if p.tty == nil {
-		err = p.stdin.Close()
+	if p.tty != nil {
+		return nil // the terminal stays open for output
 	}
-	p.stdin = nil
-	return err
+	return p.stdin.Close()
 }
 
-// write writes to the child's stdin. It does not hold the session's lock,
-// so a child that does not read blocks only its writers.
+// write writes to the child's stdin. It holds no lock of the session, so a
+// child that does not read blocks only its writers, until it exits or stdin
+// is closed; os.File serializes concurrent writers.
 func (p *process) write(b []byte) (int, error) {
-	p.stdinMu.Lock()
-	defer p.stdinMu.Unlock()
-	if p.stdin == nil {
+	if p.stdinClosed.Load() {
 		return 0, ErrExited
 	}
 	n, err := p.stdin.Write(b)
-	if err != nil && (errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EIO)) {
+	if err != nil && (p.stdinClosed.Load() || errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EIO)) {
 		err = ErrExited
 	}
 	return n, err
+}
+
+// signalGroup sends sig to the process group, unless the leader was
+// reaped: its pid, and so the group ID, may then belong to a stranger.
+func (p *process) signalGroup(sig syscall.Signal) {
+	if !p.reaped.Load() {
+		_ = syscall.Kill(-p.pid, sig)
+	}
 }
 
 // stopBatch terminates processes together: the graceful signal now, SIGKILL
@@ -265,7 +272,7 @@ type stopBatch struct {
 
 	// found are the descendants signalled at the start, set before any
 	// process of the batch can finish it.
-	found   []int
+	found   []procRef
 	scanned bool
 }
 
@@ -359,15 +366,11 @@ func (b *stopBatch) finish() {
 	b.once.Do(func() {
 		b.timer.Stop()
 		if b.scanned {
-			// What the first scan found, and the groups: a second scan
-			// per termination would make closing many sessions one by
-			// one quadratic.
-			for _, p := range b.ps {
-				_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-			}
-			for _, pid := range b.found {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
+			// What the first scan found, if it is still the same
+			// process: a second scan per termination would make closing
+			// many sessions one by one quadratic. Every leader is reaped
+			// by now, so no group is signalled by its leader's pid.
+			signalRefs(b.found, syscall.SIGKILL)
 		} else {
 			signalTrees(b.ps, syscall.SIGKILL)
 		}
@@ -403,6 +406,9 @@ func (p *process) signal(sig os.Signal) error {
 	ss, ok := sig.(syscall.Signal)
 	if !ok {
 		return fmt.Errorf("%w: signal %v", ErrInvalid, sig)
+	}
+	if p.reaped.Load() {
+		return ErrExited // the group ID may belong to a stranger now
 	}
 	if err := syscall.Kill(-p.pid, ss); err != nil {
 		if err == syscall.ESRCH {

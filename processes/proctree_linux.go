@@ -14,6 +14,14 @@ const cookieVar = "SESSIONKIT_SESSION_COOKIE"
 
 type procStat struct {
 	pid, ppid, pgrp, sid int
+	start                uint64 // start time in clock ticks after boot
+}
+
+// procRef names one incarnation of a pid: a pid whose start time changed
+// was reused by another process.
+type procRef struct {
+	pid   int
+	start uint64
 }
 
 // readStat parses /proc/<pid>/stat into st, reading it into buf.
@@ -34,7 +42,9 @@ func readStat(pid int, buf []byte) (st procStat, ok bool) {
 	if i < 0 {
 		return st, false
 	}
-	var f [4]int
+	// Fields after the name, counted from 0: state, ppid, pgrp, session,
+	// ..., starttime at 19.
+	var f [20]uint64
 	k := -1
 	for _, c := range b[i+1:] {
 		if c == ' ' {
@@ -42,13 +52,13 @@ func readStat(pid int, buf []byte) (st procStat, ok bool) {
 				break
 			}
 		} else if k > 0 && c >= '0' && c <= '9' {
-			f[k] = f[k]*10 + int(c-'0')
+			f[k] = f[k]*10 + uint64(c-'0')
 		}
 	}
 	if k < len(f)-1 {
 		return st, false
 	}
-	return procStat{pid: pid, ppid: f[1], pgrp: f[2], sid: f[3]}, true
+	return procStat{pid: pid, ppid: int(f[1]), pgrp: int(f[2]), sid: int(f[3]), start: f[19]}, true
 }
 
 // listProcs returns the stat of every process in /proc.
@@ -88,13 +98,17 @@ func environCookie(pid int) string {
 	return ""
 }
 
-// treePids returns, for each process, the pids of everything that belongs to
-// it: the members of its process group (and of its session, for a session
-// leader), every descendant of those by parent links, and every process that
-// carries its cookie. One scan of /proc serves all of ps. Environments are
-// read only of processes outside the groups of the Manager's other
-// sessions, which keeps a scan among many sessions cheap.
-func treePids(ps []*process) map[*process][]int {
+// treePids returns, for each process, what belongs to it: the members of
+// its process group (and of its session, for a session leader), every
+// descendant of those by parent links, and every process that carries its
+// cookie. One scan of /proc serves all of ps. Environments are read only of
+// processes outside the groups of the Manager's other sessions, which keeps
+// a scan among many sessions cheap.
+//
+// A process whose leader was reaped has a pid that may now belong to a
+// stranger, so for it only processes carrying its cookie count, with their
+// descendants.
+func treePids(ps []*process) map[*process][]procRef {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -102,8 +116,10 @@ func treePids(ps []*process) map[*process][]int {
 	procs := listProcs()
 	self := os.Getpid()
 	children := make(map[int][]int, len(procs))
+	starts := make(map[int]uint64, len(procs))
 	for _, st := range procs {
 		children[st.ppid] = append(children[st.ppid], st.pid)
+		starts[st.pid] = st.start
 	}
 	byCookie := make(map[string]*process, len(ps))
 	for _, p := range ps {
@@ -120,11 +136,15 @@ func treePids(ps []*process) map[*process][]int {
 			claim(c, p)
 		}
 	}
+	var live []*process
 	for _, p := range ps {
-		claim(p.pid, p)
+		if !p.reaped.Load() {
+			live = append(live, p)
+			claim(p.pid, p)
+		}
 	}
 	for _, st := range procs {
-		for _, p := range ps {
+		for _, p := range live {
 			if st.pgrp == p.pid || (p.ownSession && st.sid == p.pid) {
 				claim(st.pid, p)
 			}
@@ -138,31 +158,42 @@ func treePids(ps []*process) map[*process][]int {
 			claim(st.pid, p)
 		}
 	}
-	out := make(map[*process][]int, len(ps))
+	out := make(map[*process][]procRef, len(ps))
 	for pid, p := range owner {
-		out[p] = append(out[p], pid)
+		out[p] = append(out[p], procRef{pid, starts[pid]})
 	}
 	return out
 }
 
-// signalTrees sends sig to the process group of every process in ps and to
-// every process found to belong to it, and returns those it found. Errors
-// are ignored: a process may exit at any moment.
-func signalTrees(ps []*process, sig syscall.Signal) []int {
+// signalTrees sends sig to every process found to belong to one of ps, and
+// to the process group of each whose leader was not reaped yet, and returns
+// those it found. Errors are ignored: a process may exit at any moment.
+func signalTrees(ps []*process, sig syscall.Signal) []procRef {
 	if len(ps) == 0 {
 		return nil
 	}
 	for _, p := range ps {
-		_ = syscall.Kill(-p.pid, sig)
+		p.signalGroup(sig)
 	}
-	var found []int
-	for _, pids := range treePids(ps) {
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, sig)
-			found = append(found, pid)
+	var found []procRef
+	for _, refs := range treePids(ps) {
+		for _, r := range refs {
+			_ = syscall.Kill(r.pid, sig)
+			found = append(found, r)
 		}
 	}
 	return found
+}
+
+// signalRefs sends sig to each process in refs that is still the same
+// incarnation: its start time did not change.
+func signalRefs(refs []procRef, sig syscall.Signal) {
+	buf := make([]byte, 1024)
+	for _, r := range refs {
+		if st, ok := readStat(r.pid, buf); ok && st.start == r.start {
+			_ = syscall.Kill(r.pid, sig)
+		}
+	}
 }
 
 // leaders returns the pids of the Manager's running processes, which lead
@@ -173,7 +204,7 @@ func (m *Manager) leaders() map[int]bool {
 		sh := &m.shards[i]
 		sh.mu.RLock()
 		for _, s := range sh.sessions {
-			if s.proc != nil && !s.proc.finished.Load() {
+			if s.proc != nil && !s.proc.reaped.Load() {
 				out[s.proc.pid] = true
 			}
 		}

@@ -68,6 +68,8 @@ func (m *Manager) Start(cmd *exec.Cmd, opts StartOptions) (*Session, error) {
 }
 
 func (m *Manager) start(cmd *exec.Cmd, opts StartOptions) (*Session, error) {
+	m.startMu.RLock()
+	defer m.startMu.RUnlock()
 	switch {
 	case cmd == nil:
 		return nil, fmt.Errorf("%w: nil command", ErrInvalid)
