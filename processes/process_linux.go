@@ -67,7 +67,12 @@ func (p *process) read(f *os.File, stream string) {
 			close(p.outDone)
 		}
 	}()
-	defer f.Close()
+	if p.tty == nil {
+		defer f.Close()
+	}
+	// A terminal's master stays open until wait reaped the child: closing
+	// it hangs the terminal up, which would send SIGHUP to a child that
+	// closed its side (EIO here) and has yet to exit.
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return

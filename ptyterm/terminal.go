@@ -58,6 +58,8 @@ type Terminal struct {
 	timer     *clock.Timer
 	warnedFor time.Time // the LastActivity of the stretch already warned
 	closed    bool
+	calling   int        // OnIdleWarning calls in progress
+	called    *sync.Cond // signalled when calling drops to 0
 }
 
 // Start runs cmd under a new pseudo-terminal of the requested size, as a
@@ -175,8 +177,10 @@ func (t *Terminal) Resize(rows, cols uint16) error {
 // Close closes the terminal as a real one going away does: SIGHUP to the
 // program's process group and every descendant, SIGKILL after the Manager's
 // kill grace, then the terminal is closed and the program reaped. It waits
-// for all of that and removes the session from its Manager. Close is
-// idempotent and returns nil.
+// for all of that, and for an OnIdleWarning call in progress unless Close is
+// called while one runs (from it, typically), and removes the session from
+// its Manager. No OnIdleWarning call starts after Close. Close is idempotent
+// and returns nil.
 func (t *Terminal) Close() error {
 	t.mu.Lock()
 	t.closed = true
@@ -185,7 +189,21 @@ func (t *Terminal) Close() error {
 		t.timer = nil
 	}
 	s := t.s
+	fromCallback := t.calling > 0
 	t.mu.Unlock()
+	defer func() {
+		if fromCallback {
+			return
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.called == nil {
+			t.called = sync.NewCond(&t.mu)
+		}
+		for t.calling > 0 {
+			t.called.Wait()
+		}
+	}()
 	t.m.Remove(s)
 	if !s.Closed() {
 		// Another session took the ID, so s was not in the table: stop it
@@ -244,6 +262,14 @@ func (t *Terminal) check() {
 	}
 	t.warnedFor = last
 	t.schedule(last.Add(t.idle + time.Nanosecond))
+	t.calling++
 	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		if t.calling--; t.calling == 0 && t.called != nil {
+			t.called.Broadcast()
+		}
+		t.mu.Unlock()
+	}()
 	t.onIdl(t)
 }

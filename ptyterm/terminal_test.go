@@ -294,3 +294,36 @@ func TestStartErrors(t *testing.T) {
 type errWriter struct{}
 
 func (errWriter) Write(p []byte) (int, error) { return 0, errors.New("unused") }
+
+// TestExitCodeWhenProgramClosesItsTerminal: a program that closes its side
+// of the terminal before it exits must report its own exit code. Closing the
+// master before the program was reaped would hang the terminal up and kill
+// it with SIGHUP (129).
+func TestExitCodeWhenProgramClosesItsTerminal(t *testing.T) {
+	m := newManager(t)
+	for i := range 5 {
+		term := startTerm(t, m, ptyterm.Options{}, "sh", "-c", "exec 0<&- 1>&- 2>&-; sleep 0.05; exit 7")
+		<-term.Session().Done()
+		_, exit, _ := term.Session().OutputSince(0)
+		require.NotNil(t, exit)
+		assert.Equal(t, 7, *exit, "run %d: got exit %d, want the program's 7", i, *exit)
+	}
+}
+
+// TestCloseFromIdleWarning closes the terminal from its own warning
+// callback, which must neither deadlock nor leave the program running.
+func TestCloseFromIdleWarning(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	closed := make(chan error, 1)
+	term := startTerm(t, m, ptyterm.Options{
+		IdleTimeout:   time.Minute,
+		WarnBefore:    10 * time.Second,
+		OnIdleWarning: func(term *ptyterm.Terminal) { closed <- term.Close() },
+	}, "sh", "-i")
+	waitFor(t, term, "$ ")
+	c.Add(50 * time.Second)
+	assert.NoError(t, recv(t, closed))
+	<-term.Session().Done()
+	requireGone(t, term.Session().Pid())
+}
