@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command cli shows how a command-line tool embeds sessionkit: it runs a
 // program (by default the user's $SHELL) under a ptyterm.Terminal attached
 // to the user's own terminal, the way ssh or tmux attach one.
