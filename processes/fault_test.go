@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 )
 
@@ -94,7 +95,7 @@ func TestFaultFloodWhileNobodyPolls(t *testing.T) {
 			require.NoError(t, err)
 			peak := heapPeak(s.Done())
 			assert.Equal(t, 0, waitDone(t, s), "exit code")
-			during := recv(t, peak)
+			during := proctest.Recv(t, peak)
 
 			out := s.Output(0)
 			retained := 0
@@ -116,7 +117,7 @@ func TestFaultFloodWhileNobodyPolls(t *testing.T) {
 			assert.LessOrEqual(t, after, base+heapSlack, "got heap %d MiB after, want at most %d MiB", after/mib, (base+heapSlack)/mib)
 
 			m.Forget(s.ID)
-			requireGone(t, s.Pid())
+			proctest.RequireGone(t, s.Pid())
 		})
 	}
 }
@@ -155,12 +156,12 @@ func TestFaultOutputClosedWhileRunning(t *testing.T) {
 			assert.True(t, out.Alive, "got Alive false while the process runs")
 			assert.Nil(t, out.Exit, "got an exit code while the process runs")
 			assert.NoError(t, s.Signal(syscall.Signal(0)), "the process group is gone")
-			assert.True(t, alive(s.Pid()), "the child died")
+			assert.True(t, proctest.Alive(s.Pid()), "the child died")
 
 			tt.stop(m, s)
 			assert.Equal(t, tt.wantExit, waitDone(t, s), "exit code")
 			m.Forget(s.ID)
-			requireGone(t, s.Pid())
+			proctest.RequireGone(t, s.Pid())
 		})
 	}
 }
@@ -202,13 +203,13 @@ func TestFaultExitWhileStdinIsWritten(t *testing.T) {
 				wrote <- result{n, err}
 			}()
 			// The child exits and is reaped while the write is under way.
-			requireGone(t, s.Pid())
+			proctest.RequireGone(t, s.Pid())
 			select {
 			case <-s.Done():
 			case <-time.After(10 * time.Second):
 				t.Fatal("Done did not fire within 10s of the child being reaped, while a Write was under way")
 			}
-			got := recv(t, wrote)
+			got := proctest.Recv(t, wrote)
 			assert.ErrorIs(t, got.err, processes.ErrExited, "got error %v", got.err)
 			assert.Less(t, got.n, size, "got %d bytes written to a child that stopped reading", got.n)
 			assert.Equal(t, 0, waitDone(t, s), "exit code")
@@ -219,7 +220,7 @@ func TestFaultExitWhileStdinIsWritten(t *testing.T) {
 			_, err := s.Write([]byte("late"))
 			assert.ErrorIs(t, err, processes.ErrExited, "write after the exit")
 			m.Forget(s.ID)
-			requireGone(t, s.Pid())
+			proctest.RequireGone(t, s.Pid())
 		})
 	}
 }
@@ -273,7 +274,7 @@ func TestFaultDaemonizedGrandchild(t *testing.T) {
 				require.NotEqual(t, s.Pid(), st0.ppid, "the grandchild's parent is still the leader")
 
 				st.stop(t, m, c, s)
-				requireGone(t, gc, s.Pid())
+				proctest.RequireGone(t, gc, s.Pid())
 			})
 		}
 	}
@@ -384,7 +385,7 @@ func TestFaultShutdownRacesStart(t *testing.T) {
 					}
 				})
 			}
-			recv(t, enough)
+			proctest.Recv(t, enough)
 			require.NoError(t, h.shutdown(m))
 			wg.Wait()
 
@@ -393,7 +394,7 @@ func TestFaultShutdownRacesStart(t *testing.T) {
 			for _, s := range started {
 				assert.True(t, s.Closed(), "session %s not closed by Shutdown", s.ID)
 				assert.True(t, isDone(s.Done()), "session %s not done after Shutdown", s.ID)
-				assert.False(t, alive(s.Pid()), "pid %d alive or unreaped after Shutdown", s.Pid())
+				assert.False(t, proctest.Alive(s.Pid()), "pid %d alive or unreaped after Shutdown", s.Pid())
 			}
 			assert.Zero(t, m.Len())
 			require.Eventually(t, func() bool { return len(childProcs()) == 0 }, 10*time.Second, 5*time.Millisecond,
@@ -439,7 +440,7 @@ func TestFaultShutdownWaitsForStartInFlight(t *testing.T) {
 		s, err := m.Start(exec.Command("sleep", "1000"), processes.StartOptions{WorkspaceID: "w"})
 		started <- result{s, err}
 	}()
-	recv(t, h.held) // the Start is reclaiming the exited session's slot
+	proctest.Recv(t, h.held) // the Start is reclaiming the exited session's slot
 
 	shut := make(chan error, 1)
 	go func() { shut <- h.shutdown(m) }()
@@ -451,10 +452,10 @@ func TestFaultShutdownWaitsForStartInFlight(t *testing.T) {
 	}, 10*time.Second, time.Millisecond, "Shutdown never began")
 	close(h.release)
 
-	got := recv(t, started)
+	got := proctest.Recv(t, started)
 	assert.Nil(t, got.s)
 	assert.ErrorIs(t, got.err, processes.ErrClosed, "got %v from a Start that Shutdown overtook", got.err)
-	require.NoError(t, recv(t, shut))
+	require.NoError(t, proctest.Recv(t, shut))
 	require.Eventually(t, func() bool { return len(childProcs()) == 0 }, 10*time.Second, 5*time.Millisecond,
 		"child processes left after Shutdown and Start returned")
 	assert.Empty(t, h.lateExits(), "processes (pids) reaped by the Manager after Shutdown returned")
@@ -473,7 +474,7 @@ func TestFaultManagerAfterShutdown(t *testing.T) {
 	defer cancel()
 	require.NoError(t, m.Shutdown(ctx))
 	assert.True(t, isDone(before.Done()), "the running session was not done after Shutdown")
-	requireGone(t, before.Pid())
+	proctest.RequireGone(t, before.Pid())
 
 	s, err := m.Start(exec.Command("sleep", "1000"), processes.StartOptions{ID: "after"})
 	assert.Nil(t, s)
@@ -567,7 +568,7 @@ func TestFaultClosingExitedSessionSparesReusedPid(t *testing.T) {
 			shutdown(t, m)
 			s := start(t, m, processes.StartOptions{}, "true")
 			assert.Equal(t, 0, waitDone(t, s), "exit code")
-			requireGone(t, s.Pid())
+			proctest.RequireGone(t, s.Pid())
 
 			bystander := startWithPid(t, s.Pid())
 			waited := false

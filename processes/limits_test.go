@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 )
 
@@ -121,5 +122,5 @@ func TestPerSessionIdleTimeout(t *testing.T) {
 	assert.False(t, ok, "the manager's timeout not honoured")
 	_, ok = m.Get(never.ID)
 	assert.True(t, ok, "a negative per-session timeout was evicted")
-	requireGone(t, short.Pid(), dflt.Pid())
+	proctest.RequireGone(t, short.Pid(), dflt.Pid())
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 )
 
@@ -52,7 +53,7 @@ func TestRegisterReplacesAndClosesOld(t *testing.T) {
 	got, ok := m.Get("id")
 	require.True(t, ok)
 	assert.Same(t, repl, got)
-	assert.ErrorIs(t, recv(t, wait), processes.ErrClosed)
+	assert.ErrorIs(t, proctest.Recv(t, wait), processes.ErrClosed)
 	assert.True(t, old.Closed())
 	assert.False(t, repl.Closed())
 

@@ -3,7 +3,6 @@
 package processes_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 )
 
@@ -23,38 +23,6 @@ func helperCmd(t *testing.T, mode string, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+mode)...)
 	return cmd
-}
-
-// alive reports whether pid is a live process or a zombie this process
-// failed to reap. A zombie whose parent is another process (init, after the
-// test's children died) is not this library's to reap: in some sandboxes
-// init never reaps, so it counts as gone.
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if f[0] == "Z" {
-		ppid, _ := strconv.Atoi(f[1])
-		return ppid == os.Getpid()
-	}
-	return true
-}
-
-// requireGone waits until every pid is dead and reaped. Real processes act
-// here, so this polls with a deadline.
-func requireGone(t *testing.T, pids ...int) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		for _, pid := range pids {
-			if alive(pid) {
-				return false
-			}
-		}
-		return true
-	}, 10*time.Second, 5*time.Millisecond, "processes %v still alive or unreaped", pids)
 }
 
 // streams returns the concatenated output of s per stream.
@@ -70,7 +38,7 @@ func streams(s *processes.Session) map[string]string {
 // waitDone waits for s to finish and returns its exit code.
 func waitDone(t *testing.T, s *processes.Session) int {
 	t.Helper()
-	recv(t, s.Done())
+	proctest.Recv(t, s.Done())
 	_, exit, alive := s.OutputSince(0)
 	require.False(t, alive)
 	require.NotNil(t, exit)

@@ -3,38 +3,17 @@
 package processes_test
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 )
-
-// threads returns the OS thread count of this process.
-func threads(t *testing.T) int {
-	t.Helper()
-	f, err := os.Open("/proc/self/status")
-	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			require.NoError(t, err)
-			return n
-		}
-	}
-	t.Fatal("no Threads line in /proc/self/status")
-	return 0
-}
 
 // TestScaleIdleSessions runs 2,000 idle sleep sessions at once: waiting for
 // them must not pin a thread each, and Shutdown must leave none.
@@ -55,7 +34,7 @@ func TestScaleIdleSessions(t *testing.T) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	th := threads(t)
+	th := proctest.Threads(t)
 	heap := float64(after.HeapAlloc-before.HeapAlloc) / n
 	stack := float64(after.StackInuse-before.StackInuse) / n
 	t.Logf("%d idle sessions: %d OS threads, %.0f bytes per session (%.0f heap + %.0f goroutine stacks)",
@@ -69,5 +48,5 @@ func TestScaleIdleSessions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	require.NoError(t, m.Shutdown(ctx))
-	requireGone(t, pids...)
+	proctest.RequireGone(t, pids...)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 )
 
@@ -19,19 +20,6 @@ func waitErr(ctx context.Context, s *processes.Session, since int) <-chan error 
 	ch := make(chan error, 1)
 	go func() { ch <- s.WaitOutput(ctx, since) }()
 	return ch
-}
-
-// recv returns the first value on ch, failing the test after a generous
-// deadline instead of hanging.
-func recv[T any](t *testing.T, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("nothing received within 10s")
-		panic("unreachable")
-	}
 }
 
 func TestZeroValueSessionWorks(t *testing.T) {
@@ -54,7 +42,7 @@ func TestZeroValueSessionWorks(t *testing.T) {
 	assert.Equal(t, 3, *exit)
 	assert.False(t, alive)
 	assert.NoError(t, s.WaitOutput(t.Context(), 1), "WaitOutput after exit")
-	recv(t, s.Done())
+	proctest.Recv(t, s.Done())
 }
 
 func TestAppendSeqAndCopy(t *testing.T) {
@@ -242,7 +230,7 @@ func TestWaitOutputWakes(t *testing.T) {
 			}
 			tt.act(m, s, cancel)
 			for _, ch := range chans {
-				err := recv(t, ch)
+				err := proctest.Recv(t, ch)
 				if tt.wantErr == nil {
 					assert.NoError(t, err)
 				} else {
@@ -276,9 +264,9 @@ func TestDoneForSessionWithoutProcess(t *testing.T) {
 	default:
 	}
 	m.Forget("a")
-	recv(t, da)
+	proctest.Recv(t, da)
 	b.SetExit(0)
-	recv(t, b.Done())
+	proctest.Recv(t, b.Done())
 	assert.True(t, a.Closed())
 	assert.False(t, b.Closed())
 }

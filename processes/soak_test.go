@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 )
 
@@ -85,7 +86,7 @@ func childProcs() []procInfo {
 func groupMembers(pgids map[int]bool) []procInfo {
 	var out []procInfo
 	for _, p := range procTable() {
-		if pgids[p.pgrp] && alive(p.pid) {
+		if pgids[p.pgrp] && proctest.Alive(p.pid) {
 			out = append(out, p)
 		}
 	}
@@ -244,13 +245,13 @@ func TestSoak(t *testing.T) {
 			require.True(t, ok, "wave %d: active cat %s evicted", w, ss.tag)
 		}
 		for _, ss := range evicted {
-			recv(t, ss.s.Done())
+			proctest.Recv(t, ss.s.Done())
 		}
 		pids := make([]int, 0, len(pgids))
 		for pid := range pgids {
 			pids = append(pids, pid)
 		}
-		requireGone(t, pids...)
+		proctest.RequireGone(t, pids...)
 		require.Eventually(t, func() bool { return len(groupMembers(pgids)) == 0 }, 10*time.Second, 5*time.Millisecond,
 			"wave %d: processes left in the groups of evicted sessions", w)
 		assert.Equal(t, len(kept), m.Len(), "wave %d: sessions in the Manager", w)
@@ -265,7 +266,7 @@ func TestSoak(t *testing.T) {
 	for _, ss := range carried {
 		_, ok := m.Get(ss.s.ID)
 		assert.False(t, ok, "idle cat %s not evicted", ss.tag)
-		recv(t, ss.s.Done())
+		proctest.Recv(t, ss.s.Done())
 		pgids[ss.s.Pid()] = true
 	}
 	evictedTotal += len(carried)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 )
 
@@ -47,7 +48,7 @@ func TestStartCapturesBothStreamsInOrder(t *testing.T) {
 	got := streams(s)
 	assert.Equal(t, "out1\nout2\nout3\nout4\nout5\n", got["stdout"])
 	assert.Equal(t, "err1\nerr2\nerr3\nerr4\nerr5\n", got["stderr"])
-	requireGone(t, s.Pid())
+	proctest.RequireGone(t, s.Pid())
 }
 
 func TestExitCodes(t *testing.T) {
@@ -66,7 +67,7 @@ func TestExitCodes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := start(t, m, processes.StartOptions{}, "sh", "-c", tt.script)
 			assert.Equal(t, tt.want, waitDone(t, s), "exit code")
-			requireGone(t, s.Pid())
+			proctest.RequireGone(t, s.Pid())
 		})
 	}
 }
@@ -85,7 +86,7 @@ func TestStdinEchoAndClose(t *testing.T) {
 	assert.Equal(t, 0, waitDone(t, s))
 	_, err := s.Write([]byte("late"))
 	assert.ErrorIs(t, err, processes.ErrExited)
-	requireGone(t, s.Pid())
+	proctest.RequireGone(t, s.Pid())
 }
 
 func TestSignalAndForgetKillTheGroup(t *testing.T) {
@@ -107,7 +108,7 @@ func TestSignalAndForgetKillTheGroup(t *testing.T) {
 			require.Len(t, pids, 3)
 			require.NoError(t, tt.stop(m, s))
 			assert.Equal(t, 128+int(syscall.SIGTERM), waitDone(t, s))
-			requireGone(t, pids...)
+			proctest.RequireGone(t, pids...)
 		})
 	}
 }
@@ -123,9 +124,9 @@ func TestEscalationKillsChildIgnoringTerm(t *testing.T) {
 		go func() { done <- s.Terminate(ctx) }()
 		waitFor(t, s, "term ignored") // SIGTERM arrived and did nothing
 		cancel()
-		assert.NoError(t, recv(t, done))
+		assert.NoError(t, proctest.Recv(t, done))
 		assert.Equal(t, 128+int(syscall.SIGKILL), waitDone(t, s))
-		requireGone(t, s.Pid())
+		proctest.RequireGone(t, s.Pid())
 	})
 	t.Run("Forget after the grace on a mock clock", func(t *testing.T) {
 		c := clock.NewMock()
@@ -144,7 +145,7 @@ func TestEscalationKillsChildIgnoringTerm(t *testing.T) {
 		}
 		c.Add(time.Nanosecond)
 		assert.Equal(t, 128+int(syscall.SIGKILL), waitDone(t, s))
-		requireGone(t, s.Pid())
+		proctest.RequireGone(t, s.Pid())
 	})
 }
 
@@ -155,9 +156,9 @@ func TestGrandchildHoldingPipesDoesNotHangDone(t *testing.T) {
 	assert.Equal(t, 0, waitDone(t, s), "Done after the wait delay")
 	pids := pidsIn(t, streams(s)["stdout"])
 	require.Len(t, pids, 1)
-	assert.True(t, alive(pids[0]), "the grandchild lives on until its session is closed")
+	assert.True(t, proctest.Alive(pids[0]), "the grandchild lives on until its session is closed")
 	m.Forget(s.ID)
-	requireGone(t, append(pids, s.Pid())...)
+	proctest.RequireGone(t, append(pids, s.Pid())...)
 }
 
 func TestDescendantsThatLeftTheGroupAreKilled(t *testing.T) {
@@ -175,10 +176,10 @@ func TestDescendantsThatLeftTheGroupAreKilled(t *testing.T) {
 			waitFor(t, s, "ready")
 			pids := pidsIn(t, streams(s)["stdout"])
 			require.Len(t, pids, 1)
-			require.True(t, alive(pids[0]))
+			require.True(t, proctest.Alive(pids[0]))
 			m.Forget(s.ID)
 			waitDone(t, s)
-			requireGone(t, append(pids, s.Pid())...)
+			proctest.RequireGone(t, append(pids, s.Pid())...)
 		})
 	}
 }
@@ -197,7 +198,7 @@ func TestEvictionKillsIdleProcess(t *testing.T) {
 	_, ok = m.Get(s.ID)
 	require.False(t, ok, "not evicted past the idle timeout")
 	assert.Equal(t, 128+int(syscall.SIGTERM), waitDone(t, s))
-	requireGone(t, s.Pid())
+	proctest.RequireGone(t, s.Pid())
 }
 
 func TestShutdownLeavesNoProcess(t *testing.T) {
@@ -221,7 +222,7 @@ func TestShutdownLeavesNoProcess(t *testing.T) {
 			t.Fatalf("session %s not done after Shutdown", s.ID)
 		}
 	}
-	requireGone(t, pids...)
+	proctest.RequireGone(t, pids...)
 	assert.Zero(t, m.Len())
 
 	_, err := m.Start(exec.Command("true"), processes.StartOptions{})
@@ -268,7 +269,7 @@ func TestStartBadInput(t *testing.T) {
 		got, _ := m.Get("dup")
 		assert.Same(t, s, got, "the running session was replaced")
 		m.Forget("dup")
-		requireGone(t, s.Pid())
+		proctest.RequireGone(t, s.Pid())
 	})
 }
 

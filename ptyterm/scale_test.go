@@ -3,38 +3,18 @@
 package ptyterm_test
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/ptyterm"
 )
-
-func threads(t *testing.T) int {
-	t.Helper()
-	f, err := os.Open("/proc/self/status")
-	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			require.NoError(t, err)
-			return n
-		}
-	}
-	t.Fatal("no Threads line in /proc/self/status")
-	return 0
-}
 
 // TestScaleIdleTerminals runs 1,000 idle terminals at once: their readers
 // wait in the runtime poller, so they pin no thread; then every one is
@@ -51,7 +31,7 @@ func TestScaleIdleTerminals(t *testing.T) {
 		require.NoError(t, err)
 		terms = append(terms, term)
 	}
-	th := threads(t)
+	th := proctest.Threads(t)
 	t.Logf("%d idle terminals: %d OS threads", n, th)
 	assert.Less(t, th, 100, "OS threads with %d idle terminals", n)
 
@@ -60,7 +40,7 @@ func TestScaleIdleTerminals(t *testing.T) {
 		pids = append(pids, term.Session().Pid())
 		require.NoError(t, term.Close())
 	}
-	requireGone(t, pids...)
+	proctest.RequireGone(t, pids...)
 	assert.Zero(t, m.Len())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/ptyterm"
 )
@@ -49,7 +50,7 @@ func TestInteractiveShellKeepsState(t *testing.T) {
 		waitFor(t, term, step.want)
 	}
 	require.NoError(t, term.Close())
-	requireGone(t, term.Session().Pid())
+	proctest.RequireGone(t, term.Session().Pid())
 }
 
 func TestSize(t *testing.T) {
@@ -111,7 +112,7 @@ func TestCloseKillsTheTerminalsProcesses(t *testing.T) {
 	match := bgPid.FindStringSubmatch(output(term))
 	require.Len(t, match, 2)
 	bg, _ := strconv.Atoi(match[1])
-	require.True(t, alive(bg))
+	require.True(t, proctest.Alive(bg))
 
 	require.NoError(t, term.Close())
 	require.NoError(t, term.Close(), "second Close")
@@ -119,7 +120,7 @@ func TestCloseKillsTheTerminalsProcesses(t *testing.T) {
 	assert.False(t, alive)
 	require.NotNil(t, exit)
 	assert.Equal(t, 128+int(syscall.SIGHUP), *exit, "the shell ends on SIGHUP")
-	requireGone(t, term.Session().Pid(), bg)
+	proctest.RequireGone(t, term.Session().Pid(), bg)
 	_, ok := m.Get(term.Session().ID)
 	assert.False(t, ok)
 }
@@ -139,8 +140,8 @@ func TestCloseEscalatesToSIGKILL(t *testing.T) {
 	default:
 	}
 	c.Add(time.Nanosecond)
-	assert.NoError(t, recv(t, closed))
-	requireGone(t, term.Session().Pid())
+	assert.NoError(t, proctest.Recv(t, closed))
+	proctest.RequireGone(t, term.Session().Pid())
 }
 
 func TestIdleByUserActivity(t *testing.T) {
@@ -164,7 +165,7 @@ func TestIdleByUserActivity(t *testing.T) {
 	_, ok = m.Get(id)
 	require.False(t, ok, "an idle terminal was kept")
 	<-term.Session().Done()
-	requireGone(t, term.Session().Pid())
+	proctest.RequireGone(t, term.Session().Pid())
 	_, err = ptyterm.Attach(m, id)
 	assert.ErrorIs(t, err, processes.ErrNotFound)
 }
@@ -208,14 +209,14 @@ func TestIdleWarning(t *testing.T) {
 	c.Add(49 * time.Second)
 	assert.Empty(t, warnings, "warned 11s before the close")
 	c.Add(time.Second)
-	got := recv(t, warnings)
+	got := proctest.Recv(t, warnings)
 	assert.Equal(t, start.Add(50*time.Second), got, "warning time")
 
 	// Input starts a new stretch, warned once again.
 	_, err := term.Write([]byte("echo still here\n"))
 	require.NoError(t, err)
 	c.Add(50 * time.Second)
-	got = recv(t, warnings)
+	got = proctest.Recv(t, warnings)
 	assert.Equal(t, start.Add(100*time.Second), got, "second stretch's warning time")
 
 	c.Add(10*time.Second + time.Nanosecond) // the idle close is due
@@ -323,7 +324,7 @@ func TestCloseFromIdleWarning(t *testing.T) {
 	}, "sh", "-i")
 	waitFor(t, term, "$ ")
 	c.Add(50 * time.Second)
-	assert.NoError(t, recv(t, closed))
+	assert.NoError(t, proctest.Recv(t, closed))
 	<-term.Session().Done()
-	requireGone(t, term.Session().Pid())
+	proctest.RequireGone(t, term.Session().Pid())
 }

@@ -132,19 +132,6 @@ func byHeader(r *http.Request) (string, error) {
 	return ws, nil
 }
 
-// recv returns the first value on ch, failing the test after a generous
-// deadline instead of hanging.
-func recv[T any](t *testing.T, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("nothing received within 10s")
-		panic("unreachable")
-	}
-}
-
 // event is one Server-Sent Event, or a comment when comment is set.
 type event struct {
 	id, name, data string

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
@@ -82,9 +83,9 @@ func TestLongPollWakesOnOutput(t *testing.T) {
 		out, err := e.c.Output(context.Background(), "s", 1, time.Hour)
 		res <- result{out, err}
 	}()
-	recv(t, arrived)
+	proctest.Recv(t, arrived)
 	s.Append("stdout", []byte("new\n"))
-	got := recv(t, res)
+	got := proctest.Recv(t, res)
 	require.NoError(t, got.err)
 	require.Len(t, got.out.Chunks, 1)
 	assert.Equal(t, "new\n", string(got.out.Chunks[0].Data))
@@ -104,9 +105,9 @@ func TestLongPollWakesOnExit(t *testing.T) {
 		assert.NoError(t, err)
 		res <- out
 	}()
-	recv(t, arrived)
+	proctest.Recv(t, arrived)
 	s.SetExit(4)
-	out := recv(t, res)
+	out := proctest.Recv(t, res)
 	assert.False(t, out.Alive)
 	require.NotNil(t, out.Exit)
 	assert.Equal(t, 4, *out.Exit)
@@ -146,10 +147,10 @@ func TestLongPollClientGone(t *testing.T) {
 		_, err := e.c.Output(ctx, "s", 0, time.Hour)
 		errc <- err
 	}()
-	recv(t, arrived)
+	proctest.Recv(t, arrived)
 	cancel()
-	assert.ErrorIs(t, recv(t, errc), context.Canceled)
-	recv(t, finished) // the handler returned: its wait ended with the client
+	assert.ErrorIs(t, proctest.Recv(t, errc), context.Canceled)
+	proctest.Recv(t, finished) // the handler returned: its wait ended with the client
 }
 
 func TestLongPollSessionForgotten(t *testing.T) {
@@ -162,9 +163,9 @@ func TestLongPollSessionForgotten(t *testing.T) {
 		_, err := e.c.Output(context.Background(), "s", 0, time.Hour)
 		errc <- err
 	}()
-	recv(t, arrived)
+	proctest.Recv(t, arrived)
 	e.m.Forget("s")
-	err := recv(t, errc)
+	err := proctest.Recv(t, errc)
 	assert.ErrorIs(t, err, processes.ErrClosed)
 	var ae *httpapi.APIError
 	require.ErrorAs(t, err, &ae)
@@ -216,7 +217,7 @@ func TestEventsDeliverEverythingThenExit(t *testing.T) {
 		s.Append("stdout", fmt.Appendf(nil, "line %d\n", i))
 	}
 	s.SetExit(5)
-	recv(t, done)
+	proctest.Recv(t, done)
 	require.NoError(t, err)
 
 	want := []event{outputEvent(1, "stdout", "one\n"), outputEvent(2, "stderr", "two\n")}
@@ -302,7 +303,7 @@ func TestEventsClientGone(t *testing.T) {
 	require.Len(t, evs, 1)
 	assert.Equal(t, "output", evs[0].name)
 	cancel()
-	recv(t, finished) // the stream's handler returned
+	proctest.Recv(t, finished) // the stream's handler returned
 }
 
 func TestEventsSessionForgotten(t *testing.T) {
@@ -319,7 +320,7 @@ func TestEventsSessionForgotten(t *testing.T) {
 		got <- evs
 	}()
 	e.m.Forget("s")
-	evs := recv(t, got)
+	evs := proctest.Recv(t, got)
 	require.NotEmpty(t, evs)
 	last := evs[len(evs)-1]
 	assert.Equal(t, "closed", last.name)
@@ -450,9 +451,9 @@ func TestFollowContextEnds(t *testing.T) {
 		exit, err := e.c.Follow(ctx, "s", 0, func(processes.Output) error { return nil })
 		res <- result{exit, err}
 	}()
-	recv(t, arrived)
+	proctest.Recv(t, arrived)
 	cancel()
-	got := recv(t, res)
+	got := proctest.Recv(t, res)
 	assert.Equal(t, context.Canceled, got.err, "got %v, want exactly ctx.Err()", got.err)
 	assert.Equal(t, -1, got.exit)
 }

@@ -3,14 +3,11 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
@@ -34,7 +32,7 @@ func procEnv(t *testing.T, m *processes.Manager, opts httpapi.Options) *env {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, pid := range pids {
-			assert.False(t, alive(pid), "process %d alive or unreaped after Shutdown", pid)
+			assert.False(t, proctest.Alive(pid), "process %d alive or unreaped after Shutdown", pid)
 		}
 	})
 	opts.Start = func(r *http.Request, m *processes.Manager) (*processes.Session, error) {
@@ -55,21 +53,6 @@ func procEnv(t *testing.T, m *processes.Manager, opts httpapi.Options) *env {
 		return s, err
 	}
 	return newEnv(t, m, opts)
-}
-
-// alive reports whether pid is a live process or a zombie that this process
-// failed to reap (a zombie of another parent is not ours to reap).
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if f[0] == "Z" {
-		ppid, _ := strconv.Atoi(f[1])
-		return ppid == os.Getpid()
-	}
-	return true
 }
 
 // start starts argv through the handler and returns the session's ID.
@@ -206,11 +189,11 @@ func TestProcessDeleteKills(t *testing.T) {
 	s, ok := e.m.Get(sid)
 	require.True(t, ok)
 	pid := s.Pid()
-	require.True(t, alive(pid), "sleep is not running")
+	require.True(t, proctest.Alive(pid), "sleep is not running")
 
 	require.NoError(t, e.c.Delete(t.Context(), sid))
-	recv(t, s.Done())
-	require.Eventually(t, func() bool { return !alive(pid) }, 10*time.Second, 5*time.Millisecond,
+	proctest.Recv(t, s.Done())
+	require.Eventually(t, func() bool { return !proctest.Alive(pid) }, 10*time.Second, 5*time.Millisecond,
 		"process %d alive or unreaped after DELETE", pid)
 	_, err := e.c.Output(t.Context(), sid, 0, 0)
 	assert.ErrorIs(t, err, processes.ErrNotFound)
@@ -243,7 +226,7 @@ func TestProcessStartErrors(t *testing.T) {
 		})
 	}
 	require.NoError(t, e.c.Delete(t.Context(), sid))
-	recv(t, s.Done())
+	proctest.Recv(t, s.Done())
 	_, err := e.c.Start(t.Context(), map[string][]string{"argv": {"/nonexistent/program"}})
 	var ae *httpapi.APIError
 	require.ErrorAs(t, err, &ae)
@@ -297,11 +280,11 @@ func TestProcessShutdownEndsLongPoll(t *testing.T) {
 		out, err := e.c.Output(context.Background(), sid, 0, time.Hour)
 		res <- result{out, err}
 	}()
-	recv(t, arrived)
+	proctest.Recv(t, arrived)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	require.NoError(t, e.m.Shutdown(ctx))
-	got := recv(t, res)
+	got := proctest.Recv(t, res)
 	if got.err != nil {
 		assert.ErrorIs(t, got.err, processes.ErrClosed)
 	} else {

@@ -1,0 +1,83 @@
+// Package proctest holds the helpers that sessionkit's tests use to check on
+// real processes: whether one is alive or an unreaped zombie, waiting until a
+// set of them is gone, the OS thread count, and receiving from a channel with
+// a deadline. It is for tests only.
+package proctest
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Alive reports whether pid is a live process, or a zombie that this process
+// failed to reap. A zombie of another parent (init, after a test's children
+// died) is not this program's to reap: in some sandboxes init never reaps, so
+// it counts as gone.
+func Alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) > 1 && f[0] == "Z" {
+		ppid, _ := strconv.Atoi(f[1])
+		return ppid == os.Getpid()
+	}
+	return true
+}
+
+// RequireGone waits until every pid is dead and reaped, failing tb after ten
+// seconds. Real processes act here, so it polls with a deadline.
+func RequireGone(tb testing.TB, pids ...int) {
+	tb.Helper()
+	require.Eventually(tb, func() bool {
+		for _, pid := range pids {
+			if Alive(pid) {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 5*time.Millisecond, "processes %v still alive or unreaped", pids)
+}
+
+// Threads returns the OS thread count of this process.
+func Threads(tb testing.TB) int {
+	tb.Helper()
+	f, err := os.Open("/proc/self/status")
+	require.NoError(tb, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			require.NoError(tb, err)
+			return n
+		}
+	}
+	tb.Fatal("proctest: no Threads line in /proc/self/status")
+	return 0
+}
+
+// Recv returns the first value on ch, failing tb after ten seconds instead
+// of hanging.
+func Recv[T any](tb testing.TB, ch <-chan T) T {
+	tb.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		tb.Fatal("proctest: nothing received within 10s")
+		panic("unreachable")
+	}
+}

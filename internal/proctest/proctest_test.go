@@ -1,0 +1,37 @@
+package proctest_test
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sessionkit/sessionkit/internal/proctest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestAliveAndRequireGone(t *testing.T) {
+	assert.True(t, proctest.Alive(os.Getpid()), "this process")
+	cmd := exec.Command("sleep", "1000")
+	require.NoError(t, cmd.Start())
+	pid := cmd.Process.Pid
+	assert.True(t, proctest.Alive(pid), "a running child")
+	require.NoError(t, cmd.Process.Kill())
+	assert.True(t, proctest.Alive(pid), "a killed child not yet reaped counts as alive")
+	_ = cmd.Wait()
+	proctest.RequireGone(t, pid)
+	assert.False(t, proctest.Alive(1<<30), "a pid that cannot exist")
+}
+
+func TestThreadsAndRecv(t *testing.T) {
+	assert.Positive(t, proctest.Threads(t))
+	ch := make(chan int, 1)
+	ch <- 7
+	assert.Equal(t, 7, proctest.Recv(t, ch))
+}
