@@ -240,23 +240,7 @@ func TestFaultDaemonizedGrandchild(t *testing.T) {
 		{"background subshell in the group", `(sleep 1000 >/dev/null 2>&1 & echo $!); exit 0`, false, true},
 		{"double fork with setsid", `setsid sh -c 'sleep 1000 >/dev/null 2>&1 & echo $!'; exit 0`, true, true},
 	}
-	stops := []struct {
-		name string
-		stop func(t *testing.T, m *processes.Manager, c *clock.Mock, s *processes.Session)
-	}{
-		{"Forget", func(_ *testing.T, m *processes.Manager, _ *clock.Mock, s *processes.Session) { m.Forget(s.ID) }},
-		{"eviction", func(t *testing.T, m *processes.Manager, c *clock.Mock, s *processes.Session) {
-			c.Add(idle + time.Nanosecond)
-			m.Sweep()
-			_, ok := m.Get(s.ID)
-			require.False(t, ok, "the idle session was not evicted")
-		}},
-		{"Shutdown", func(t *testing.T, m *processes.Manager, _ *clock.Mock, _ *processes.Session) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			require.NoError(t, m.Shutdown(ctx))
-		}},
-	}
+	stops := endings(idle)
 	for _, sc := range scripts {
 		for _, st := range stops {
 			t.Run(sc.name+"/"+st.name, func(t *testing.T) {
@@ -273,7 +257,7 @@ func TestFaultDaemonizedGrandchild(t *testing.T) {
 				require.Equal(t, sc.leftGroup, st0.pgrp != s.Pid(), "got pgrp %d, leader %d", st0.pgrp, s.Pid())
 				require.NotEqual(t, s.Pid(), st0.ppid, "the grandchild's parent is still the leader")
 
-				st.stop(t, m, c, s)
+				st.end(t, m, c, s)
 				proctest.RequireGone(t, gc, s.Pid())
 			})
 		}
@@ -544,23 +528,7 @@ func TestFaultClosingExitedSessionSparesReusedPid(t *testing.T) {
 		f.Close()
 	}
 	const idle = time.Minute
-	tests := []struct {
-		name  string
-		close func(t *testing.T, m *processes.Manager, c *clock.Mock, s *processes.Session)
-	}{
-		{"Forget", func(_ *testing.T, m *processes.Manager, _ *clock.Mock, s *processes.Session) { m.Forget(s.ID) }},
-		{"eviction", func(t *testing.T, m *processes.Manager, c *clock.Mock, s *processes.Session) {
-			c.Add(idle + time.Nanosecond)
-			m.Sweep()
-			_, ok := m.Get(s.ID)
-			require.False(t, ok, "the idle session was not evicted")
-		}},
-		{"Shutdown", func(t *testing.T, m *processes.Manager, _ *clock.Mock, _ *processes.Session) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			require.NoError(t, m.Shutdown(ctx))
-		}},
-	}
+	tests := endings(idle)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := clock.NewMock()
@@ -578,7 +546,7 @@ func TestFaultClosingExitedSessionSparesReusedPid(t *testing.T) {
 					_ = bystander.Wait()
 				}
 			})
-			tt.close(t, m, c, s)
+			tt.end(t, m, c, s)
 
 			// Whatever the Manager sent went out before it returned; a
 			// SIGKILL among it wins over the SIGTERM sent now.
@@ -589,5 +557,31 @@ func TestFaultClosingExitedSessionSparesReusedPid(t *testing.T) {
 			assert.Equal(t, syscall.SIGTERM, ws.Signal(),
 				"the bystander that got the session's old pid %d died of %q; want it alive until the test's SIGTERM", s.Pid(), ws.Signal().String())
 		})
+	}
+}
+
+// ending is one way a session ends: what the fault tests check holds for
+// each of them.
+type ending struct {
+	name string
+	end  func(t *testing.T, m *processes.Manager, c *clock.Mock, s *processes.Session)
+}
+
+// endings returns Forget, eviction by Sweep on the mock clock of a Manager
+// whose idle timeout is idle, and Shutdown.
+func endings(idle time.Duration) []ending {
+	return []ending{
+		{"Forget", func(_ *testing.T, m *processes.Manager, _ *clock.Mock, s *processes.Session) { m.Forget(s.ID) }},
+		{"eviction", func(t *testing.T, m *processes.Manager, c *clock.Mock, s *processes.Session) {
+			c.Add(idle + time.Nanosecond)
+			m.Sweep()
+			_, ok := m.Get(s.ID)
+			require.False(t, ok, "the idle session was not evicted")
+		}},
+		{"Shutdown", func(t *testing.T, m *processes.Manager, _ *clock.Mock, _ *processes.Session) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			require.NoError(t, m.Shutdown(ctx))
+		}},
 	}
 }
