@@ -147,6 +147,10 @@ func Attach(m *processes.Manager, id string) (*Terminal, error) {
 	if !ok {
 		return nil, fmt.Errorf("ptyterm: attach %q: %w", id, processes.ErrNotTerminal)
 	}
+	if t.Session() == nil {
+		// Registered by the Manager, but Start has not returned yet.
+		return nil, fmt.Errorf("ptyterm: attach %q while it starts: %w", id, processes.ErrNotFound)
+	}
 	return t, nil
 }
 
