@@ -252,10 +252,10 @@ func TestFaultDaemonizedGrandchild(t *testing.T) {
 				pids := pidsIn(t, streams(s)["stdout"])
 				require.Len(t, pids, 1, "got stdout %q, want one pid", streams(s)["stdout"])
 				gc := pids[0]
-				st0, ok := procStatus(gc)
-				require.True(t, ok && st0.state != "Z", "the grandchild %d is not running", gc)
-				require.Equal(t, sc.leftGroup, st0.pgrp != s.Pid(), "got pgrp %d, leader %d", st0.pgrp, s.Pid())
-				require.NotEqual(t, s.Pid(), st0.ppid, "the grandchild's parent is still the leader")
+				st0, ok := proctest.Stat(gc)
+				require.True(t, ok && st0.State != "Z", "the grandchild %d is not running", gc)
+				require.Equal(t, sc.leftGroup, st0.Pgrp != s.Pid(), "got pgrp %d, leader %d", st0.Pgrp, s.Pid())
+				require.NotEqual(t, s.Pid(), st0.PPid, "the grandchild's parent is still the leader")
 
 				st.end(t, m, c, s)
 				proctest.RequireGone(t, gc, s.Pid())
@@ -381,7 +381,7 @@ func TestFaultShutdownRacesStart(t *testing.T) {
 				assert.False(t, proctest.Alive(s.Pid()), "pid %d alive or unreaped after Shutdown", s.Pid())
 			}
 			assert.Zero(t, m.Len())
-			require.Eventually(t, func() bool { return len(childProcs()) == 0 }, 10*time.Second, 5*time.Millisecond,
+			require.Eventually(t, func() bool { return len(proctest.Children()) == 0 }, 10*time.Second, 5*time.Millisecond,
 				"child processes left after Shutdown and every Start returned")
 			require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base }, 10*time.Second, time.Millisecond,
 				"goroutines left after Shutdown")
@@ -440,7 +440,7 @@ func TestFaultShutdownWaitsForStartInFlight(t *testing.T) {
 	assert.Nil(t, got.s)
 	assert.ErrorIs(t, got.err, processes.ErrClosed, "got %v from a Start that Shutdown overtook", got.err)
 	require.NoError(t, proctest.Recv(t, shut))
-	require.Eventually(t, func() bool { return len(childProcs()) == 0 }, 10*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return len(proctest.Children()) == 0 }, 10*time.Second, 5*time.Millisecond,
 		"child processes left after Shutdown and Start returned")
 	assert.Empty(t, h.lateExits(), "processes (pids) reaped by the Manager after Shutdown returned")
 	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base }, 10*time.Second, time.Millisecond,
@@ -463,7 +463,7 @@ func TestFaultManagerAfterShutdown(t *testing.T) {
 	s, err := m.Start(exec.Command("sleep", "1000"), processes.StartOptions{ID: "after"})
 	assert.Nil(t, s)
 	assert.ErrorIs(t, err, processes.ErrClosed, "Start after Shutdown")
-	assert.Empty(t, childProcs(), "Start after Shutdown started a process")
+	assert.Empty(t, proctest.Children(), "Start after Shutdown started a process")
 
 	late := &processes.Session{ID: "late"}
 	m.Register(late)
@@ -487,7 +487,7 @@ func TestFaultManagerAfterShutdown(t *testing.T) {
 	})
 	assert.Zero(t, m.Len())
 	assert.NoError(t, m.Shutdown(ctx), "second Shutdown")
-	assert.Empty(t, childProcs(), "child processes after Shutdown")
+	assert.Empty(t, proctest.Children(), "child processes after Shutdown")
 	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base }, 10*time.Second, time.Millisecond,
 		"goroutines left after Shutdown, Run and Stop")
 }

@@ -2,6 +2,7 @@ package processes
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -121,6 +122,11 @@ func (m *Manager) shard(id string) *shard {
 func (m *Manager) count(ws string, d int) {
 	m.countMu.Lock()
 	defer m.countMu.Unlock()
+	m.countLocked(ws, d)
+}
+
+// countLocked is count with m.countMu held.
+func (m *Manager) countLocked(ws string, d int) {
 	m.total += d
 	if m.perWS == nil {
 		m.perWS = make(map[string]int)
@@ -158,7 +164,7 @@ func (m *Manager) Register(s *Session) {
 
 // insert puts s in the table. counted says its slot was reserved already.
 // With replace, a session under the same ID is removed and returned;
-// without, insert fails with ErrExists. It fails with ErrClosed after
+// without, insert fails with ErrExists, wrapped. It fails with ErrClosed after
 // Shutdown.
 func (m *Manager) insert(s *Session, counted, replace bool) (old *Session, err error) {
 	sh := m.shard(s.ID)
@@ -174,7 +180,7 @@ func (m *Manager) insert(s *Session, counted, replace bool) (old *Session, err e
 		return nil, nil
 	}
 	if old != nil && !replace {
-		return nil, ErrExists
+		return nil, fmt.Errorf("%w: %q", ErrExists, s.ID)
 	}
 	if sh.sessions == nil {
 		sh.sessions = make(map[string]*Session)

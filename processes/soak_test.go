@@ -3,12 +3,10 @@
 package processes_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,64 +27,12 @@ const (
 	soakWaves    = 10
 )
 
-// procInfo is what /proc/<pid>/stat says about one process.
-type procInfo struct {
-	pid, ppid, pgrp int
-	state           string
-}
-
-// procStatus reads /proc/<pid>/stat; ok is false once pid is gone.
-func procStatus(pid int) (p procInfo, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return p, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return p, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 3 {
-		return p, false
-	}
-	p.pid, p.state = pid, f[0]
-	p.ppid, _ = strconv.Atoi(f[1])
-	p.pgrp, _ = strconv.Atoi(f[2])
-	return p, true
-}
-
-// procTable returns every process in /proc.
-func procTable() []procInfo {
-	ents, _ := os.ReadDir("/proc")
-	out := make([]procInfo, 0, len(ents))
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			if p, ok := procStatus(pid); ok {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
-// childProcs returns the children of this process, alive or zombie.
-func childProcs() []procInfo {
-	var out []procInfo
-	self := os.Getpid()
-	for _, p := range procTable() {
-		if p.ppid == self {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // groupMembers returns the processes, other than zombies of another parent
 // (see alive), whose process group is one of pgids.
-func groupMembers(pgids map[int]bool) []procInfo {
-	var out []procInfo
-	for _, p := range procTable() {
-		if pgids[p.pgrp] && proctest.Alive(p.pid) {
+func groupMembers(pgids map[int]bool) []proctest.Proc {
+	var out []proctest.Proc
+	for _, p := range proctest.Table() {
+		if pgids[p.Pgrp] && proctest.Alive(p.Pid) {
 			out = append(out, p)
 		}
 	}
@@ -162,7 +108,7 @@ func TestSoak(t *testing.T) {
 	began := time.Now()
 
 	startG, startFDs, startHeap := goroutines(t), openFDs(t), heapAlloc()
-	require.Empty(t, childProcs(), "child processes before the soak")
+	require.Empty(t, proctest.Children(), "child processes before the soak")
 
 	c := clock.NewMock()
 	m := processes.NewManager(idle, processes.WithClock(c), processes.WithKillGrace(10*time.Second))
@@ -283,7 +229,7 @@ func TestSoak(t *testing.T) {
 
 	endG, endFDs := goroutines(t), openFDs(t)
 	endHeap := heapAlloc()
-	children := childProcs()
+	children := proctest.Children()
 	t.Logf("%d sessions in %d waves in %v: goroutines %d → %d, open fds %d → %d, heap %.1f → %.1f MiB, children left %d",
 		soakWaves*perWave, soakWaves, elapsed.Round(time.Millisecond), startG, endG, startFDs, endFDs,
 		float64(startHeap)/mib, float64(endHeap)/mib, len(children))

@@ -86,6 +86,7 @@ func (m *Manager) start(cmd *exec.Cmd, opts StartOptions) (*Session, error) {
 	if id == "" {
 		id = newID()
 	}
+	// Checked again on insert; this spares spawning a process in vain.
 	if _, ok := m.Get(id); ok {
 		return nil, fmt.Errorf("%w: %q", ErrExists, id)
 	}
@@ -102,9 +103,6 @@ func (m *Manager) start(cmd *exec.Cmd, opts StartOptions) (*Session, error) {
 		m.count(opts.WorkspaceID, -1)
 		s.shut()
 		m.terminate([]*process{p})
-		if err == ErrExists {
-			err = fmt.Errorf("%w: %q", ErrExists, id)
-		}
 		return nil, err
 	}
 	m.logger().Debug("processes: started", "id", id, "workspace", opts.WorkspaceID, "pid", p.pid, "path", cmd.Path)
@@ -119,11 +117,7 @@ func (m *Manager) reserve(ws string) error {
 		overAll := m.maxSessions > 0 && m.total >= m.maxSessions
 		overWS := m.maxPerWS > 0 && m.perWS[ws] >= m.maxPerWS
 		if !overAll && !overWS {
-			m.total++
-			if m.perWS == nil {
-				m.perWS = make(map[string]int)
-			}
-			m.perWS[ws]++
+			m.countLocked(ws, 1)
 			m.countMu.Unlock()
 			return nil
 		}

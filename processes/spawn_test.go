@@ -4,7 +4,6 @@ package processes_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"runtime"
@@ -347,5 +346,3 @@ func TestSessionIDs(t *testing.T) {
 	waitDone(t, a)
 	waitDone(t, b)
 }
-
-var _ = errors.Is

@@ -16,25 +16,68 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// Proc is what /proc/<pid>/stat says about one process.
+type Proc struct {
+	Pid, PPid, Pgrp int
+	State           string // "R", "S", "Z" (zombie), ...
+}
+
+// Stat reads /proc/<pid>/stat; ok is false once pid is gone.
+func Stat(pid int) (p Proc, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return p, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return p, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return p, false
+	}
+	p.Pid, p.State = pid, f[0]
+	p.PPid, _ = strconv.Atoi(f[1])
+	p.Pgrp, _ = strconv.Atoi(f[2])
+	return p, true
+}
+
+// Table returns every process in /proc.
+func Table() []Proc {
+	ents, _ := os.ReadDir("/proc")
+	out := make([]Proc, 0, len(ents))
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			if p, ok := Stat(pid); ok {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Children returns the children of this process, alive or zombie.
+func Children() []Proc {
+	var out []Proc
+	self := os.Getpid()
+	for _, p := range Table() {
+		if p.PPid == self {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Alive reports whether pid is a live process, or a zombie that this process
 // failed to reap. A zombie of another parent (init, after a test's children
 // died) is not this program's to reap: in some sandboxes init never reaps, so
 // it counts as gone.
 func Alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
+	p, ok := Stat(pid)
+	if !ok {
 		return false
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) > 1 && f[0] == "Z" {
-		ppid, _ := strconv.Atoi(f[1])
-		return ppid == os.Getpid()
-	}
-	return true
+	return p.State != "Z" || p.PPid == os.Getpid()
 }
 
 // RequireGone waits until every pid is dead and reaped, failing tb after ten
