@@ -2,29 +2,47 @@
 
 // Command cli shows how a command-line tool embeds sessionkit: it runs a
 // program (by default the user's $SHELL) under a ptyterm.Terminal attached
-// to the user's own terminal, the way ssh or tmux attach one.
+// to the user's own terminal, the way ssh or tmux attach one, or on pipes
+// when its standard input is not a terminal, the way ssh without a terminal
+// and docker exec -i without -t do.
 //
 // Usage:
 //
 //	cli [-idle 5m] [-warn 30s] [command [arg ...]]
 //
-// While attached, the user's terminal is in raw mode, so that every key goes
-// to the program as is; it is restored on every way out, signals and panics
-// included. Keystrokes are copied to [ptyterm.Terminal.Write], the program's
-// output is followed with [processes.Session.WaitOutput] and
-// [processes.Session.Output] by sequence number, a resize of the user's
-// terminal (SIGWINCH) becomes [ptyterm.Terminal.Resize], and SIGINT, SIGTERM
-// or SIGHUP sent to cli close the terminal, as a real one going away does.
+// # Terminal mode
+//
+// When standard input is a terminal, the user's terminal is in raw mode
+// while attached, so that every key goes to the program as is; it is
+// restored on every way out, signals and panics included. Keystrokes are
+// copied to [ptyterm.Terminal.Write], the program's output is followed with
+// [processes.Session.WaitOutput] and [processes.Session.Output] by sequence
+// number, a resize of the user's terminal (SIGWINCH) becomes
+// [ptyterm.Terminal.Resize], and SIGINT, SIGTERM or SIGHUP sent to cli
+// close the terminal, as a real one going away does.
 //
 // Idleness is the user's, not the program's: after -idle without a key
 // press or a resize the Manager's sweep closes the terminal, even if the
-// program keeps printing. -warn before that, cli prints a warning line.
-// cli exits with the program's exit code (128+N for a program killed by
-// signal N, such as 129 for the SIGHUP of an idle close).
+// program keeps printing. -warn before that, cli warns without writing into
+// the program's screen: it sets the terminal's title to the warning (saving
+// the title first, and restoring it at the next key press, resize or exit)
+// and rings the bell, unless its standard error is not the terminal the
+// program draws on, in which case it writes the warning line there.
 //
-// Standard input need not be a terminal: with a pipe there is no raw mode
-// and no resizing, the program runs at 24 × 80, and the end of the input is
-// passed on as Ctrl-D.
+// # Pipe mode
+//
+// When standard input is not a terminal, the program runs on pipes with
+// [processes.Manager.Start]: its standard output and standard error reach
+// cli's, apart; standard input is copied to it, and the end of the input
+// is the end of its standard input, so that a shell or an interpreter
+// reading a script from it ends. There is no raw mode, no terminal size
+// and no warning (nobody types); the program is idle after -idle without
+// input or output, and SIGINT, SIGTERM or SIGHUP sent to cli terminate it
+// (SIGTERM to its process group, SIGKILL after a grace).
+//
+// In both modes cli exits with the program's exit code (128+N for a program
+// killed by signal N, such as 129 for the SIGHUP of an idle close of a
+// terminal, 143 for the SIGTERM of pipe mode).
 package main
 
 import (
@@ -46,17 +64,11 @@ import (
 	"github.com/sessionkit/sessionkit/ptyterm"
 )
 
-// The size of the terminal when standard input is not one.
-const (
-	defaultRows = 24
-	defaultCols = 80
-)
-
 // shutdownTimeout bounds Manager.Shutdown at exit.
 const shutdownTimeout = 10 * time.Second
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // config is what the command line asks for.
@@ -106,8 +118,10 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 
 // run is the program: it returns the exit code, the program's own once it
 // ran, 2 for bad usage, 127 for a program that was not found and 1 for
-// other failures. stdin is the user's terminal or a pipe.
-func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+// other failures, such as ctx ending first, which stops the program. stdin
+// is the user's terminal, which selects terminal mode, or anything else,
+// which selects pipe mode.
+func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	c, err := parseArgs(args, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -115,7 +129,6 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	case err != nil:
 		return 2
 	}
-	stderr = &lockedWriter{w: stderr} // the idle warning comes from another goroutine
 
 	// Signals first, so that no resize between reading the size and
 	// subscribing is lost. SIGPIPE is caught so that writing to a closed
@@ -124,73 +137,39 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	defer signal.Stop(sigc)
 
-	rows, cols := uint16(defaultRows), uint16(defaultCols)
-	tty := isTerminal(stdin)
-	if tty {
+	if isTerminal(stdin) {
 		signal.Notify(sigc, syscall.SIGWINCH)
-		if r, k, err := terminalSize(stdin); err == nil && r > 0 && k > 0 {
-			rows, cols = r, k
-		}
-		restore, err := makeRaw(stdin)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
-		// Deferred first, so it runs last: after Shutdown, and while a
-		// panic in this goroutine unwinds.
-		defer func() {
-			if err := restore(); err != nil {
-				fmt.Fprintln(stderr, err)
-			}
-		}()
+		return runTerminal(ctx, c, sigc, stdin, stdout, stderr)
 	}
+	return runPipes(ctx, c, sigc, stdin, stdout, &lockedWriter{w: stderr})
+}
 
-	m := processes.NewManager(c.idle, processes.WithSweepInterval(sweepInterval(c.idle)))
+// newManager returns a running Manager that closes sessions idle for
+// longer than idle (never if idle <= 0).
+func newManager(idle time.Duration) *processes.Manager {
+	m := processes.NewManager(idle, processes.WithSweepInterval(sweepInterval(idle)))
 	m.Run()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		if err := m.Shutdown(ctx); err != nil {
-			fmt.Fprintf(stderr, "cli: shutdown: %v\r\n", err)
-		}
-	}()
+	return m
+}
 
-	idle := c.idle
-	if idle <= 0 {
-		idle = -1 // ptyterm: never idles out
+// shutdown shuts m down within shutdownTimeout, and reports an error on
+// stderr, nl ending the line.
+func shutdown(m *processes.Manager, stderr io.Writer, nl string) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		fmt.Fprintf(stderr, "cli: shutdown: %v%s", err, nl)
 	}
-	term, err := ptyterm.Start(m, exec.Command(c.argv[0], c.argv[1:]...), ptyterm.Options{
-		Rows:        rows,
-		Cols:        cols,
-		IdleTimeout: idle,
-		WarnBefore:  c.warn,
-		OnIdleWarning: func(*ptyterm.Terminal) {
-			fmt.Fprintf(stderr, "\r\n[cli: idle — closing in %s unless you type]\r\n", shortDuration(c.warn))
-		},
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "cli: %v\r\n", err) // it names the program
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return 127
-		}
-		return 1
-	}
+}
 
-	var closing atomic.Bool // cli closed the terminal itself
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { forwardSignals(sigc, stop, term, stdin, &closing) })
-	// Not waited for: it may stay blocked in a Read of stdin that nothing
-	// can interrupt, which is harmless in a program about to exit.
-	go copyInput(stdin, term)
-
-	code, closed := follow(context.Background(), term, stdout, stderr, &closing)
-	close(stop)
-	wg.Wait()
-	if closed && !closing.Load() {
-		fmt.Fprintf(stderr, "\r\n[cli: session closed after %s idle]\r\n", shortDuration(c.idle))
+// startFailed reports a program that could not be started and returns
+// cli's exit code: 127 when it was not found, 1 otherwise.
+func startFailed(err error, stderr io.Writer, nl string) int {
+	fmt.Fprintf(stderr, "cli: %v%s", err, nl) // it names the program
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		return 127
 	}
-	return code
+	return 1
 }
 
 // sweepInterval is how often the Manager looks for idle sessions: a tenth
@@ -200,14 +179,29 @@ func sweepInterval(idle time.Duration) time.Duration {
 	return min(max(idle/10, time.Second), 5*time.Second)
 }
 
-// follow copies the terminal's output to stdout as it comes, tracking the
-// cursor by Seq, until the program exited and all of its output is in. It
-// returns the program's exit code, and whether the session was closed while
-// the program still ran (idle eviction, or cli's own Close). A write to
-// stdout that fails closes the terminal, and the rest of the output is
-// dropped.
-func follow(ctx context.Context, term *ptyterm.Terminal, stdout, stderr io.Writer, closing *atomic.Bool) (code int, closed bool) {
-	s := term.Session()
+// stopper ends the program once, for a signal to cli or a failed write,
+// and remembers that cli did it, so that it is not reported as an idle
+// close.
+type stopper struct {
+	end     func() // stops the program and waits until it is gone
+	closing atomic.Bool
+}
+
+// stop marks the close as cli's own and ends the program.
+func (s *stopper) stop() {
+	s.closing.Store(true)
+	s.end()
+}
+
+// follow copies the session's output as it comes, "stderr" chunks to
+// stderr and the others to stdout, tracking the cursor by Seq, until the
+// program exited and all of its output is in. It returns the program's exit
+// code, and whether the session was closed while the program still ran
+// (idle eviction, or cli's own close). A write that fails stops the
+// program, and the rest of the output is dropped. When ctx ends first it
+// returns 1, leaving the program to Manager.Shutdown. nl ends cli's own
+// lines.
+func follow(ctx context.Context, s *processes.Session, stdout, stderr io.Writer, nl string, st *stopper) (code int, closed bool) {
 	since := 0
 	var werr error
 	for {
@@ -219,22 +213,25 @@ func follow(ctx context.Context, term *ptyterm.Terminal, stdout, stderr io.Write
 			closed = true
 			<-s.Done()
 		case err != nil:
-			fmt.Fprintf(stderr, "cli: wait for output: %v\r\n", err)
+			fmt.Fprintf(stderr, "cli: wait for output: %v%s", err, nl)
 			return 1, closed
 		}
 		out := s.Output(since)
 		if out.Missed > 0 && werr == nil {
-			fmt.Fprintf(stderr, "\r\n[cli: %d bytes of output dropped]\r\n", out.Missed)
+			fmt.Fprintf(stderr, "%s[cli: %d bytes of output dropped]%s", nl, out.Missed, nl)
 		}
 		for _, ch := range out.Chunks {
 			since = ch.Seq
 			if werr != nil {
 				continue
 			}
-			if _, werr = stdout.Write(ch.Data); werr != nil {
-				fmt.Fprintf(stderr, "cli: write output: %v\r\n", werr)
-				closing.Store(true)
-				_ = term.Close() // waits until the program is gone
+			w := stdout
+			if ch.Stream == "stderr" {
+				w = stderr
+			}
+			if _, werr = w.Write(ch.Data); werr != nil {
+				fmt.Fprintf(stderr, "cli: write output: %v%s", werr, nl)
+				st.stop()
 			}
 		}
 		if out.Exit != nil {
@@ -243,53 +240,33 @@ func follow(ctx context.Context, term *ptyterm.Terminal, stdout, stderr io.Write
 	}
 }
 
-// copyInput copies stdin to the terminal as keystrokes until either ends.
-// The end of stdin is passed on as Ctrl-D, the terminal's end of file (twice
-// after a partial line: once to send the line, once for the end).
-func copyInput(stdin io.Reader, term *ptyterm.Terminal) {
-	buf := make([]byte, 32<<10)
-	last := byte('\n')
-	for {
-		n, err := stdin.Read(buf)
-		if n > 0 {
-			if _, werr := term.Write(buf[:n]); werr != nil {
-				return // the program exited or the terminal closed
-			}
-			last = buf[n-1]
-		}
-		if err != nil {
-			if err == io.EOF {
-				eof := []byte{4}
-				if last != '\n' {
-					eof = []byte{4, 4}
-				}
-				_, _ = term.Write(eof)
-			}
-			return
-		}
-	}
-}
-
-// forwardSignals acts on cli's signals until stop is closed: SIGWINCH
-// resizes the terminal to the size of the user's (stdin), and SIGINT,
-// SIGTERM and SIGHUP close it, which ends the program. SIGPIPE is ignored.
-func forwardSignals(sigc <-chan os.Signal, stop <-chan struct{}, term *ptyterm.Terminal, stdin *os.File, closing *atomic.Bool) {
+// forwardSignals acts on cli's signals until done is closed: SIGWINCH
+// calls resize (if not nil), and SIGINT, SIGTERM and SIGHUP stop the
+// program. SIGPIPE is ignored.
+func forwardSignals(sigc <-chan os.Signal, done <-chan struct{}, resize func(), st *stopper) {
 	for {
 		select {
-		case <-stop:
+		case <-done:
 			return
 		case sig := <-sigc:
 			switch sig {
 			case syscall.SIGWINCH:
-				if rows, cols, err := terminalSize(stdin); err == nil && rows > 0 && cols > 0 {
-					_ = term.Resize(rows, cols) // fails only once the program exited
+				if resize != nil {
+					resize()
 				}
 			case syscall.SIGPIPE:
 			default:
-				closing.Store(true)
-				_ = term.Close() // waits until the program is gone
+				st.stop()
 			}
 		}
+	}
+}
+
+// reportClosed tells the user, when the session was closed while its
+// program ran and not by cli itself, that it was for idleness.
+func reportClosed(closed bool, st *stopper, idle time.Duration, stderr io.Writer, nl string) {
+	if closed && !st.closing.Load() {
+		fmt.Fprintf(stderr, "%s[cli: session closed after %s idle]%s", nl, shortDuration(idle), nl)
 	}
 }
 

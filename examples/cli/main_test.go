@@ -3,8 +3,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,11 +97,17 @@ type ptyRun struct {
 }
 
 // startPTY starts the built program on a new pseudo-terminal of the given
-// size. The cleanup kills it if it is still running and waits for its
-// reader.
+// size, as its stdin, stdout and stderr.
 func startPTY(t *testing.T, bin string, rows, cols uint16, args ...string) *ptyRun {
 	t.Helper()
-	cmd := command(bin, args...)
+	return startPTYCmd(t, command(bin, args...), rows, cols)
+}
+
+// startPTYCmd starts cmd on a new pseudo-terminal of the given size, as
+// whichever of its stdin, stdout and stderr are not set. The cleanup kills
+// it if it is still running and waits for its reader.
+func startPTYCmd(t *testing.T, cmd *exec.Cmd, rows, cols uint16) *ptyRun {
+	t.Helper()
 	master, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: rows, Cols: cols})
 	require.NoError(t, err)
 	r := &ptyRun{cmd: cmd, master: master, exited: make(chan error, 1), read: make(chan struct{})}
@@ -177,25 +186,76 @@ func (r *ptyRun) wait(t *testing.T) int {
 	}
 }
 
-// The built program with a pipe as stdin, under a real terminal, and
-// closing itself when idle.
+// runPiped runs the built program with input on a pipe as its stdin, as in
+// "printf ... | cli ...", and returns its stdout, stderr and exit code. If
+// cli has not exited after waitTimeout the test fails, and cli is stopped.
+func runPiped(t *testing.T, bin, input string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := command(bin, args...)
+	cmd.Stdin = strings.NewReader(input) // a pipe, closed after input
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		return out.String(), errOut.String(), exitCode(t, err)
+	case <-time.After(waitTimeout):
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM) // cli stops its program and exits
+	select {
+	case <-exited:
+	case <-time.After(waitTimeout):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	t.Fatalf("cli did not exit at the end of its input; stdout %q, stderr %q", &out, &errOut)
+	return "", "", -1
+}
+
+// The end of piped input ends the program that reads it, as it does
+// without cli: an interactive shell or interpreter would wait for more
+// input on a terminal, so the program runs on pipes.
+func TestProgramPipedInputEnds(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	tests := []struct {
+		name  string
+		argv  []string
+		input string
+	}{
+		{name: "bash", argv: []string{"bash", "--norc"}, input: "echo pid=$$\necho hi\n"},
+		{name: "python3", argv: []string{"python3"}, input: "import os\nprint('pid=%d' % os.getpid())\nprint('hi')\n"},
+		{name: "sh", argv: []string{"sh"}, input: "echo pid=$$\necho hi\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := exec.LookPath(tt.argv[0]); err != nil {
+				t.Skipf("%s is not installed", tt.argv[0])
+			}
+			stdout, stderr, code := runPiped(t, bin, tt.input, tt.argv...)
+			assert.Equal(t, 0, code, "got exit %d, want 0; stdout %q, stderr %q", code, stdout, stderr)
+			assert.Regexp(t, `^pid=\d+\nhi\n$`, stdout, "no echo, no prompt: only what the program printed")
+			assert.Empty(t, stderr)
+			assertGone(t, stdout)
+		})
+	}
+}
+
+// The built program with a pipe as stdin, and under a real terminal.
 func TestProgram(t *testing.T) {
 	t.Parallel()
 	bin := build(t)
 
 	t.Run("pipe stdin", func(t *testing.T) {
 		t.Parallel()
-		var stdout, stderr bytes.Buffer
-		cmd := command(bin, "sh")
-		// The quotes make the echoed command line differ from what it
-		// prints.
-		cmd.Stdin = strings.NewReader("echo pid=$$\necho \"hi-from\"-cli\nexit 3\n")
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		assert.Equal(t, 3, exitCode(t, err), "stdout %q, stderr %q", &stdout, &stderr)
-		assert.Contains(t, stdout.String(), "hi-from-cli")
-		assert.Empty(t, stderr.String())
-		assertGone(t, stdout.String())
+		stdout, stderr, code := runPiped(t, bin, "echo pid=$$\necho hi-from-cli\necho oops >&2\nexit 3\n", "sh")
+		assert.Equal(t, 3, code, "stdout %q, stderr %q", stdout, stderr)
+		assert.Regexp(t, `^pid=\d+\nhi-from-cli\n$`, stdout)
+		assert.Equal(t, "oops\n", stderr, "the program's stderr, apart")
+		assertGone(t, stdout)
 	})
 
 	t.Run("terminal size and resize", func(t *testing.T) {
@@ -222,22 +282,74 @@ func TestProgram(t *testing.T) {
 		assert.Equal(t, 5, r.wait(t), "output %q", r.output())
 		assertGone(t, r.output())
 	})
+}
 
-	t.Run("idle close", func(t *testing.T) {
+// The idle warning never writes into the program's screen. With cli's
+// stderr on the terminal the program draws on, it goes to the title (saved
+// first, restored before cli's last line) with the bell; with stderr
+// elsewhere, it is a line there. Either way the idle close follows.
+func TestProgramIdleWarning(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	const text = "cli: idle — closing in 1s unless you type"
+	const closedLine = "[cli: session closed after 2s idle]"
+	// A full-screen program: it switches to the alternate screen, then
+	// waits for a line that never comes.
+	args := []string{"-idle", "2s", "-warn", "1s", "sh", "-c", `printf '\033[?1049h'; echo pid=$$; read x`}
+
+	t.Run("stderr on the program's terminal", func(t *testing.T) {
 		t.Parallel()
-		r := startPTY(t, bin, 24, 80, "-idle", "2s", "-warn", "1s", "sh")
-		r.waitFor(t, prompt)
-		r.typeKeys(t, "echo pid=$$\r")
-		r.waitFor(t, "[cli: idle — closing in 1s unless you type]")
-		// 129: the shell died of the idle close's SIGHUP.
-		assert.Equal(t, 129, r.wait(t), "output %q", r.output())
-		<-r.read // all of the output is in
+		r := startPTY(t, bin, 24, 80, args...)
+		r.waitForRe(t, pidRe)
+		assert.Equal(t, 129, r.wait(t), "output %q", r.output()) // the idle close's SIGHUP
+		<-r.read                                                 // all of the output is in
 		out := r.output()
-		warn := strings.Index(out, "[cli: idle — closing in 1s unless you type]")
-		closed := strings.Index(out, "[cli: session closed after 2s idle]")
-		assert.True(t, warn >= 0 && closed > warn, "want the warning, then the close; got %q", out)
+
+		warn := strings.Index(out, pushTitle+setTitle(text)+bell)
+		restored := strings.LastIndex(out, popTitle)
+		closed := strings.Index(out, closedLine)
+		assert.True(t, warn >= 0 && restored > warn && closed > restored,
+			"want the title saved and set with the bell, restored, then the close; got %q", out)
+		screenText := strings.ReplaceAll(out, setTitle(text), "")
+		assert.NotContains(t, screenText, "idle — closing", "the warning was written into the program's screen")
 		assertGone(t, out)
 	})
+
+	t.Run("stderr elsewhere", func(t *testing.T) {
+		t.Parallel()
+		cmd := command(bin, args...)
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		r := startPTYCmd(t, cmd, 24, 80)
+		r.waitForRe(t, pidRe)
+		assert.Equal(t, 129, r.wait(t), "output %q, stderr %q", r.output(), stderr.String())
+		<-r.read
+		out := r.output()
+		assert.NotContains(t, out, "idle — closing", "the warning was written into the program's screen")
+		assert.NotContains(t, out, pushTitle, "the title was touched")
+		warn := strings.Index(stderr.String(), "\r\n["+text+"]\r\n")
+		closed := strings.Index(stderr.String(), closedLine)
+		assert.True(t, warn >= 0 && closed > warn, "want the warning, then the close, on stderr; got %q", stderr.String())
+		assertGone(t, out)
+	})
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // A signal to cli closes the terminal, passes the program's exit on and
@@ -266,8 +378,63 @@ func TestProgramSignals(t *testing.T) {
 	}
 }
 
+// In pipe mode a signal to cli terminates the program: SIGTERM to its
+// process group.
+func TestProgramSignalsPipeMode(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			cmd := command(bin, "sh", "-c", "echo pid=$$; exec sleep 1000")
+			stdin, err := cmd.StdinPipe() // held open: the input does not end
+			require.NoError(t, err)
+			t.Cleanup(func() { stdin.Close() })
+			stdoutPipe, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			var stderr lockedBuffer
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			t.Cleanup(func() { _ = cmd.Process.Kill() }) // fails once it exited and was reaped
+
+			// Read in the background, so that a hung cli fails the test
+			// instead of hanging it.
+			type result struct {
+				out string
+				err error
+			}
+			lines := make(chan string, 1)
+			exited := make(chan result, 1)
+			go func() {
+				br := bufio.NewReader(stdoutPipe)
+				first, _ := br.ReadString('\n')
+				lines <- first
+				rest, _ := io.ReadAll(br)
+				exited <- result{first + string(rest), cmd.Wait()}
+			}()
+			var first string
+			select {
+			case first = <-lines:
+			case <-time.After(waitTimeout):
+				t.Fatal("the program never printed its pid")
+			}
+			require.Regexp(t, pidRe, first)
+
+			require.NoError(t, cmd.Process.Signal(sig))
+			select {
+			case res := <-exited:
+				assert.Equal(t, 143, exitCode(t, res.err), "the program died of SIGTERM; stdout %q, stderr %q", res.out, stderr.String())
+				assert.NotContains(t, stderr.String(), "[cli: session closed after")
+				assertGone(t, res.out)
+			case <-time.After(waitTimeout):
+				t.Fatalf("cli did not exit after %v", sig)
+			}
+		})
+	}
+}
+
 // run in this process, so that goleak sees every goroutine but the stdin
-// reader end with it.
+// reader end with it. stdin is a pipe: pipe mode.
 func TestRun(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -275,23 +442,22 @@ func TestRun(t *testing.T) {
 		args       []string
 		input      string // written to stdin, then closed; "" leaves stdin open and empty
 		wantCode   int
-		wantStdout string
+		wantStdout string // exactly
 		wantStderr []string
+		notStderr  string
 	}{
-		{name: "exit code", args: []string{"sh"}, input: "echo \"a\"-b\nexit 4\n", wantCode: 4, wantStdout: "a-b"},
-		// cat ends only if the end of input arrives as Ctrl-D, after a
-		// second one for the partial line. (cat is not the session leader:
-		// it closes its stdio before it exits, and ptyterm then closes the
-		// terminal under it, which kills a session leader with SIGHUP.)
-		{name: "end of input is Ctrl-D", args: []string{"sh", "-c", "cat; exit 7"}, input: "partial", wantCode: 7, wantStdout: "partial"},
+		{name: "exit code", args: []string{"sh"}, input: "echo a-b\nexit 4\n", wantCode: 4, wantStdout: "a-b\n"},
+		{name: "end of input ends bash", args: []string{"bash", "--norc"}, input: "echo hi\n", wantStdout: "hi\n"},
+		{name: "end of input ends python3", args: []string{"python3"}, input: "print('hi')\n", wantStdout: "hi\n"},
+		{name: "end of input after a partial line", args: []string{"sh", "-c", "cat; exit 7"}, input: "partial", wantCode: 7, wantStdout: "partial"},
+		{name: "stderr apart", args: []string{"sh", "-c", "echo out; echo err >&2"}, input: "ignored", wantStdout: "out\n", wantStderr: []string{"err\n"}},
 		{
-			name:     "idle close",
-			args:     []string{"-idle", "2s", "-warn", "1s", "sh"},
-			wantCode: 129,
-			wantStderr: []string{
-				"\r\n[cli: idle — closing in 1s unless you type]\r\n",
-				"\r\n[cli: session closed after 2s idle]\r\n",
-			},
+			// Nobody types: no warning. The eviction's SIGTERM ends sh: 143.
+			name:       "idle close",
+			args:       []string{"-idle", "2s", "-warn", "1s", "sh"},
+			wantCode:   143,
+			wantStderr: []string{"\n[cli: session closed after 2s idle]\n"},
+			notStderr:  "idle — closing",
 		},
 		{name: "program not found", args: []string{"/nonexistent/program"}, wantCode: 127, wantStderr: []string{"cli: ", "/nonexistent/program"}},
 		{name: "help", args: []string{"-h"}, wantStderr: []string{"usage: cli"}},
@@ -302,6 +468,11 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if prog := tt.args[0]; prog == "python3" {
+				if _, err := exec.LookPath(prog); err != nil {
+					t.Skipf("%s is not installed", prog)
+				}
+			}
 			stdin, w, err := os.Pipe()
 			require.NoError(t, err)
 			t.Cleanup(func() { stdin.Close() })
@@ -312,11 +483,18 @@ func TestRun(t *testing.T) {
 				require.NoError(t, w.Close())
 			}
 			var stdout, stderr bytes.Buffer
-			code := run(tt.args, stdin, &stdout, &stderr)
+			// Bounded, so that a program that does not end fails the test:
+			// run then returns 1 and stops it.
+			ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+			defer cancel()
+			code := run(ctx, tt.args, stdin, &stdout, &stderr)
 			assert.Equal(t, tt.wantCode, code, "got exit %d, want %d; stdout %q, stderr %q", code, tt.wantCode, &stdout, &stderr)
-			assert.Contains(t, stdout.String(), tt.wantStdout)
+			assert.Equal(t, tt.wantStdout, stdout.String())
 			for _, want := range tt.wantStderr {
 				assert.Contains(t, stderr.String(), want)
+			}
+			if tt.notStderr != "" {
+				assert.NotContains(t, stderr.String(), tt.notStderr)
 			}
 		})
 	}

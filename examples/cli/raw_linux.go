@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -75,4 +76,31 @@ func ioctl(f *os.File, req uintptr, arg unsafe.Pointer) error {
 		return errno
 	}
 	return nil
+}
+
+// sameTerminal reports whether a and b are both the same terminal device,
+// such as a user's stdout and stderr on one terminal window.
+func sameTerminal(a, b io.Writer) bool {
+	fa, ok := a.(*os.File)
+	if !ok || !isTerminal(fa) {
+		return false
+	}
+	fb, ok := b.(*os.File)
+	if !ok || !isTerminal(fb) {
+		return false
+	}
+	return rdev(fa) == rdev(fb) && rdev(fa) != 0
+}
+
+// rdev returns the device number of the terminal f, 0 if unknown.
+func rdev(f *os.File) uint64 {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0
+	}
+	return st.Rdev
 }
