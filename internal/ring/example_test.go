@@ -34,3 +34,47 @@ func ExampleRing_AppendRead() {
 	// Output:
 	// 5 <nil> typed
 }
+
+// CollectPage bounds what one read returns, cutting at chunk boundaries, and
+// the next read starts from the Seq of the last chunk returned.
+func ExampleCollectPage() {
+	r := ring.New(1 << 10)
+	for _, s := range []string{"a", "b", "c", "d"} {
+		r.Append("stdout", []byte(s))
+	}
+	r.Append("stderr", []byte("oops"))
+	r.Append("stdout", []byte("e"))
+
+	page := ring.Page{MaxBytes: 9, Overhead: 2, Merge: true}
+	for since, more := 0, true; more; {
+		var chunks []chunk
+		chunks, more = ring.CollectPage(r, since, page, mk)
+		for _, c := range chunks {
+			fmt.Printf("%d %s %q\n", c.seq, c.stream, c.data)
+		}
+		fmt.Println("more:", more)
+		since = chunks[len(chunks)-1].seq
+	}
+	// Output:
+	// 4 stdout "abcd"
+	// more: true
+	// 5 stderr "oops"
+	// 6 stdout "e"
+	// more: false
+}
+
+// AppendReadTo with extend grows the newest chunk while no reader has seen
+// it, so that one-byte writes do not make one-byte chunks.
+func ExampleRing_AppendReadTo() {
+	r := ring.New(1 << 10)
+	for _, b := range []byte("hello") {
+		_, _ = r.AppendReadTo("stdout", 1, true, func(p []byte) (int, error) {
+			p[0] = b
+			return 1, nil
+		})
+	}
+	c := ring.Collect(r, 0, mk)
+	fmt.Println(len(c), c[0].seq, string(c[0].data))
+	// Output:
+	// 1 1 hello
+}

@@ -1,5 +1,7 @@
 package ring
 
+import "math"
+
 // DefaultCap is the cap of a Ring whose cap was not set: 1 MiB.
 const DefaultCap = 1 << 20
 
@@ -7,6 +9,10 @@ const DefaultCap = 1 << 20
 // chunks were dropped from the head, so that [Ring.Missed] stays exact for a
 // cursor that fell behind the retained chunks by up to this many chunks.
 const HistoryChunks = 4000
+
+// MaxExtend is the most bytes [Ring.AppendReadTo] lets the newest chunk grow
+// to by extension: 64 KiB, or an eighth of the ring's cap if that is smaller.
+const MaxExtend = 64 << 10
 
 const (
 	minBuf     = 64 // smallest data buffer allocated
@@ -22,9 +28,10 @@ const (
 // Chunk seq s for s in [first, last] is retained; the boundaries of chunks in
 // [histSeq, first) are remembered for Missed. Entry i of ents, counted from
 // eHead, belongs to seq histSeq+i and packs the chunk's stream index (top 8
-// bits) with the cumulative offset of its first byte (low 56 bits). A chunk
-// ends where the next one starts, the newest at total. The byte at cumulative
-// offset o lives at buf[o % len(buf)].
+// bits) with the cumulative offset of its first byte modulo 2^56 (low 56
+// bits), which [Ring.offset] restores from total. A chunk ends where the next
+// one starts, the newest at total. The byte at cumulative offset o lives at
+// buf[o % len(buf)].
 type Ring struct {
 	limit   int
 	buf     []byte
@@ -81,15 +88,19 @@ func (r *Ring) Retained() int { return int(r.total - r.begin) }
 func (r *Ring) Lost() int64 { return r.begin }
 
 // Footprint returns the bytes of memory the ring holds for data and chunk
-// boundaries, for tests and benchmarks of memory use.
-func (r *Ring) Footprint() int { return cap(r.buf) + 8*cap(r.ents) }
+// boundaries, for tests and benchmarks of memory use, saturating at
+// math.MaxInt. The package documentation bounds it.
+func (r *Ring) Footprint() int {
+	return int(min(int64(cap(r.buf))+8*int64(cap(r.ents)), math.MaxInt))
+}
 
 // Append adds data as one chunk of the given stream with Seq = Last()+1 and
 // copies it: the caller may reuse data. Empty data appends nothing. Whole
 // chunks are dropped from the head to stay within the cap, and the oldest
 // survivor is cut at its front; a single append larger than the cap keeps its
 // last Cap() bytes. It panics if more than 255 distinct stream names are
-// used, which only a programming error can do.
+// used, which only a programming error can do. Once Last() is math.MaxInt
+// the data joins the newest chunk instead (see the package documentation).
 func (r *Ring) Append(stream string, data []byte) {
 	n := len(data)
 	if n == 0 {
@@ -99,7 +110,7 @@ func (r *Ring) Append(stream string, data []byte) {
 	stored := data[n-min(n, r.Cap()):]
 	r.reserve(len(stored))
 	r.write(r.total+int64(n-len(stored)), stored)
-	r.commit(sid, n)
+	r.commit(sid, n, false)
 }
 
 // AppendRead appends one chunk of the given stream read by read straight
@@ -107,16 +118,53 @@ func (r *Ring) Append(stream string, data []byte) {
 // called once, with a slice of at most want bytes (and at least one), and
 // returns how many bytes it put there; want is capped to Cap(). Nothing is
 // appended when read returns no bytes. AppendRead returns read's results.
+// It is AppendReadTo with extend false.
 func (r *Ring) AppendRead(stream string, want int, read func(p []byte) (int, error)) (int, error) {
+	return r.AppendReadTo(stream, want, false, read)
+}
+
+// AppendReadTo is [Ring.AppendRead] that, when extend is true, may append the
+// bytes read to the newest chunk instead of making a new one: it does so when
+// the newest chunk is of the same stream and holds fewer than
+// min([MaxExtend], Cap()/8) bytes (counting any bytes cut from its front),
+// and then offers read at most the room left below that bound, so that
+// extension never makes a chunk larger. An extended chunk keeps its Seq, so
+// Last() does not move; the head is dropped and cut as for a new chunk, and
+// Appended, Retained, Lost and Missed stay exact.
+//
+// A reader that already received the newest chunk would never see what is
+// added to it, so the caller passes extend true only while no reader has
+// observed the newest chunk; then nobody can tell an extended chunk from
+// separate ones, and a writer of one byte at a time makes chunks as small as
+// its readers poll, not as small as its writes. AppendReadTo returns read's
+// results; nothing is appended when read returns no bytes.
+func (r *Ring) AppendReadTo(stream string, want int, extend bool, read func(p []byte) (int, error)) (int, error) {
 	want = max(1, min(want, r.Cap()))
 	sid := r.streamID(stream)
+	if extend {
+		if room := r.room(sid); room > 0 {
+			want = min(want, room)
+		} else {
+			extend = false
+		}
+	}
 	r.reserve(want)
 	w := int(r.total % int64(len(r.buf)))
 	n, err := read(r.buf[w : w+min(want, len(r.buf)-w)])
 	if n > 0 {
-		r.commit(sid, n)
+		r.commit(sid, n, extend)
 	}
 	return n, err
+}
+
+// room returns how many bytes a chunk of stream sid may add to the newest
+// chunk by extension; zero or less when it may not.
+func (r *Ring) room(sid int) int {
+	if r.last == 0 || int(r.entry(r.last)>>offsetBits) != sid {
+		return 0
+	}
+	limit := max(1, min(MaxExtend, r.Cap()/8))
+	return int(max(int64(limit)-(r.total-r.start(r.last)), 0))
 }
 
 // reserve makes the buffer large enough to retain n more bytes with what it
@@ -127,15 +175,18 @@ func (r *Ring) reserve(n int) {
 	}
 }
 
-// commit accounts for a chunk of n bytes whose retained part was written at
-// its offsets: it assigns the Seq, moves the head past what was overwritten
-// and drops the chunks that ended there.
-func (r *Ring) commit(sid, n int) {
-	r.last++
-	if r.first == 0 {
-		r.first, r.histSeq = r.last, r.last
+// commit accounts for n bytes whose retained part was written at their
+// offsets: unless extend is set or Seqs are exhausted, as a new chunk with the
+// next Seq, else as part of the newest chunk. It moves the head past what was
+// overwritten and drops the chunks that ended there.
+func (r *Ring) commit(sid, n int, extend bool) {
+	if !extend && r.last < math.MaxInt {
+		r.last++
+		if r.first == 0 {
+			r.first, r.histSeq = r.last, r.last
+		}
+		r.push(uint64(sid)<<offsetBits | uint64(r.total)&offsetMask)
 	}
-	r.push(uint64(sid)<<offsetBits | uint64(r.total))
 	r.total += int64(n)
 	if limit := int64(r.Cap()); r.total > limit {
 		r.begin = r.total - limit
@@ -161,27 +212,55 @@ func (r *Ring) streamID(stream string) int {
 	return len(r.streams) - 1
 }
 
-// entry returns the packed entry of seq, which must be in [histSeq, last].
-func (r *Ring) entry(seq int) uint64 {
-	i := r.eHead + seq - r.histSeq
+// index returns the position in ents of the entry of seq, which must be in
+// [histSeq, last].
+func (r *Ring) index(seq int) int {
+	i := r.eHead + (seq - r.histSeq)
 	if i >= len(r.ents) {
 		i -= len(r.ents)
 	}
-	return r.ents[i]
+	return i
+}
+
+// span returns the entries of the n chunks from Seq from on, which must be in
+// [histSeq, last], as up to two runs of the boundary ring.
+func (r *Ring) span(from, n int) (a, b []uint64) {
+	if n <= 0 {
+		return nil, nil
+	}
+	i := r.index(from)
+	if n <= len(r.ents)-i {
+		return r.ents[i : i+n], nil
+	}
+	return r.ents[i:], r.ents[:n-(len(r.ents)-i)]
+}
+
+// entry returns the packed entry of seq, which must be in [histSeq, last].
+func (r *Ring) entry(seq int) uint64 { return r.ents[r.index(seq)] }
+
+// offset returns the cumulative offset packed in entry e. Entries keep it
+// modulo 2^56, and the distance back from total restores it as long as the
+// oldest remembered boundary lies less than 2^56 bytes (64 PiB) before total.
+// What lies between is the retained bytes and at most HistoryChunks+1 chunks
+// dropped or cut at the head, which would have to average 16 TiB each.
+func (r *Ring) offset(e uint64) int64 {
+	return r.total - int64((uint64(r.total)-e)&offsetMask)
 }
 
 // start returns the cumulative offset where seq begins, for seq in
-// [histSeq, last+1]; last+1 begins at total.
-func (r *Ring) start(seq int) int64 {
-	if seq > r.last {
-		return r.total
-	}
-	return int64(r.entry(seq) & offsetMask)
+// [histSeq, last].
+func (r *Ring) start(seq int) int64 { return r.offset(r.entry(seq)) }
+
+// maxEnts returns the most entries the boundary ring ever holds: every
+// retained chunk holds a byte, so at most Cap() of them, plus HistoryChunks
+// remembered boundaries, plus the entry pushed before the head is dropped.
+func (r *Ring) maxEnts() int {
+	return min(r.Cap(), math.MaxInt-HistoryChunks-1) + HistoryChunks + 1
 }
 
 func (r *Ring) push(e uint64) {
 	if r.eLen == len(r.ents) {
-		r.resizeEnts(max(minEnts, 2*len(r.ents)))
+		r.resizeEnts(min(max(minEnts, 2*len(r.ents)), r.maxEnts()))
 	}
 	i := r.eHead + r.eLen
 	if i >= len(r.ents) {
@@ -192,7 +271,7 @@ func (r *Ring) push(e uint64) {
 }
 
 // trimHistory forgets boundaries of dropped chunks beyond HistoryChunks and
-// shrinks the boundary ring when it is mostly empty.
+// halves the boundary ring when it is less than a quarter full.
 func (r *Ring) trimHistory() {
 	if drop := r.first - r.histSeq - HistoryChunks; drop > 0 {
 		r.eHead = (r.eHead + drop) % len(r.ents)
@@ -248,22 +327,11 @@ func (r *Ring) read(p []byte, off int64) {
 // first, made by mk from the chunk's stream, Seq and data. A negative since
 // counts as 0. All data is copied into one new buffer, each chunk's data a
 // full slice expression of it, so the whole call allocates twice whatever the
-// number of chunks, and nothing when no chunk is newer than since.
+// number of chunks, and nothing when no chunk is newer than since. It is
+// [CollectPage] with the zero [Page]; a caller that answers others should
+// bound what it returns with CollectPage.
 func Collect[C any](r *Ring, since int, mk func(stream string, seq int, data []byte) C) []C {
-	since = max(since, 0)
-	if since >= r.last {
-		return nil
-	}
-	from := max(since+1, r.first)
-	base := max(r.start(from), r.begin)
-	data := make([]byte, r.total-base)
-	r.read(data, base)
-	out := make([]C, 0, r.last-from+1)
-	for seq := from; seq <= r.last; seq++ {
-		s := max(r.start(seq), r.begin) - base
-		e := r.start(seq+1) - base
-		out = append(out, mk(r.streams[r.entry(seq)>>offsetBits], seq, data[s:e:e]))
-	}
+	out, _ := CollectPage(r, since, Page{}, mk)
 	return out
 }
 
