@@ -23,29 +23,74 @@
 //     [Session.Resize] (terminals) and [Session.Terminate] act on the
 //     process.
 //   - exited: once the process exited and all of its output is in the ring,
-//     the exit is recorded (128+N for a process killed by signal N),
-//     [Session.Done] is closed and polls report Alive false. The session
-//     stays registered for final polls, one more idle window at least.
-//   - evicted: [Manager.Sweep] (every sweep interval after [Manager.Run])
+//     the exit is recorded (128+N for a process killed by signal N; the
+//     whole story in [Session.ExitStatus]), [Session.Done] is closed and
+//     polls report Alive false. The exit counts as activity whatever the
+//     session's [Activity], so the session stays registered one more idle
+//     window for final polls.
+//   - closed: [Manager.Sweep] (every sweep interval after [Manager.Run])
 //     evicts a session idle for more than its idle timeout: now −
 //     LastActivity > IdleTimeout, strictly; a timeout <= 0 never evicts.
 //     [Manager.Forget], [Manager.Remove], registering another session under
-//     the same ID, and [Manager.Shutdown] end a session the same way.
+//     the same ID, reclaiming an exited session's slot past the limits, and
+//     [Manager.Shutdown] close a session the same way. [Session.CloseReason]
+//     tells which: [ErrIdleTimeout], [ErrForgotten], [ErrReplaced],
+//     [ErrReclaimed] or [ErrShutdown], each an [ErrClosed].
 //
-// What counts as activity is the session's [Activity]: output by default,
-// input and polls on request.
+// What counts as activity is the session's [Activity]: output and connected
+// clients by default, input and polls on request. A connected client (a
+// long poll in [Session.WaitOutput], or any [Session.Hold], which package
+// httpapi takes for each event stream) keeps such a session from being
+// evicted however silent it is, unless the Manager was made
+// [WithCullConnected](true). Terminals count input alone: an idle terminal
+// closes whoever watches it.
+//
+// An idle timeout means the same everywhere: zero inherits the enclosing
+// default (a session's from its Manager), a negative value such as
+// [NeverIdle] never idles out; a Manager's own zero means never.
+//
+// Each session registered under an ID has its own [Session.InvocationID],
+// which every poll carries, so a client that kept a cursor from an earlier
+// session under the same ID can tell.
 //
 // # Termination
 //
-// Ending a session that still has a process behind it terminates the
-// process: the graceful signal (SIGTERM, or SIGHUP for a terminal) to its
-// process group and to every descendant that left it, found in /proc by
-// parent links and by an environment cookie that descendants inherit; then
-// SIGKILL after the kill grace ([WithKillGrace], five seconds by default).
-// The child is reaped by the Manager, and what is left of its tree is killed
-// once it is. Descendants that hold the output pipes open after the process
-// exited are given the wait delay ([WithWaitDelay]) before the pipes are
-// closed, so Done never hangs on them. Nothing outlives its session.
+// Closing a session that still has a process behind it terminates the
+// process: the graceful signal (SIGTERM, or SIGHUP for a terminal) and then
+// SIGCONT, so that a stopped process runs its handler (as systemd.kill(5)
+// does), to its process group and to every descendant that left it, found
+// in /proc by parent links and by an environment cookie that descendants
+// inherit; then SIGKILL after the kill grace ([WithKillGrace], five seconds
+// by default), each session on its own timer. The child is reaped by the
+// Manager, and what is left of its tree is killed once it is and waited for
+// until it is gone. Descendants that hold the output pipes open after the
+// process exited are given the wait delay ([WithWaitDelay]) before the
+// pipes are closed, so Done never hangs on them. Nothing outlives its
+// session.
+//
+// Forget, eviction and the other closes terminate in the background;
+// [Session.Terminate] waits until the process and every descendant it
+// signalled are gone (ptyterm's Close uses it), and [Manager.Shutdown]
+// waits for every session, returning by the end of its context in any case.
+//
+// No process is ever signalled by a pid that may have been reused: the
+// leader's process group only while the leader is unreaped (a zombie keeps
+// its pid), every other process through a pidfd opened after checking that
+// its pid still names the process found (pidfd_open(2),
+// pidfd_send_signal(2)).
+//
+// # The caller's command
+//
+// Start runs the caller's *exec.Cmd and finishes it the way os/exec
+// expects: once the child has exited (a pidfd tells, without a thread),
+// the Manager calls cmd.Wait, which reaps it at once, sets cmd.ProcessState
+// and retires the goroutine that exec.CommandContext keeps. Nothing else
+// writes to the command after Start returns: cmd.Process.Pid stays valid.
+// A command made with exec.CommandContext is cancelled as os/exec documents
+// when its context ends: cmd.Cancel (by default SIGKILL to the child
+// alone) and cmd.WaitDelay are honoured, and the session records the exit.
+// Give it a context that lives as long as the session should, not a
+// request's.
 //
 // # Memory and threads
 //
@@ -53,9 +98,18 @@
 // 100 bytes holds about 100 bytes, and a full one holds 1 MiB plus eight bytes
 // per retained chunk and per remembered dropped chunk (at most 4,000). Output
 // is read straight into the ring, and Append into a full ring does not
-// allocate. A running session costs at most three goroutines and no OS
-// thread: exits are waited for on a pidfd and pipes are read through the
-// runtime poller.
+// allocate. The readers add to the newest chunk while no poll has returned
+// it, so a child writing a byte at a time makes chunks as small as the
+// polls, not as its writes. A poll copies what it returns: [Session.Page]
+// bounds that by bytes, counting each chunk's framing, and can merge runs
+// of one stream into one chunk, so a server's memory per request follows
+// the bytes it returns, not the number of chunks. A running session costs
+// at most three goroutines and no OS thread: exits are waited for on a
+// pidfd and pipes are read through the runtime poller.
+//
+// Byte counts are kept in 64 bits. LostBytes and Missed are returned as
+// int, as the seed API has them, and saturate at math.MaxInt where int is
+// 32 bits (2 GiB − 1).
 //
 // # Concurrency
 //
@@ -68,7 +122,10 @@
 // A Manager reads time from the clock given with [WithClock], and makes every
 // session it registers do the same, so tests drive idleness, kill graces and
 // wait delays with clock.NewMock() from github.com/benbjohnson/clock and call
-// Sweep directly.
+// Sweep directly. Elapsed time is always the difference of two readings of
+// that clock by time.Time.Sub, which uses their monotonic parts whenever
+// both have one, as the real clock's do: a step of the system's wall clock
+// neither evicts an active session nor keeps an idle one.
 //
 // # Platform support
 //

@@ -1,6 +1,9 @@
 package processes
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by this package, usable with [errors.Is].
 var (
@@ -23,6 +26,23 @@ var (
 	// process runs on pipes rather than a terminal.
 	ErrNotTerminal = errors.New("processes: session is not a terminal")
 	// ErrClosed is returned once a session was forgotten or evicted, and by a
-	// Manager after [Manager.Shutdown].
+	// Manager after [Manager.Shutdown]. The reasons below wrap it.
 	ErrClosed = errors.New("processes: session closed")
+)
+
+// Why a session was closed, as [Session.CloseReason] and [Session.WaitOutput]
+// return it. Each wraps [ErrClosed], so errors.Is(err, ErrClosed) holds for
+// every one of them.
+var (
+	// ErrIdleTimeout: the Manager's sweep evicted the session as idle.
+	ErrIdleTimeout = fmt.Errorf("%w: idle timeout", ErrClosed)
+	// ErrForgotten: [Manager.Forget] or [Manager.Remove] closed it.
+	ErrForgotten = fmt.Errorf("%w: forgotten", ErrClosed)
+	// ErrReplaced: another session was registered under its ID.
+	ErrReplaced = fmt.Errorf("%w: replaced", ErrClosed)
+	// ErrReclaimed: its slot was reclaimed for a new session past the
+	// Manager's limits, after it had exited.
+	ErrReclaimed = fmt.Errorf("%w: reclaimed", ErrClosed)
+	// ErrShutdown: [Manager.Shutdown] closed it.
+	ErrShutdown = fmt.Errorf("%w: manager shut down", ErrClosed)
 )

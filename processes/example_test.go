@@ -2,6 +2,7 @@ package processes_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -104,4 +105,75 @@ func ExampleSession_ActivityStatus() {
 	// Output:
 	// true 6m0s false
 	// true
+}
+
+// Page bounds what one poll returns, counting each chunk's framing, and
+// merges runs of one stream, so a server's answer follows the bytes it
+// returns rather than how many small chunks the program made.
+func ExampleSession_Page() {
+	s := &processes.Session{ID: "dots"}
+	for range 1000 {
+		s.Append("stdout", []byte{'.'})
+	}
+	s.Append("stderr", []byte("oops\n"))
+
+	page := s.Page(0, processes.PageOptions{MaxBytes: 600, ChunkOverhead: 40, Merge: true})
+	for _, c := range page.Chunks {
+		fmt.Println(c.Stream, c.Seq, len(c.Data))
+	}
+	fmt.Println("more:", page.More)
+	next := s.Page(page.Chunks[len(page.Chunks)-1].Seq, processes.PageOptions{MaxBytes: 600, ChunkOverhead: 40, Merge: true})
+	for _, c := range next.Chunks {
+		fmt.Println(c.Stream, c.Seq, len(c.Data))
+	}
+	fmt.Println("more:", next.More)
+	// Output:
+	// stdout 560 560
+	// more: true
+	// stdout 1000 440
+	// stderr 1001 5
+	// more: false
+}
+
+// Every way a session ends has a reason, usable with errors.Is; each is an
+// ErrClosed.
+func ExampleSession_CloseReason() {
+	c := clock.NewMock()
+	m := processes.NewManager(time.Minute, processes.WithClock(c))
+	a := &processes.Session{ID: "a"}
+	b := &processes.Session{ID: "b"}
+	m.Register(a)
+	m.Register(b)
+	m.Forget("b")
+	c.Add(2 * time.Minute)
+	m.Sweep()
+	fmt.Println(a.CloseReason())
+	fmt.Println(errors.Is(b.CloseReason(), processes.ErrForgotten), errors.Is(b.CloseReason(), processes.ErrClosed))
+	// Output:
+	// processes: session closed: idle timeout
+	// true true
+}
+
+// A connected client holds a session: the sweep does not evict it while a
+// stream or long poll is open, and the idle window starts when it leaves.
+func ExampleSession_Hold() {
+	c := clock.NewMock()
+	m := processes.NewManager(time.Minute, processes.WithClock(c))
+	s := &processes.Session{ID: "followed"}
+	m.Register(s)
+
+	release := s.Hold() // an event stream opens
+	c.Add(time.Hour)
+	m.Sweep()
+	_, ok := m.Get("followed")
+	fmt.Println("while followed:", ok)
+
+	release() // the client leaves
+	c.Add(time.Minute + time.Second)
+	m.Sweep()
+	_, ok = m.Get("followed")
+	fmt.Println("a minute after:", ok)
+	// Output:
+	// while followed: true
+	// a minute after: false
 }

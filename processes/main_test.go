@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -33,6 +34,35 @@ func runHelper(mode string) {
 		fmt.Println("ready")
 		for range ch {
 			fmt.Println("term ignored")
+		}
+	case "fds":
+		// Lists the descriptors above stdio that it inherited: none is
+		// expected. Checked before anything here opens one.
+		var fds []string
+		for fd := 3; fd < 1024; fd++ {
+			if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); e == 0 {
+				target, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+				fds = append(fds, strconv.Itoa(fd)+"="+target)
+			}
+		}
+		fmt.Printf("fds:%s.\n", strings.Join(fds, ","))
+	case "exit-on-term":
+		// Runs its handler on SIGTERM or SIGHUP: it says so and exits 7.
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM, syscall.SIGHUP)
+		fmt.Println("ready")
+		sig := <-ch
+		fmt.Println("handled", sig)
+		os.Exit(7)
+	case "dribble":
+		// Writes DRIBBLE_BYTES bytes one write(2) at a time, pausing a
+		// little after each, as a program printing progress dots does.
+		n, _ := strconv.Atoi(os.Getenv("DRIBBLE_BYTES"))
+		for range n {
+			if _, err := os.Stdout.Write([]byte{'.'}); err != nil {
+				os.Exit(1)
+			}
+			time.Sleep(15 * time.Microsecond)
 		}
 	case "flood":
 		n, _ := strconv.Atoi(os.Getenv("FLOOD_BYTES"))

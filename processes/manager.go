@@ -47,12 +47,19 @@ type Manager struct {
 	total   int
 	perWS   map[string]int
 
+	cull bool // WithCullConnected
+
+	epochOnce sync.Once
+	epoch     time.Time // see epochTime
+
 	closed  atomic.Bool
-	startMu sync.RWMutex   // held for reading by each Start, for writing by Shutdown
-	procs   sync.WaitGroup // readers and waiters of started processes
-	batches sync.WaitGroup // terminations in progress
+	startMu sync.RWMutex // held for reading by each Start, for writing by Shutdown
 	liveMu  sync.Mutex
-	live    map[*stopBatch]struct{}
+	live    map[*process]struct{} // started and not yet gone
+
+	doneMu     sync.Mutex
+	doneQ      []*process // reaped and terminated, for the completer
+	completing bool       // the completer goroutine runs
 
 	runMu   sync.Mutex
 	sweeper *sweep.Sweeper
@@ -85,6 +92,13 @@ func (m *Manager) clock() clock.Clock {
 		return realClock
 	}
 	return m.clk
+}
+
+// epochTime returns the Manager's epoch: its clock's first reading, from
+// which its sessions count their activity.
+func (m *Manager) epochTime() time.Time {
+	m.epochOnce.Do(func() { m.epoch = m.clock().Now() })
+	return m.epoch
 }
 
 func (m *Manager) logger() *slog.Logger {
@@ -146,19 +160,26 @@ func (m *Manager) Register(s *Session) {
 		panic("processes: Register of nil Session")
 	}
 	s.mu.Lock()
-	s.clk, s.mgr = m.clock(), m
-	now := s.clk.Now()
-	if s.createdAt.IsZero() {
-		s.createdAt = now
-	}
-	if s.lastActivity.IsZero() {
-		s.stamp(now)
+	if s.mgr != m {
+		// Activity is kept as an offset from the Manager's epoch, on the
+		// Manager's clock, from now on.
+		last := s.lastLocked()
+		s.mgr = m
+		s.clk, s.real, s.epoch = m.clock(), m.clk == nil, m.epochTime()
+		now := s.clk.Now()
+		if s.createdAt.IsZero() {
+			s.createdAt = now
+		}
+		if last.IsZero() {
+			last = now
+		}
+		s.stamp(last)
 	}
 	s.mu.Unlock()
 	if old, err := m.insert(s, false, true); err != nil {
-		m.retire(s, "manager shut down")
+		m.retire(s, ErrShutdown)
 	} else if old != nil {
-		m.retire(old, "replaced")
+		m.retire(old, ErrReplaced)
 	}
 }
 
@@ -225,7 +246,7 @@ func (m *Manager) Get(id string) (*Session, bool) {
 // with every descendant. Forgetting an unknown id does nothing.
 func (m *Manager) Forget(id string) {
 	if s, ok := m.Get(id); ok && m.remove(s) {
-		m.retire(s, "forgotten")
+		m.retire(s, ErrForgotten)
 	}
 }
 
@@ -237,7 +258,7 @@ func (m *Manager) Remove(s *Session) bool {
 	if s == nil || !m.remove(s) {
 		return false
 	}
-	m.retire(s, "removed")
+	m.retire(s, ErrForgotten)
 	return true
 }
 
@@ -252,10 +273,10 @@ func (m *Manager) Len() int {
 	return m.total
 }
 
-// retire closes a session that left the table.
-func (m *Manager) retire(s *Session, why string) {
-	m.logger().Debug("processes: session closed", "id", s.ID, "workspace", s.WorkspaceID, "reason", why)
-	if p := s.shut(); p != nil {
+// retire closes a session that left the table, for reason.
+func (m *Manager) retire(s *Session, reason error) {
+	m.logger().Debug("processes: session closed", "id", s.ID, "workspace", s.WorkspaceID, "reason", reason)
+	if p := s.shut(reason); p != nil {
 		m.terminate([]*process{p})
 	}
 }
@@ -270,16 +291,16 @@ func (m *Manager) Sweep() {
 // sweepAt evicts the sessions idle at t and returns how many. Each shard is
 // read under its read lock and written under its lock only to delete, so Get
 // is never held off for the whole scan. The processes of all evicted
-// sessions are terminated together.
+// sessions are terminated together: one scan of /proc serves them all.
 func (m *Manager) sweepAt(t time.Time) int {
-	def, now := m.IdleTimeout, t.UnixNano()
+	def, now, cull := m.IdleTimeout, int64(t.Sub(m.epochTime())), m.cull
 	var idle, evicted []*Session
 	for i := range m.shards {
 		sh := &m.shards[i]
 		idle = idle[:0]
 		sh.mu.RLock()
 		for _, s := range sh.sessions {
-			if s.idleAt(now, def) {
+			if s.idleAt(now, def, cull) {
 				idle = append(idle, s)
 			}
 		}
@@ -291,7 +312,7 @@ func (m *Manager) sweepAt(t time.Time) int {
 		for _, s := range idle {
 			// Re-check: the session may have been replaced or become
 			// active since the read.
-			if sh.sessions[s.ID] == s && s.idleAt(now, def) {
+			if sh.sessions[s.ID] == s && s.idleAt(now, def, cull) {
 				delete(sh.sessions, s.ID)
 				m.count(s.WorkspaceID, -1)
 				evicted = append(evicted, s)
@@ -301,8 +322,8 @@ func (m *Manager) sweepAt(t time.Time) int {
 	}
 	var ps []*process
 	for _, s := range evicted {
-		m.logger().Info("processes: session evicted", "id", s.ID, "workspace", s.WorkspaceID, "idle", t.Sub(s.LastActivity()))
-		if p := s.shut(); p != nil {
+		m.logger().Info("processes: session evicted", "id", s.ID, "workspace", s.WorkspaceID, "idle", time.Duration(now-s.lastOff.Load()))
+		if p := s.shut(ErrIdleTimeout); p != nil {
 			ps = append(ps, p)
 		}
 	}
@@ -339,13 +360,16 @@ func (m *Manager) Stop() {
 	s.Stop()
 }
 
-// Shutdown stops sweeping, removes and closes every session, and
-// terminates every process: the graceful signal, then SIGKILL after the kill
-// grace, or at once for every termination in progress when ctx ends. It
-// waits until all of them and their descendants were killed and reaped and
-// every goroutine of the Manager has exited. It returns ctx.Err() if ctx
-// ended first, nil otherwise. After Shutdown, Start returns ErrClosed and
-// Register closes what it is given. Calling it again waits again.
+// Shutdown stops sweeping, removes and closes every session (with
+// [ErrShutdown]), and terminates every process: the graceful signal, then
+// SIGKILL after the kill grace, or at once for every termination in
+// progress when ctx ends. It waits until every process and every descendant
+// it signalled is gone and reaped, and the Manager's goroutines are done
+// with them. It returns nil then, or ctx.Err() as soon as ctx ends first,
+// having sent SIGKILL to whatever is left; it always returns by the end of
+// ctx. After Shutdown, Start returns ErrClosed and Register closes what it
+// is given. Calling it again waits again, for instance after a first call
+// whose ctx ended.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.closed.Store(true)
 	// Wait for the Starts in flight: each either registered its session,
@@ -367,19 +391,21 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}
 	var ps []*process
 	for _, s := range all {
-		if p := s.shut(); p != nil {
+		if p := s.shut(ErrShutdown); p != nil {
 			ps = append(ps, p)
 		}
 	}
-	b := m.terminate(ps)
-	var err error
-	select {
-	case <-b.end:
-	case <-ctx.Done():
-		err = ctx.Err()
-		m.killAll()
+	m.terminate(ps)
+	// Every process started is in live until it is gone, including those
+	// of sessions forgotten before Shutdown and still terminating; no new
+	// one can be added once closed is set and the Starts are drained.
+	for _, p := range m.liveProcs() {
+		select {
+		case <-p.gone:
+		case <-ctx.Done():
+			m.killAll()
+			return ctx.Err()
+		}
 	}
-	m.batches.Wait()
-	m.procs.Wait()
-	return err
+	return nil
 }

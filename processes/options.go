@@ -82,3 +82,13 @@ func WithMaxSessions(n int) Option {
 func WithMaxSessionsPerWorkspace(n int) Option {
 	return func(m *Manager) { m.maxPerWS = n }
 }
+
+// WithCullConnected says whether Sweep evicts an idle session that has a
+// connected client: an open [Session.Hold], such as a long poll in
+// [Session.WaitOutput], an event stream or an attachment. The default,
+// false, keeps such a session however long it is silent, as Jupyter's
+// MappingKernelManager.cull_connected does by default; true evicts it by
+// its LastActivity alone.
+func WithCullConnected(cull bool) Option {
+	return func(m *Manager) { m.cull = cull }
+}

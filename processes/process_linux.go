@@ -1,6 +1,7 @@
 package processes
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,18 +9,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/benbjohnson/clock"
 )
 
 // process is what runs behind a session started by Manager.Start: the
-// child, the ends of its stdio that the session holds, and the goroutines
-// that read its output and wait for its exit.
+// child, the ends of its stdio that the session holds, the goroutines that
+// read its output and wait for its exit, and its termination.
 type process struct {
 	m          *Manager
 	s          *Session
-	cmd        *exec.Cmd
+	cmd        *exec.Cmd // the caller's; only the wait goroutine calls its Wait
 	pid        int
 	cookie     string
 	ownSession bool           // a session leader (terminals): its session is its tree too
@@ -27,32 +29,70 @@ type process struct {
 	pidfd      *os.File       // nil where pidfds are not supported
 	tty        *os.File       // the terminal's master, nil for pipes
 
-	stdin       *os.File    // the write end of the stdin pipe, or the terminal
-	stdinClosed atomic.Bool // CloseStdin was called or the process exited
+	stdin       *os.File      // the write end of the stdin pipe, or the terminal
+	stdinClosed atomic.Bool   // CloseStdin was called or the process exited
+	writing     chan struct{} // a one-slot semaphore: one write at a time
 
-	outs     []*os.File
-	outLeft  atomic.Int32
-	outDone  chan struct{} // closed when every output reader has finished
-	reaped   atomic.Bool   // the child was reaped: its pid may be reused
-	finished atomic.Bool   // SetExit was called
+	outs    []*os.File
+	outLeft atomic.Int32
+	outDone chan struct{} // closed when every output reader has finished
 
-	batch   atomic.Pointer[stopBatch] // set once termination began
-	counted atomic.Bool               // the batch counted this process as reaped
+	// reapMu is held for reading while the process group is signalled by
+	// its ID, and for writing while the leader is reaped: an unreaped
+	// leader, zombie or not, keeps its pid and so its group ID from being
+	// reused, so a group signal can never reach a stranger.
+	reapMu   sync.RWMutex
+	reaped   atomic.Bool // the leader was reaped: its pid may be reused
+	finished atomic.Bool // SetExit was called
+
+	// Termination, under stopMu. Exactly one of terminate and wait sees
+	// both stopping set up and the exit recorded, and completes.
+	stopMu   sync.Mutex
+	stopping bool        // terminate began
+	armed    bool        // terminate finished its first step
+	exitSeen bool        // wait recorded the exit
+	found    []procRef   // descendants found at the graceful signal
+	timer    *clock.Timer // SIGKILL after the grace
+	gone     chan struct{} // closed once terminated, reaped and every found descendant is gone
 }
 
 // maxRead is the most one read takes into the ring at once.
 const maxRead = 1 << 20
 
-// start launches the reader and waiter goroutines.
+// start registers the process as live and launches the reader and waiter
+// goroutines.
 func (p *process) start() {
 	p.outDone = make(chan struct{})
+	p.gone = make(chan struct{})
+	p.writing = make(chan struct{}, 1)
 	p.outLeft.Store(int32(len(p.outs)))
+	p.m.addLive(p)
 	streams := []string{"stdout", "stderr"}
-	p.m.procs.Add(1 + len(p.outs))
 	for i, f := range p.outs {
 		go p.read(f, streams[i])
 	}
 	go p.wait()
+}
+
+// addLive records p until it is gone, for Shutdown to wait on.
+func (m *Manager) addLive(p *process) {
+	m.liveMu.Lock()
+	defer m.liveMu.Unlock()
+	if m.live == nil {
+		m.live = make(map[*process]struct{})
+	}
+	m.live[p] = struct{}{}
+}
+
+// liveProcs returns the processes started and not yet gone.
+func (m *Manager) liveProcs() []*process {
+	m.liveMu.Lock()
+	defer m.liveMu.Unlock()
+	out := make([]*process, 0, len(m.live))
+	for p := range m.live {
+		out = append(out, p)
+	}
+	return out
 }
 
 // read appends everything f yields to the session until EOF or an error
@@ -61,7 +101,6 @@ func (p *process) start() {
 // straight into the session's ring, sized by FIONREAD, so that the ring holds
 // the only copy and an idle reader holds no buffer.
 func (p *process) read(f *os.File, stream string) {
-	defer p.m.procs.Done()
 	defer func() {
 		if p.outLeft.Add(-1) == 0 {
 			close(p.outDone)
@@ -90,11 +129,7 @@ func (p *process) read(f *os.File, stream string) {
 			} else {
 				// Nothing buffered: learn whether this is EOF, EAGAIN or a
 				// byte that just arrived.
-				var one [1]byte
-				n, err = syscall.Read(int(fd), one[:])
-				if n > 0 {
-					p.s.Append(stream, one[:n])
-				}
+				n, err = p.s.appendRead(stream, 1, sysRead)
 			}
 			switch {
 			case n > 0, err == syscall.EINTR:
@@ -131,76 +166,80 @@ type siginfo struct {
 }
 
 const (
-	pPidfd    = 3 // P_PIDFD
-	cldExited = 1 // CLD_EXITED
+	pPid   = 1 // P_PID
+	pPidfd = 3 // P_PIDFD
+	// wNowait leaves the child waitable: waitid(2)'s WNOWAIT.
+	wNowait = 0x01000000
 )
 
-// waitExit reaps the child and returns its exit code, 128+N for a child
-// killed by signal N. With a pidfd it waits through the runtime poller;
-// otherwise it blocks a thread in wait4.
-func (p *process) waitExit() int {
+// awaitExit returns once the child has exited, without reaping it: its pid
+// stays reserved until reap. With a pidfd it waits through the runtime
+// poller (no thread held); otherwise it blocks a thread in waitid.
+func (p *process) awaitExit() {
 	if p.pidfd == nil {
-		var ws syscall.WaitStatus
 		for {
-			_, err := syscall.Wait4(p.pid, &ws, 0, nil)
-			if err != syscall.EINTR {
-				break
+			var info siginfo
+			_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPid, uintptr(p.pid), uintptr(unsafe.Pointer(&info)), syscall.WEXITED|wNowait, 0, 0)
+			if e != syscall.EINTR {
+				return
 			}
 		}
-		return exitCode(ws)
 	}
-	code := -1
 	rc, err := p.pidfd.SyscallConn()
 	if err != nil {
-		return code
+		return
 	}
 	_ = rc.Read(func(fd uintptr) bool {
 		for {
 			var info siginfo
-			_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPidfd, fd, uintptr(unsafe.Pointer(&info)), syscall.WEXITED|syscall.WNOHANG, 0, 0)
+			_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPidfd, fd, uintptr(unsafe.Pointer(&info)), syscall.WEXITED|syscall.WNOHANG|wNowait, 0, 0)
 			switch {
 			case e == syscall.EINTR:
 				continue
-			case e != 0:
-				// ECHILD: something else in this program reaped the
-				// child, so its status is lost.
-				p.m.logger().Warn("processes: exit status lost", "id", p.s.ID, "pid", p.pid, "err", e)
-				return true
-			case info.pid == 0:
+			case e == 0 && info.pid == 0:
 				return false // still running: wait for the poller
-			case info.code == cldExited:
-				code = int(info.status)
-			default:
-				code = 128 + int(info.status)
 			}
-			return true
+			return true // exited, or not our child any more (ECHILD)
 		}
 	})
-	return code
 }
 
-func exitCode(ws syscall.WaitStatus) int {
-	switch {
-	case ws.Exited():
-		return ws.ExitStatus()
-	case ws.Signaled():
-		return 128 + int(ws.Signal())
+// reap finishes the caller's command as os/exec expects, with cmd.Wait: it
+// reaps the child (at once: it has exited), sets cmd.ProcessState, and
+// retires the goroutine that exec.CommandContext's context watch keeps. It
+// holds reapMu so that no group signal is in flight when the pid is freed.
+func (p *process) reap() ExitStatus {
+	p.reapMu.Lock()
+	err := p.cmd.Wait()
+	p.reaped.Store(true)
+	p.reapMu.Unlock()
+	st := p.cmd.ProcessState
+	if st == nil {
+		// ECHILD: something else in this program reaped the child, so
+		// its status is lost.
+		p.m.logger().Warn("processes: exit status lost", "id", p.s.ID, "pid", p.pid, "err", err)
+		return ExitStatus{Code: -1, Lost: true}
 	}
-	return -1
+	ws, _ := st.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled():
+		return ExitStatus{Code: -1, Signal: ws.Signal(), CoreDump: ws.CoreDump()}
+	case ws.Exited():
+		return ExitStatus{Code: ws.ExitStatus()}
+	}
+	return ExitStatus{Code: -1, Lost: true}
 }
 
 // wait reaps the child, waits for its output to be read (for at most the
 // Manager's wait delay once the child exited, after which the pipes are
-// closed under descendants that still hold them), then records the exit.
+// closed under descendants that still hold them), then records the exit,
+// and completes a termination in progress.
 func (p *process) wait() {
-	defer p.m.procs.Done()
-	code := p.waitExit()
-	p.reaped.Store(true)
+	p.awaitExit()
+	st := p.reap()
 	if p.pidfd != nil {
 		p.pidfd.Close()
 	}
-	// The child is reaped: let os.Process drop its own handle.
-	_ = p.cmd.Process.Release()
 
 	select {
 	case <-p.outDone:
@@ -221,11 +260,16 @@ func (p *process) wait() {
 	if p.tty != nil {
 		p.tty.Close()
 	}
-	p.m.logger().Debug("processes: process exited", "id", p.s.ID, "pid", p.pid, "exit", code)
+	p.m.logger().Debug("processes: process exited", "id", p.s.ID, "pid", p.pid, "exit", st.String())
 	p.finished.Store(true)
-	p.s.SetExit(code)
-	if b := p.batch.Load(); b != nil {
-		b.reaped(p)
+	p.s.setExit(st)
+
+	p.stopMu.Lock()
+	p.exitSeen = true
+	complete := p.armed
+	p.stopMu.Unlock()
+	if complete {
+		p.complete()
 	}
 }
 
@@ -241,150 +285,250 @@ func (p *process) closeStdin() error {
 	return p.stdin.Close()
 }
 
-// write writes to the child's stdin. It holds no lock of the session, so a
-// child that does not read blocks only its writers, until it exits or stdin
-// is closed; os.File serializes concurrent writers.
-func (p *process) write(b []byte) (int, error) {
+// longAgo is a deadline in the past, which interrupts a pending write.
+var longAgo = time.Unix(1, 0)
+
+// write writes to the child's stdin, one writer at a time, until ctx ends.
+// It holds no lock of the session, so a child that does not read blocks
+// only its writers, until it exits, stdin is closed or their ctx ends.
+func (p *process) write(ctx context.Context, b []byte) (int, error) {
 	if p.stdinClosed.Load() {
 		return 0, ErrExited
 	}
+	select {
+	case p.writing <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-p.writing }()
+	if ctx.Done() != nil {
+		if dl, ok := ctx.Deadline(); ok {
+			_ = p.stdin.SetWriteDeadline(dl)
+		}
+		interrupted := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			_ = p.stdin.SetWriteDeadline(longAgo)
+			close(interrupted)
+		})
+		defer func() {
+			if !stop() {
+				<-interrupted // the next writer must not inherit its deadline
+			}
+			_ = p.stdin.SetWriteDeadline(time.Time{})
+		}()
+	}
 	n, err := p.stdin.Write(b)
-	if err != nil && (p.stdinClosed.Load() || errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EIO)) {
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Done() != nil:
+		// Only ctx sets deadlines; its own timer may fire a moment later.
+		<-ctx.Done()
+		err = ctx.Err()
+	case p.stdinClosed.Load() || errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EIO):
 		err = ErrExited
 	}
 	return n, err
 }
 
-// signalGroup sends sig to the process group, unless the leader was
-// reaped: its pid, and so the group ID, may then belong to a stranger.
-func (p *process) signalGroup(sig syscall.Signal) {
-	if !p.reaped.Load() {
-		_ = syscall.Kill(-p.pid, sig)
+// signalGroup sends sig to the process group while the leader is not
+// reaped, and reports whether it did: once it is, its pid, and so the
+// group ID, may belong to a stranger.
+func (p *process) signalGroup(sig syscall.Signal) bool {
+	p.reapMu.RLock()
+	defer p.reapMu.RUnlock()
+	if p.reaped.Load() {
+		return false
 	}
+	_ = syscall.Kill(-p.pid, sig)
+	return true
 }
 
-// stopBatch terminates processes together: the graceful signal now, SIGKILL
-// when the grace ends or when asked, and a last SIGKILL to whatever is left
-// of their trees once every leader is reaped. One scan of /proc serves the
-// whole batch at each step.
-type stopBatch struct {
-	m     *Manager
-	ps    []*process
-	left  atomic.Int32
-	timer *clock.Timer
-	once  sync.Once
-	end   chan struct{} // closed once the batch finished
-
-	// found are the descendants signalled at the start, set before any
-	// process of the batch can finish it.
-	found   []procRef
-	scanned bool
+// signal sends sig to the process group, or, for the keyboard's signals on
+// a terminal (SIGINT, SIGQUIT, SIGTSTP), to the terminal's foreground
+// process group, as the terminal's line discipline does when the user types
+// ^C, ^\ or ^Z (termios(3), ISIG).
+func (p *process) signal(sig os.Signal) error {
+	ss, ok := sig.(syscall.Signal)
+	if !ok {
+		return fmt.Errorf("%w: signal %v", ErrInvalid, sig)
+	}
+	p.reapMu.RLock()
+	defer p.reapMu.RUnlock()
+	if p.reaped.Load() {
+		return ErrExited // the group ID may belong to a stranger now
+	}
+	pgid := p.pid
+	if p.tty != nil && (ss == syscall.SIGINT || ss == syscall.SIGQUIT || ss == syscall.SIGTSTP) {
+		if fg, ok := p.foreground(); ok {
+			pgid = fg
+		}
+	}
+	if err := syscall.Kill(-pgid, ss); err != nil {
+		if err == syscall.ESRCH {
+			return ErrExited
+		}
+		return fmt.Errorf("processes: signal %v: %w", sig, err)
+	}
+	return nil
 }
 
-// terminate begins terminating ps, skipping any that already are, and
-// returns the batch. The grace timer is armed before any signal is sent, so
-// that whoever sees a signal's effect knows the grace is running.
-func (m *Manager) terminate(ps []*process) *stopBatch {
-	b := &stopBatch{m: m, end: make(chan struct{})}
+// foreground returns the terminal's foreground process group (TIOCGPGRP,
+// tcgetpgrp(3)), which lies in the leader's session.
+func (p *process) foreground() (int, bool) {
+	rc, err := p.tty.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var pgrp int32
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCGPGRP, uintptr(unsafe.Pointer(&pgrp)))
+	}); err != nil || errno != 0 || pgrp <= 0 {
+		return 0, false
+	}
+	return int(pgrp), true
+}
+
+// terminate begins terminating each of ps not already terminating: the
+// graceful signal, followed by SIGCONT so that a stopped process runs its
+// handler (as systemd.kill(5) does), to the process group and every
+// descendant found, and SIGKILL after the kill grace, each process on its
+// own timer. One scan of /proc serves all of ps. A process that already
+// exited gets SIGKILL for what is left of its tree.
+func (m *Manager) terminate(ps []*process) {
+	// The grace timers are armed before any signal is sent, so that
+	// whoever sees a signal's effect knows the grace is running.
+	grace := m.killGrace()
+	var mine, running []*process
 	for _, p := range ps {
-		if p.batch.CompareAndSwap(nil, b) {
-			b.ps = append(b.ps, p)
+		p.stopMu.Lock()
+		if !p.stopping {
+			p.stopping = true
+			mine = append(mine, p)
+			if !p.exitSeen {
+				running = append(running, p)
+				p.timer = m.clock().AfterFunc(grace, p.kill)
+			}
 		}
+		p.stopMu.Unlock()
 	}
-	m.batches.Add(1)
-	m.liveMu.Lock()
-	if m.live == nil {
-		m.live = make(map[*stopBatch]struct{})
+	if len(mine) == 0 {
+		return
 	}
-	m.live[b] = struct{}{}
-	m.liveMu.Unlock()
-	b.left.Store(int32(len(b.ps)) + 1) // +1 until the setup below is done
-	b.timer = m.clock().AfterFunc(m.killGrace(), b.kill)
 	// The graceful signal goes to processes still running; what is left of
-	// exited ones gets SIGKILL when the batch finishes.
+	// exited ones gets SIGKILL when they complete.
 	bySig := map[syscall.Signal][]*process{}
-	for _, p := range b.ps {
-		if !p.finished.Load() {
-			bySig[p.stopSig] = append(bySig[p.stopSig], p)
-		}
+	for _, p := range running {
+		bySig[p.stopSig] = append(bySig[p.stopSig], p)
 	}
+	found := map[*process][]procRef{}
 	for sig, group := range bySig {
-		b.found = append(b.found, signalTrees(group, sig)...)
-		b.scanned = true
-	}
-	for _, p := range b.ps {
-		if p.finished.Load() {
-			b.reaped(p)
+		for p, refs := range signalTrees(group, sig, syscall.SIGCONT) {
+			found[p] = refs
 		}
 	}
-	b.done()
-	return b
+	for _, p := range mine {
+		p.stopMu.Lock()
+		p.found = found[p]
+		p.armed = true
+		complete := p.exitSeen
+		p.stopMu.Unlock()
+		if complete {
+			p.complete()
+		}
+	}
+}
+
+// kill escalates p's termination to SIGKILL now: the leader, its group and
+// every descendant found by a fresh scan. It does nothing once p is gone.
+func (p *process) kill() {
+	select {
+	case <-p.gone:
+		return
+	default:
+	}
+	if !p.finished.Load() {
+		p.m.logger().Info("processes: escalating to SIGKILL", "id", p.s.ID, "pid", p.pid)
+	}
+	signalTrees([]*process{p}, syscall.SIGKILL)
 }
 
 // killAll escalates every termination in progress to SIGKILL now.
 func (m *Manager) killAll() {
-	m.liveMu.Lock()
-	live := make([]*stopBatch, 0, len(m.live))
-	for b := range m.live {
-		live = append(live, b)
-	}
-	m.liveMu.Unlock()
-	for _, b := range live {
-		b.kill()
-	}
-}
-
-// reaped counts p as reaped, once: both terminate and wait may report it.
-func (b *stopBatch) reaped(p *process) {
-	if p.counted.CompareAndSwap(false, true) {
-		b.done()
-	}
-}
-
-// done counts one more process of the batch as reaped; the last one
-// finishes the batch.
-func (b *stopBatch) done() {
-	if b.left.Add(-1) == 0 {
-		b.finish()
-	}
-}
-
-// kill escalates to SIGKILL now.
-func (b *stopBatch) kill() {
-	var live []*process
-	for _, p := range b.ps {
-		if !p.finished.Load() {
-			live = append(live, p)
+	for _, p := range m.liveProcs() {
+		p.stopMu.Lock()
+		stopping := p.stopping
+		p.stopMu.Unlock()
+		if stopping {
+			p.kill()
 		}
 	}
-	if len(live) > 0 {
-		for _, p := range live {
-			b.m.logger().Info("processes: escalating to SIGKILL", "id", p.s.ID, "pid", p.pid)
-		}
-		signalTrees(live, syscall.SIGKILL)
+}
+
+// complete queues p, once the leader was reaped and terminate armed, for
+// the Manager's completer: it stops the grace timer, kills what is left of
+// the tree (descendants that outlived the leader: those found at the
+// graceful signal and those a last scan finds) and waits until each of them
+// is gone, then closes gone. Completions that queue up while a scan runs
+// share the next one, so closing many sessions at once scans /proc a few
+// times, not once per session.
+func (p *process) complete() {
+	p.stopMu.Lock()
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.stopMu.Unlock()
+	m := p.m
+	m.doneMu.Lock()
+	m.doneQ = append(m.doneQ, p)
+	start := !m.completing
+	m.completing = true
+	m.doneMu.Unlock()
+	if start {
+		go m.completer()
 	}
 }
 
-// finish runs once: it stops the grace timer and kills what is left of the
-// trees: descendants that outlived their leader.
-func (b *stopBatch) finish() {
-	b.once.Do(func() {
-		b.timer.Stop()
-		if b.scanned {
-			// What the first scan found, if it is still the same
-			// process: a second scan per termination would make closing
-			// many sessions one by one quadratic. Every leader is reaped
-			// by now, so no group is signalled by its leader's pid.
-			signalRefs(b.found, syscall.SIGKILL)
-		} else {
-			signalTrees(b.ps, syscall.SIGKILL)
+// completer completes the queued processes, batch by batch, and exits once
+// the queue is empty.
+func (m *Manager) completer() {
+	for {
+		m.doneMu.Lock()
+		batch := m.doneQ
+		m.doneQ = nil
+		if len(batch) == 0 {
+			m.completing = false
+			m.doneMu.Unlock()
+			return
 		}
-		b.m.liveMu.Lock()
-		delete(b.m.live, b)
-		b.m.liveMu.Unlock()
-		close(b.end)
-		b.m.batches.Done()
-	})
+		m.doneMu.Unlock()
+		// Every leader is reaped, so no group is signalled by its pid:
+		// only the processes found, each checked to be the same
+		// incarnation, and those a scan finds by parent links from them
+		// or by the session's cookie.
+		var left []*os.File
+		for _, p := range batch {
+			p.stopMu.Lock()
+			found := p.found
+			p.stopMu.Unlock()
+			left = append(left, killRefs(found)...)
+		}
+		for _, refs := range treePids(batch) {
+			left = append(left, killRefs(refs)...)
+		}
+		for _, f := range left {
+			awaitGone(f)
+			f.Close()
+		}
+		m.liveMu.Lock()
+		for _, p := range batch {
+			delete(m.live, p)
+		}
+		m.liveMu.Unlock()
+		for _, p := range batch {
+			close(p.gone)
+		}
+	}
 }
 
 // resize sets the terminal's window size with TIOCSWINSZ.
@@ -402,24 +546,6 @@ func (p *process) resize(rows, cols uint16) error {
 	}
 	if errno != 0 {
 		return fmt.Errorf("processes: resize: %w", errno)
-	}
-	return nil
-}
-
-// signal sends sig to the process group.
-func (p *process) signal(sig os.Signal) error {
-	ss, ok := sig.(syscall.Signal)
-	if !ok {
-		return fmt.Errorf("%w: signal %v", ErrInvalid, sig)
-	}
-	if p.reaped.Load() {
-		return ErrExited // the group ID may belong to a stranger now
-	}
-	if err := syscall.Kill(-p.pid, ss); err != nil {
-		if err == syscall.ESRCH {
-			return ErrExited
-		}
-		return fmt.Errorf("processes: signal %v: %w", sig, err)
 	}
 	return nil
 }

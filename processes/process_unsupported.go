@@ -3,6 +3,7 @@
 package processes
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,27 +19,20 @@ type process struct {
 	pid      int
 	tty      *os.File
 	finished atomic.Bool
-	batch    atomic.Pointer[stopBatch]
+	gone     chan struct{}
 }
 
 func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, *process, error) {
 	return nil, nil, fmt.Errorf("processes: starting processes: %w", errors.ErrUnsupported)
 }
 
-func (p *process) start()                         {}
-func (p *process) write([]byte) (int, error)      { return 0, errors.ErrUnsupported }
-func (p *process) signal(os.Signal) error         { return errors.ErrUnsupported }
-func (p *process) closeStdin() error              { return errors.ErrUnsupported }
-func (p *process) resize(rows, cols uint16) error { return errors.ErrUnsupported }
+func (p *process) start()                                     {}
+func (p *process) write(context.Context, []byte) (int, error) { return 0, errors.ErrUnsupported }
+func (p *process) signal(os.Signal) error                     { return errors.ErrUnsupported }
+func (p *process) closeStdin() error                          { return errors.ErrUnsupported }
+func (p *process) resize(rows, cols uint16) error             { return errors.ErrUnsupported }
+func (p *process) kill()                                      {}
 
-type stopBatch struct{ end chan struct{} }
-
-func (b *stopBatch) kill() {}
-
-func (m *Manager) terminate(ps []*process) *stopBatch {
-	b := &stopBatch{end: make(chan struct{})}
-	close(b.end)
-	return b
-}
-
-func (m *Manager) killAll() {}
+func (m *Manager) terminate(ps []*process) {}
+func (m *Manager) killAll()                {}
+func (m *Manager) liveProcs() []*process   { return nil }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"unsafe"
 )
 
 // cookieVar is set in the environment of every started command to a value
@@ -165,35 +166,125 @@ func treePids(ps []*process) map[*process][]procRef {
 	return out
 }
 
-// signalTrees sends sig to every process found to belong to one of ps, and
-// to the process group of each whose leader was not reaped yet, and returns
-// those it found. Errors are ignored: a process may exit at any moment.
-func signalTrees(ps []*process, sig syscall.Signal) []procRef {
+// signalTrees sends each of sigs, in order, to the leader of each of ps
+// (through its pidfd) and its process group while the leader is not reaped,
+// and to every process found to belong to one of them, and returns those it
+// found by process. Every process found is signalled through a pidfd opened
+// after checking that its pid still names the incarnation the scan saw, so
+// a pid reused since the scan is never hit. Errors are ignored: a process
+// may exit at any moment.
+func signalTrees(ps []*process, sigs ...syscall.Signal) map[*process][]procRef {
 	if len(ps) == 0 {
 		return nil
 	}
 	for _, p := range ps {
-		p.signalGroup(sig)
+		for _, sig := range sigs {
+			p.signalGroup(sig)
+		}
 	}
-	var found []procRef
-	for _, refs := range treePids(ps) {
+	found := treePids(ps)
+	buf := make([]byte, 1024)
+	for p, refs := range found {
 		for _, r := range refs {
-			_ = syscall.Kill(r.pid, sig)
-			found = append(found, r)
+			if r.pid == p.pid && !p.reaped.Load() {
+				continue // the leader, signalled with its group
+			}
+			if f := openRef(r, buf); f != nil {
+				for _, sig := range sigs {
+					_ = pidfdSignal(f, sig)
+				}
+				f.Close()
+			}
 		}
 	}
 	return found
 }
 
-// signalRefs sends sig to each process in refs that is still the same
-// incarnation: its start time did not change.
-func signalRefs(refs []procRef, sig syscall.Signal) {
+// killRefs sends SIGKILL to each process in refs that is still the same
+// incarnation, and returns a pidfd of each, to wait until it is gone.
+func killRefs(refs []procRef) []*os.File {
+	var out []*os.File
 	buf := make([]byte, 1024)
 	for _, r := range refs {
-		if st, ok := readStat(r.pid, buf); ok && st.start == r.start {
-			_ = syscall.Kill(r.pid, sig)
+		if f := openRef(r, buf); f != nil {
+			if pidfdSignal(f, syscall.SIGKILL) == nil {
+				out = append(out, f)
+			} else {
+				f.Close()
+			}
 		}
 	}
+	return out
+}
+
+const (
+	sysPidfdOpen       = 434      // pidfd_open(2), Linux 5.3
+	sysPidfdSendSignal = 424      // pidfd_send_signal(2), Linux 5.1
+	pidfdNonblock      = 0x800    // PIDFD_NONBLOCK (O_NONBLOCK), Linux 5.10
+	pollIn             = 0x1      // POLLIN
+)
+
+// openRef returns a non-blocking pidfd of r's process if its pid still
+// names the incarnation r saw (same start time, checked after the pidfd
+// pins the pid), and nil otherwise. The pidfd is close-on-exec, as
+// pidfd_open(2) always makes it.
+func openRef(r procRef, buf []byte) *os.File {
+	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(r.pid), pidfdNonblock, 0)
+	if e == syscall.EINVAL {
+		// Before Linux 5.10: no PIDFD_NONBLOCK.
+		fd, _, e = syscall.Syscall(sysPidfdOpen, uintptr(r.pid), 0, 0)
+		if e == 0 {
+			if err := syscall.SetNonblock(int(fd), true); err != nil {
+				syscall.Close(int(fd))
+				return nil
+			}
+		}
+	}
+	if e != 0 {
+		return nil
+	}
+	if st, ok := readStat(r.pid, buf); !ok || st.start != r.start {
+		syscall.Close(int(fd))
+		return nil
+	}
+	return os.NewFile(fd, "pidfd")
+}
+
+// pidfdSignal sends sig to the process of pidfd f.
+func pidfdSignal(f *os.File, sig syscall.Signal) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(sig), 0, 0, 0, 0)
+	}); err != nil {
+		return err
+	}
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// awaitGone waits through the runtime poller until the process of pidfd f
+// has exited: a pidfd polls readable then (pidfd_open(2)).
+func awaitGone(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Read(func(fd uintptr) bool {
+		pfd := struct {
+			fd      int32
+			events  int16
+			revents int16
+		}{int32(fd), pollIn, 0}
+		var ts syscall.Timespec // zero: do not block
+		n, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		return e != 0 && e != syscall.EINTR || n > 0
+	})
 }
 
 // leaders returns the pids of the Manager's running processes, which lead

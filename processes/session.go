@@ -2,6 +2,7 @@ package processes
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,11 +42,48 @@ type Output struct {
 	// see because they were dropped: the bytes in Chunks plus Missed equal
 	// the bytes appended after chunk since. It is exact for since 0, for a
 	// cursor within the retained chunks and for one up to 4,000 chunks
-	// behind them; for an older cursor it is a lower bound.
+	// behind them; for an older cursor it is a lower bound. LostBytes and
+	// Missed are counted in 64 bits and saturate at math.MaxInt where int
+	// is 32 bits wide (2 GiB − 1).
 	Missed int
+	// InvocationID identifies this incarnation of the session: it differs
+	// between two sessions registered under the same ID one after the
+	// other, so a client that kept a cursor can tell that the Seqs it
+	// counted belong to an earlier session (as systemd's $INVOCATION_ID
+	// tells two runs of one unit apart). See [Session.InvocationID].
+	InvocationID string
+	// More reports that [Session.Page] stopped at its bound with newer
+	// chunks left: poll again from the Seq of the last chunk returned.
+	More bool
+}
+
+// PageOptions bounds one [Session.Page]. The zero PageOptions bounds nothing
+// and merges nothing: Page then returns what Output returns.
+type PageOptions struct {
+	// MaxBytes bounds the page: the sum over the returned chunks of
+	// len(Data) plus ChunkOverhead, in bytes. At least one chunk is
+	// returned whenever one is newer than since, even if it alone is
+	// larger, so that every poll makes progress. Not positive means no
+	// bound.
+	MaxBytes int
+	// ChunkOverhead is how many bytes each returned chunk counts against
+	// MaxBytes beyond its data: the framing of the encoding it is sent in.
+	// Negative counts as 0.
+	ChunkOverhead int
+	// Merge returns each run of consecutive chunks of one stream as one
+	// chunk carrying the Seq of the last chunk of the run, so that many
+	// small chunks cost one chunk's overhead.
+	Merge bool
 }
 
 var realClock = clock.New()
+
+// NeverIdle is an idle timeout that never evicts. Every idle timeout of the
+// library means the same: zero inherits the enclosing default (a session's
+// from its Manager, a terminal's from [ptyterm.DefaultIdleTimeout]), and a
+// negative value, such as NeverIdle, never idles out. A Manager's own
+// IdleTimeout has nothing to inherit: zero there means never too.
+const NeverIdle time.Duration = -1
 
 // Session is one process session: its output in a ring of at most
 // [MaxBufferBytes], its exit, and when it was last active.
@@ -53,35 +91,49 @@ var realClock = clock.New()
 // A Session literal such as &Session{ID: "a"} is usable as is, with the real
 // clock, for code that feeds it output itself; [Manager.Start] makes sessions
 // with a process behind them. All methods are safe for concurrent use. A
-// Session must not be copied after first use.
+// Session must not be copied after first use, and belongs to one Manager at
+// most.
 type Session struct {
 	ID          string
 	WorkspaceID string
 
-	mu           sync.Mutex
-	ring         ring.Ring
-	clk          clock.Clock
-	mgr          *Manager
-	createdAt    time.Time // when it was registered or started
-	lastActivity time.Time
-	lastNano     atomic.Int64 // lastActivity as Unix nanoseconds, for Sweep
-	activity     Activity
-	idleTimeout  time.Duration // 0: the Manager's; < 0: never idle; fixed before Register
-	exitCode     int
-	exited       bool
-	exitedAt     time.Time
-	closed       bool
-	wake         chan struct{} // closed on every change a waiter may want
-	done         chan struct{} // made on demand by Done
-	doneClosed   bool
-	proc         *process // nil for a session without a process
-	value        any      // StartOptions.Value
+	// What a sweep reads of each session, together, and without a lock.
+	idleTimeout time.Duration // 0: the Manager's; < 0: never idle; fixed before Register
+	lastOff     atomic.Int64  // LastActivity − epoch in nanoseconds
+	holds       atomic.Int32  // connected clients: Hold and WaitOutput in progress
+	activity    Activity      // fixed before Register
+
+	mu   sync.Mutex
+	ring ring.Ring
+	clk  clock.Clock
+	// real says clk is the real clock, whose elapsed time time.Since reads
+	// from the monotonic clock alone, at half the cost of time.Now.
+	real bool
+	mgr  *Manager
+	// epoch is a reading of clk (the Manager's epoch once registered);
+	// activity is kept as an offset from it, measured with time.Time.Sub or
+	// time.Since, which use the monotonic readings when both have one (the
+	// real clock's): a step of the wall clock moves neither. LastActivity
+	// is epoch plus that offset. Fixed before the session is registered.
+	epoch      time.Time
+	stamped    bool      // LastActivity was set
+	createdAt  time.Time // when it was registered or started
+	invocation string    // made once, on demand
+	exit       ExitStatus
+	exited     bool
+	reason     error         // why it was closed; nil while open
+	observed   bool          // the newest chunk was returned by a read
+	wake       chan struct{} // closed on every change a waiter may want
+	done       chan struct{} // made on demand by Done
+	doneClosed bool
+	proc       *process // nil for a session without a process
+	value      any      // StartOptions.Value
 }
 
 // now reads the session's clock; s.mu must be held.
 func (s *Session) now() time.Time {
 	if s.clk == nil {
-		return realClock.Now()
+		s.clk, s.real = realClock, true
 	}
 	return s.clk.Now()
 }
@@ -89,14 +141,36 @@ func (s *Session) now() time.Time {
 // touch refreshes LastActivity if the session counts f; s.mu must be held.
 func (s *Session) touch(f Activity) {
 	if s.activity.has(f) {
-		s.stamp(s.now())
+		s.stampNow()
 	}
 }
 
-// stamp sets LastActivity; s.mu must be held.
+// stampNow sets LastActivity to the clock's now; s.mu must be held.
+func (s *Session) stampNow() {
+	if s.real && !s.epoch.IsZero() {
+		s.lastOff.Store(int64(time.Since(s.epoch)))
+		s.stamped = true
+		return
+	}
+	s.stamp(s.now())
+}
+
+// stamp sets LastActivity to t; s.mu must be held.
 func (s *Session) stamp(t time.Time) {
-	s.lastActivity = t
-	s.lastNano.Store(t.UnixNano())
+	if s.epoch.IsZero() {
+		s.epoch = t
+	}
+	s.lastOff.Store(int64(t.Sub(s.epoch)))
+	s.stamped = true
+}
+
+// lastLocked returns LastActivity, the zero time if it was never set; s.mu
+// must be held.
+func (s *Session) lastLocked() time.Time {
+	if !s.stamped {
+		return time.Time{}
+	}
+	return s.epoch.Add(time.Duration(s.lastOff.Load()))
 }
 
 // notify wakes every waiter; s.mu must be held.
@@ -110,7 +184,7 @@ func (s *Session) notify() {
 // finishedLocked reports whether Done is due: the exit was recorded, or the
 // session was closed with no process to wait for.
 func (s *Session) finishedLocked() bool {
-	return s.exited || (s.closed && s.proc == nil)
+	return s.exited || (s.reason != nil && s.proc == nil)
 }
 
 func (s *Session) closeDoneLocked() {
@@ -133,19 +207,28 @@ func (s *Session) Append(stream string, data []byte) {
 	}
 	s.mu.Lock()
 	s.ring.Append(stream, data)
+	s.observed = false
 	s.touch(ActivityOutput)
 	s.notify()
 	s.mu.Unlock()
 }
 
-// appendRead appends one chunk read by read straight into the ring, as
-// ring.AppendRead does. It holds the session's lock while read runs, so read
-// must not block: the readers call it only with non-blocking descriptors.
+// appendRead appends what read yields straight into the ring, as
+// ring.AppendReadTo does: into the newest chunk while no read has returned
+// it yet and it is of the same stream, which nobody can tell from separate
+// chunks, else as a new chunk. A child that writes one byte at a time thus
+// makes chunks as small as its readers poll, not as small as its writes.
+// It holds the session's lock while read runs, so read must not block: the
+// readers call it only with non-blocking descriptors.
 func (s *Session) appendRead(stream string, want int, read func([]byte) (int, error)) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, err := s.ring.AppendRead(stream, want, read)
+	last := s.ring.Last()
+	n, err := s.ring.AppendReadTo(stream, want, !s.observed, read)
 	if n > 0 {
+		if s.ring.Last() != last {
+			s.observed = false
+		}
 		s.touch(ActivityOutput)
 		s.notify()
 	}
@@ -153,20 +236,34 @@ func (s *Session) appendRead(stream string, want int, read func([]byte) (int, er
 }
 
 // SetExit records the exit code; the first call wins. A process killed by
-// signal N is recorded as 128+N. It refreshes LastActivity when output counts
-// as activity, so that the session stays one more idle window for final
-// polls, and wakes every WaitOutput and closes Done.
+// signal N is recorded as 128+N. Whatever the session's Activity, it
+// refreshes LastActivity, so that the session stays one more idle window for
+// final polls; it wakes every WaitOutput and closes Done.
 func (s *Session) SetExit(code int) {
+	s.setExit(ExitStatus{Code: code})
+}
+
+// setExit records st as the exit, if none was; see SetExit.
+func (s *Session) setExit(st ExitStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.exited {
 		return
 	}
-	s.exitCode, s.exited = code, true
-	s.exitedAt = s.now()
-	s.touch(ActivityOutput)
+	st.At = s.now()
+	s.exit, s.exited = st, true
+	s.stamp(st.At)
 	s.notify()
 	s.closeDoneLocked()
+}
+
+// ExitStatus returns how the process ended, and false while it runs (or, for
+// a session with no process, until SetExit). For a session whose exit was
+// given to SetExit, Code is that code.
+func (s *Session) ExitStatus() (ExitStatus, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exit, s.exited
 }
 
 // LastActivity returns when the session was last active, as its Activity
@@ -175,15 +272,21 @@ func (s *Session) SetExit(code int) {
 func (s *Session) LastActivity() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lastActivity
+	return s.lastLocked()
 }
 
 // LostBytes returns how many output bytes were dropped from the ring's head
-// so far: total appended minus retained, exactly.
+// so far: total appended minus retained, exactly. It saturates at
+// math.MaxInt where int is 32 bits wide.
 func (s *Session) LostBytes() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return int(s.ring.Lost())
+	return clampInt(s.ring.Lost())
+}
+
+// clampInt converts a 64-bit byte count to int, saturating at math.MaxInt.
+func clampInt(n int64) int {
+	return int(min(n, math.MaxInt))
 }
 
 // OutputSince returns copies of every retained chunk with Seq > since, oldest
@@ -195,21 +298,51 @@ func (s *Session) OutputSince(since int) (chunks []Chunk, exit *int, alive bool)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.touch(ActivityPoll)
-	return ring.Collect(&s.ring, since, newChunk), s.exitLocked(), !s.exited
+	chunks = ring.Collect(&s.ring, since, newChunk)
+	s.observe(chunks)
+	return chunks, s.exitLocked(), !s.exited
 }
 
 // Output returns one poll at cursor since: what OutputSince returns, plus the
-// session's lost bytes and the bytes this cursor missed.
+// session's lost bytes, the bytes this cursor missed and the session's
+// InvocationID. It is Page with the zero PageOptions; a server answering
+// clients should use Page with a bound.
 func (s *Session) Output(since int) Output {
+	return s.Page(since, PageOptions{})
+}
+
+// Page returns one poll at cursor since, as Output does, bounded by opts:
+// the chunks are cut at a chunk boundary once their bytes and per-chunk
+// overhead would pass opts.MaxBytes, and Output.More says so. The memory it
+// allocates is the returned bytes plus one Chunk header per returned chunk,
+// whatever the number of chunks in the ring. Poll again from the Seq of
+// the last chunk returned.
+func (s *Session) Page(since int, opts PageOptions) Output {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.touch(ActivityPoll)
+	chunks, more := ring.CollectPage(&s.ring, since, ring.Page{
+		MaxBytes: opts.MaxBytes,
+		Overhead: opts.ChunkOverhead,
+		Merge:    opts.Merge,
+	}, newChunk)
+	s.observe(chunks)
 	return Output{
-		Chunks:    ring.Collect(&s.ring, since, newChunk),
-		Exit:      s.exitLocked(),
-		Alive:     !s.exited,
-		LostBytes: int(s.ring.Lost()),
-		Missed:    int(s.ring.Missed(since)),
+		Chunks:       chunks,
+		Exit:         s.exitLocked(),
+		Alive:        !s.exited,
+		LostBytes:    clampInt(s.ring.Lost()),
+		Missed:       clampInt(s.ring.Missed(since)),
+		InvocationID: s.invocationLocked(),
+		More:         more,
+	}
+}
+
+// observe notes whether a read returned the newest chunk, after which the
+// readers no longer add to it; s.mu must be held.
+func (s *Session) observe(chunks []Chunk) {
+	if n := len(chunks); n > 0 && chunks[n-1].Seq == s.ring.Last() {
+		s.observed = true
 	}
 }
 
@@ -221,27 +354,54 @@ func (s *Session) exitLocked() *int {
 	if !s.exited {
 		return nil
 	}
-	code := s.exitCode
+	code := s.exit.recorded()
 	return &code
+}
+
+// InvocationID returns 128 random bits, URL-safe base64, that identify this
+// session among every session ever registered under its ID, as systemd's
+// $INVOCATION_ID identifies one run of a unit. Polls carry it in
+// [Output].InvocationID, so a client that kept a cursor can tell that the
+// session it polls is not the one it counted Seqs in.
+func (s *Session) InvocationID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.invocationLocked()
+}
+
+func (s *Session) invocationLocked() string {
+	if s.invocation == "" {
+		s.invocation = newID()
+	}
+	return s.invocation
 }
 
 // WaitOutput blocks until a chunk with Seq > since exists, the process has
 // exited, the session is closed, or ctx is done, without polling. It returns
 // nil when output or the exit is there to read (a negative since counts as
-// 0), [ErrClosed] once the session was forgotten or evicted, and ctx.Err()
-// when ctx ends first. Read what arrived with [Session.Output].
+// 0), the session's [Session.CloseReason] (for which errors.Is(err,
+// ErrClosed) holds) once it was closed, and ctx.Err() when ctx ends first.
+// Read what arrived with [Session.Output] or [Session.Page]. While it waits,
+// it holds the session as a connected client does ([Session.Hold]).
 func (s *Session) WaitOutput(ctx context.Context, since int) error {
 	since = max(since, 0)
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for {
 		s.mu.Lock()
 		s.touch(ActivityPoll)
 		switch {
-		case s.ring.Last() > since, s.exited && !s.closed:
+		case s.ring.Last() > since, s.exited && s.reason == nil:
 			s.mu.Unlock()
 			return nil
-		case s.closed:
+		case s.reason != nil:
+			err := s.reason
 			s.mu.Unlock()
-			return ErrClosed
+			return err
 		}
 		if s.wake == nil {
 			s.wake = make(chan struct{})
@@ -249,11 +409,34 @@ func (s *Session) WaitOutput(ctx context.Context, since int) error {
 		wake := s.wake
 		s.mu.Unlock()
 
+		if release == nil {
+			release = s.Hold()
+		}
 		select {
 		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// Hold marks the session as having a connected client (an open stream,
+// attachment or long poll) until release is called. For a session whose
+// Activity counts ActivityConnected (the default), while any hold is open
+// the Manager's sweep does not evict the session as idle, unless the
+// Manager was made WithCullConnected(true), as Jupyter's cull_connected
+// says, and release counts as activity, so the idle window starts when the
+// last client leaves. Release is idempotent; every Hold must be released.
+func (s *Session) Hold() (release func()) {
+	s.holds.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.touch(ActivityConnected)
+			s.mu.Unlock()
+			s.holds.Add(-1)
+		})
 	}
 }
 
@@ -271,35 +454,49 @@ func (s *Session) Done() <-chan struct{} {
 }
 
 // Closed reports whether the session was closed by Forget, eviction,
-// replacement or Shutdown.
+// replacement, reclaiming or Shutdown.
 func (s *Session) Closed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.closed
+	return s.reason != nil
 }
 
-// idleAt reports whether the session is idle at now, given in Unix
-// nanoseconds: now − LastActivity is strictly more than its idle timeout, the
-// Manager's def unless it has its own. A timeout <= 0 is never idle. It takes
-// no lock, so that a sweep touches one word of each session.
-func (s *Session) idleAt(now int64, def time.Duration) bool {
+// CloseReason returns why the session was closed, nil while it is open:
+// [ErrIdleTimeout], [ErrForgotten], [ErrReplaced], [ErrReclaimed] or
+// [ErrShutdown]. Each of them matches ErrClosed with errors.Is.
+func (s *Session) CloseReason() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason
+}
+
+// idleAt reports whether the session is idle at now, given as an offset
+// from the Manager's epoch, which is the session's: now − LastActivity is
+// strictly more than its idle timeout, the Manager's def unless it has its
+// own, and, unless cull, no client holds it. A timeout <= 0 is never idle.
+// It takes no lock, so that a sweep reads three words of each session, side
+// by side.
+func (s *Session) idleAt(now int64, def time.Duration, cull bool) bool {
 	timeout := def
 	if s.idleTimeout != 0 {
 		timeout = s.idleTimeout
 	}
-	return timeout > 0 && now-s.lastNano.Load() > int64(timeout)
+	if timeout <= 0 || (!cull && s.holds.Load() > 0 && s.activity.has(ActivityConnected)) {
+		return false
+	}
+	return now-s.lastOff.Load() > int64(timeout)
 }
 
-// shut closes the session: waiters get ErrClosed and, with no process behind
-// it, Done is closed. It returns the process to terminate, if it has one and
-// was not closed before.
-func (s *Session) shut() *process {
+// shut closes the session for reason: waiters get it and, with no process
+// behind it, Done is closed. It returns the process to terminate, if it has
+// one and was not closed before.
+func (s *Session) shut(reason error) *process {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.reason != nil {
 		return nil
 	}
-	s.closed = true
+	s.reason = reason
 	s.notify()
 	s.closeDoneLocked()
 	// Even an exited process is returned: descendants may outlive it.

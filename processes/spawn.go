@@ -20,10 +20,11 @@ type StartOptions struct {
 	// several tenants.
 	WorkspaceID string
 	// IdleTimeout overrides Manager.IdleTimeout for this session. Zero means
-	// the Manager's; a negative value means the session is never evicted.
+	// the Manager's; a negative value, such as NeverIdle, means the session
+	// is never evicted.
 	IdleTimeout time.Duration
 	// Activity says what keeps the session from being idle. Zero means
-	// ActivityOutput.
+	// ActivityOutput|ActivityConnected: output, and connected clients.
 	Activity Activity
 	// TTY, when set, runs the command on a terminal instead of pipes: TTY is
 	// the terminal's master side, and cmd's Stdin, Stdout and Stderr must be
@@ -101,7 +102,11 @@ func (m *Manager) start(cmd *exec.Cmd, opts StartOptions) (*Session, error) {
 	p.start()
 	if _, err := m.insert(s, true, false); err != nil {
 		m.count(opts.WorkspaceID, -1)
-		s.shut()
+		reason := ErrForgotten
+		if m.closed.Load() {
+			reason = ErrShutdown
+		}
+		s.shut(reason)
 		m.terminate([]*process{p})
 		return nil, err
 	}
@@ -127,7 +132,7 @@ func (m *Manager) reserve(ws string) error {
 			return fmt.Errorf("%w: limit reached for workspace %q", ErrTooManySessions, ws)
 		}
 		if m.remove(victim) {
-			m.retire(victim, "reclaimed for a new session")
+			m.retire(victim, ErrReclaimed)
 		}
 	}
 }
@@ -145,8 +150,8 @@ func (m *Manager) oldestExited(ws string, inWS bool) *Session {
 				continue
 			}
 			s.mu.Lock()
-			if s.exited && (best == nil || s.exitedAt.Before(bestAt)) {
-				best, bestAt = s, s.exitedAt
+			if s.exited && (best == nil || s.exit.At.Before(bestAt)) {
+				best, bestAt = s, s.exit.At
 			}
 			s.mu.Unlock()
 		}
@@ -165,15 +170,26 @@ func (s *Session) input() (*process, bool) {
 }
 
 // Write writes p to the process's stdin (the keyboard, for a terminal) and
-// counts as input activity. It returns [ErrNoProcess] for a session without
-// a process, and [ErrExited] once the process exited, its stdin was closed,
-// or the child closed its end.
+// counts as input activity. It is WriteContext with context.Background():
+// it blocks while the child does not read, until it exits or its stdin is
+// closed.
 func (s *Session) Write(p []byte) (int, error) {
+	return s.WriteContext(context.Background(), p)
+}
+
+// WriteContext writes p to the process's stdin, as Write does, until ctx
+// ends: a child that does not read blocks it no longer than ctx's deadline.
+// Writers are served one at a time, so the bytes of two writes never
+// interleave. It returns how many bytes were written and [ErrNoProcess] for
+// a session without a process, [ErrExited] once the process exited, its
+// stdin was closed or the child closed its end, and ctx.Err() when ctx
+// ended first (some bytes may have been written then).
+func (s *Session) WriteContext(ctx context.Context, p []byte) (int, error) {
 	proc, _ := s.input()
 	if proc == nil {
 		return 0, ErrNoProcess
 	}
-	return proc.write(p)
+	return proc.write(ctx, p)
 }
 
 // CloseStdin closes the process's stdin, so that it reads end of file, and
@@ -190,9 +206,11 @@ func (s *Session) CloseStdin() error {
 }
 
 // Signal sends sig to the process's whole process group and counts as input
-// activity. It returns [ErrNoProcess] for a session without a process,
-// [ErrExited] once the process exited, and [ErrInvalid] for a signal that is
-// not a syscall.Signal.
+// activity. On a terminal, SIGINT, SIGQUIT and SIGTSTP go to the terminal's
+// foreground process group instead, as typing ^C, ^\ or ^Z does, so that
+// they reach the job a shell runs. It returns [ErrNoProcess] for a session
+// without a process, [ErrExited] once the process exited, and [ErrInvalid]
+// for a signal that is not a syscall.Signal.
 func (s *Session) Signal(sig os.Signal) error {
 	proc, exited := s.input()
 	switch {
@@ -205,29 +223,30 @@ func (s *Session) Signal(sig os.Signal) error {
 }
 
 // Terminate stops the process and every descendant: the graceful signal
-// (SIGTERM, or SIGHUP for a terminal) to its process group and to
-// descendants that left it, then SIGKILL when ctx ends or after the
-// Manager's kill grace, whichever comes first. It returns once the process
-// was reaped and its output is in, which SIGKILL makes prompt: nil, even
-// when SIGKILL was needed, or nil at once for a process that already
-// exited. It returns [ErrNoProcess] for a session without a process. The
-// session stays registered, exited, for final polls.
+// (SIGTERM, or SIGHUP for a terminal) and SIGCONT, so that a stopped process
+// runs its handler, to its process group and to descendants that left it,
+// then SIGKILL after the Manager's kill grace. It joins a termination that
+// Forget, eviction or Shutdown began. It returns nil once the process was
+// reaped, its output is in, and every descendant signalled is gone (at
+// once for a session whose process and descendants are all gone). When ctx
+// ends first, it sends SIGKILL to this session's process and descendants
+// only, and returns ctx.Err() without waiting further; Done is closed
+// shortly after. It returns [ErrNoProcess] for a session without a process.
+// Terminate counts as input activity; the session stays registered,
+// exited, for final polls.
 func (s *Session) Terminate(ctx context.Context) error {
 	proc, _ := s.input()
 	if proc == nil {
 		return ErrNoProcess
 	}
-	if proc.batch.Load() == nil {
-		proc.m.terminate([]*process{proc}) // or another termination won the race
-	}
-	b := proc.batch.Load()
+	proc.m.terminate([]*process{proc}) // does nothing if one began already
 	select {
-	case <-s.Done():
+	case <-proc.gone:
+		return nil
 	case <-ctx.Done():
-		b.kill()
-		<-s.Done()
+		proc.kill()
+		return ctx.Err()
 	}
-	return nil
 }
 
 // Resize sets the terminal's size to rows × cols, which the program sees as

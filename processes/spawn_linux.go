@@ -85,6 +85,8 @@ func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, 
 		ID:          id,
 		WorkspaceID: opts.WorkspaceID,
 		clk:         m.clock(),
+		real:        m.clk == nil,
+		epoch:       m.epochTime(),
 		mgr:         m,
 		activity:    opts.Activity,
 		idleTimeout: opts.IdleTimeout,
@@ -99,7 +101,9 @@ func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, 
 
 // pollable returns a non-blocking duplicate of f that reads and writes
 // through the runtime poller, so that a goroutine waiting on it holds no
-// thread and closing it interrupts a pending read.
+// thread and closing it interrupts a pending read. The duplicate is made
+// close-on-exec atomically (fcntl F_DUPFD_CLOEXEC), so that a child forked
+// by another goroutine meanwhile never inherits it.
 func pollable(f *os.File) (*os.File, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -108,14 +112,17 @@ func pollable(f *os.File) (*os.File, error) {
 	fd := -1
 	var dupErr error
 	if err := rc.Control(func(orig uintptr) {
-		fd, dupErr = syscall.Dup(int(orig))
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, orig, syscall.F_DUPFD_CLOEXEC, 0)
+		fd = int(r)
+		if e != 0 {
+			dupErr = e
+		}
 	}); err != nil {
 		return nil, err
 	}
 	if dupErr != nil {
 		return nil, dupErr
 	}
-	syscall.CloseOnExec(fd)
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		syscall.Close(fd)
 		return nil, err

@@ -123,7 +123,7 @@ func TestEscalationKillsChildIgnoringTerm(t *testing.T) {
 		go func() { done <- s.Terminate(ctx) }()
 		waitFor(t, s, "term ignored") // SIGTERM arrived and did nothing
 		cancel()
-		assert.NoError(t, proctest.Recv(t, done))
+		assert.ErrorIs(t, proctest.Recv(t, done), context.Canceled, "Terminate whose ctx ended")
 		assert.Equal(t, 128+int(syscall.SIGKILL), waitDone(t, s))
 		proctest.RequireGone(t, s.Pid())
 	})

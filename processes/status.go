@@ -30,8 +30,26 @@ func (s *Session) ActivityStatus(grace time.Duration) activity.ActivityStatus {
 // session's own or its Manager's (0, never idle, when that is <= 0),
 // LastActivity nil for a session never active nor registered, and the state
 // running, exited or closed. It reads no clock.
+//
+// A session held by a connected client ([Session.Hold]) is active at now,
+// unless its Manager culls connected sessions.
 func (s *Session) ActivityStatusAt(now time.Time, grace time.Duration) activity.ActivityStatus {
-	return activity.Status(s.activityRecord(), grace, now)
+	rec := s.activityRecord()
+	if s.held() {
+		rec.LastActivity = &now
+	}
+	return activity.Status(rec, grace, now)
+}
+
+// held reports whether a connected client keeps the session from idling.
+func (s *Session) held() bool {
+	if s.holds.Load() == 0 || !s.activity.has(ActivityConnected) {
+		return false
+	}
+	s.mu.Lock()
+	m := s.mgr
+	s.mu.Unlock()
+	return m == nil || !m.cull
 }
 
 // activityRecord describes the session as package activity sees one.
@@ -45,7 +63,7 @@ func (s *Session) activityRecord() activity.Session {
 		CreatedAt: s.createdAt,
 	}
 	switch {
-	case s.closed:
+	case s.reason != nil:
 		rec.State = StateClosed
 	case s.exited:
 		rec.State = StateExited
@@ -55,8 +73,8 @@ func (s *Session) activityRecord() activity.Session {
 		timeout = s.mgr.IdleTimeout
 	}
 	rec.IdleTimeout = max(0, timeout)
-	if !s.lastActivity.IsZero() {
-		last := s.lastActivity
+	if s.stamped {
+		last := s.lastLocked()
 		rec.LastActivity = &last
 	}
 	return rec

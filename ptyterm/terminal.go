@@ -1,10 +1,12 @@
 package ptyterm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -28,8 +30,9 @@ type Options struct {
 	// Rows and Cols are the initial size; zero means 24 and 80.
 	Rows, Cols uint16
 	// IdleTimeout is how long the terminal may go without input or resize
-	// before the Manager's sweep closes it. Zero means DefaultIdleTimeout;
-	// a negative value means it never idles out.
+	// before the Manager's sweep closes it. Zero inherits the terminal
+	// default, DefaultIdleTimeout; a negative value, such as
+	// processes.NeverIdle, means it never idles out.
 	IdleTimeout time.Duration
 	// CountOutput makes program output count as activity too.
 	CountOutput bool
@@ -58,8 +61,8 @@ type Terminal struct {
 	timer     *clock.Timer
 	warnedFor time.Time // the LastActivity of the stretch already warned
 	closed    bool
-	calling   int        // OnIdleWarning calls in progress
-	called    *sync.Cond // signalled when calling drops to 0
+	calling   map[uint64]int // OnIdleWarning calls in progress, by goroutine
+	called    sync.Cond      // on mu, broadcast when a call ends
 }
 
 // Start runs cmd under a new pseudo-terminal of the requested size, as a
@@ -114,6 +117,7 @@ func Start(m *processes.Manager, cmd *exec.Cmd, opts Options) (*Terminal, error)
 		activity |= processes.ActivityOutput
 	}
 	t := &Terminal{m: m, clk: m.Clock(), idle: idle, warn: opts.WarnBefore, onIdl: opts.OnIdleWarning}
+	t.called.L = &t.mu
 	s, err := m.Start(cmd, processes.StartOptions{
 		ID:          opts.ID,
 		WorkspaceID: opts.WorkspaceID,
@@ -178,13 +182,15 @@ func (t *Terminal) Resize(rows, cols uint16) error {
 	return err
 }
 
-// Close closes the terminal as a real one going away does: SIGHUP to the
-// program's process group and every descendant, SIGKILL after the Manager's
-// kill grace, then the terminal is closed and the program reaped. It waits
-// for all of that, and for an OnIdleWarning call in progress unless Close is
-// called while one runs (from it, typically), and removes the session from
-// its Manager. No OnIdleWarning call starts after Close. Close is idempotent
-// and returns nil.
+// Close closes the terminal as a real one going away does: SIGHUP, and
+// SIGCONT for a stopped job, to the program's process group and every
+// descendant, SIGKILL after the Manager's kill grace, then the terminal is
+// closed and the program reaped. It removes the session from its Manager
+// (its close reason is processes.ErrForgotten) and returns once the program
+// and every descendant it signalled are gone and every OnIdleWarning call
+// in progress has returned, except the one Close is called from, if any.
+// No OnIdleWarning call starts after Close. Close is idempotent and returns
+// nil.
 func (t *Terminal) Close() error {
 	t.mu.Lock()
 	t.closed = true
@@ -193,29 +199,37 @@ func (t *Terminal) Close() error {
 		t.timer = nil
 	}
 	s := t.s
-	fromCallback := t.calling > 0
 	t.mu.Unlock()
-	defer func() {
-		if fromCallback {
-			return
-		}
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if t.called == nil {
-			t.called = sync.NewCond(&t.mu)
-		}
-		for t.calling > 0 {
-			t.called.Wait()
-		}
-	}()
+	// Remove begins the termination if s is still registered; Terminate
+	// joins it (or begins it, if another session took the ID) and waits
+	// until everything is gone.
 	t.m.Remove(s)
-	if !s.Closed() {
-		// Another session took the ID, so s was not in the table: stop it
-		// all the same.
-		_ = s.Terminate(context.Background())
+	_ = s.Terminate(context.Background())
+
+	self := goid()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(t.calling) > 1 || len(t.calling) == 1 && t.calling[self] == 0 {
+		t.called.Wait()
 	}
-	<-s.Done()
 	return nil
+}
+
+// goid returns the ID of the calling goroutine, from the first line of its
+// stack ("goroutine 18 [running]:"). Close uses it only to tell a call from
+// inside OnIdleWarning, which it must not wait for, from one elsewhere.
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	var id uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
+	}
+	return id
 }
 
 // arm schedules the idle check for the current stretch.
@@ -266,13 +280,18 @@ func (t *Terminal) check() {
 	}
 	t.warnedFor = last
 	t.schedule(last.Add(t.idle + time.Nanosecond))
-	t.calling++
+	self := goid()
+	if t.calling == nil {
+		t.calling = make(map[uint64]int)
+	}
+	t.calling[self]++
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
-		if t.calling--; t.calling == 0 && t.called != nil {
-			t.called.Broadcast()
+		if t.calling[self]--; t.calling[self] == 0 {
+			delete(t.calling, self)
 		}
+		t.called.Broadcast()
 		t.mu.Unlock()
 	}()
 	t.onIdl(t)

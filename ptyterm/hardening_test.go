@@ -1,0 +1,122 @@
+//go:build linux
+
+package ptyterm_test
+
+import (
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/internal/proctest"
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/ptyterm"
+)
+
+// TestKeyboardSignalsReachTheForegroundJob: SIGINT, SIGQUIT and SIGTSTP
+// sent to a terminal go to its foreground job, as typing ^C, ^\ or ^Z does,
+// not to the shell that leads the session.
+func TestKeyboardSignalsReachTheForegroundJob(t *testing.T) {
+	tests := []struct {
+		sig  syscall.Signal
+		gone bool // the job ends; else it is stopped
+	}{
+		{syscall.SIGINT, true},
+		{syscall.SIGQUIT, true},
+		{syscall.SIGTSTP, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			m := newManager(t)
+			term := startTerm(t, m, ptyterm.Options{}, "bash", "--norc", "--noprofile", "-i")
+			waitFor(t, term, "$ ")
+			_, err := term.Write([]byte("sh -c 'echo job=$$; exec sleep 1000'\n"))
+			require.NoError(t, err)
+			jobPid := regexp.MustCompile(`job=(\d+)`)
+			require.Eventually(t, func() bool { return jobPid.MatchString(output(term)) }, 10*time.Second, time.Millisecond)
+			job, _ := strconv.Atoi(jobPid.FindStringSubmatch(output(term))[1])
+			require.Eventually(t, func() bool {
+				p, ok := proctest.Stat(job)
+				return ok && p.Pgrp == job // bash made it a job of its own
+			}, 10*time.Second, time.Millisecond)
+
+			require.NoError(t, term.Session().Signal(tt.sig))
+			if tt.gone {
+				proctest.RequireGone(t, job)
+			} else {
+				require.Eventually(t, func() bool {
+					p, ok := proctest.Stat(job)
+					return ok && p.State == "T"
+				}, 10*time.Second, time.Millisecond, "the job was not stopped")
+			}
+			assert.True(t, proctest.Alive(term.Session().Pid()), "the shell itself got the signal")
+			require.NoError(t, term.Close())
+			proctest.RequireGone(t, job)
+		})
+	}
+}
+
+// TestCloseWaitsForAWarningInProgress: Close called while OnIdleWarning
+// runs on another goroutine returns only once that call has returned.
+func TestCloseWaitsForAWarningInProgress(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	entered, release := make(chan struct{}), make(chan struct{})
+	term := startTerm(t, m, ptyterm.Options{
+		IdleTimeout: time.Minute,
+		WarnBefore:  10 * time.Second,
+		OnIdleWarning: func(*ptyterm.Terminal) {
+			close(entered)
+			<-release
+		},
+	}, "sh", "-i")
+	waitFor(t, term, "$ ")
+	go c.Add(50 * time.Second)
+	proctest.Recv(t, entered)
+	closed := make(chan error, 1)
+	go func() { closed <- term.Close() }()
+	proctest.Recv(t, term.Session().Done())
+	select {
+	case <-closed:
+		t.Fatal("Close returned while OnIdleWarning was still running")
+	default:
+	}
+	close(release)
+	assert.NoError(t, proctest.Recv(t, closed))
+}
+
+// TestNeverIdleTerminal: a negative IdleTimeout never idles out, and zero
+// inherits DefaultIdleTimeout.
+func TestNeverIdleTerminal(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	never := startTerm(t, m, ptyterm.Options{IdleTimeout: processes.NeverIdle}, "sh", "-i")
+	def := startTerm(t, m, ptyterm.Options{}, "sh", "-i")
+	c.Add(ptyterm.DefaultIdleTimeout + time.Second)
+	m.Sweep()
+	_, ok := m.Get(never.Session().ID)
+	assert.True(t, ok, "a NeverIdle terminal was evicted")
+	_, ok = m.Get(def.Session().ID)
+	assert.False(t, ok, "a zero IdleTimeout did not inherit DefaultIdleTimeout")
+}
+
+// TestViewersDoNotKeepAnIdleTerminal: a terminal idles by what its user
+// types; a connected viewer (an open event stream, an attachment) does not
+// keep it open.
+func TestViewersDoNotKeepAnIdleTerminal(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	term := startTerm(t, m, ptyterm.Options{IdleTimeout: time.Minute}, "sh", "-i")
+	release := term.Session().Hold()
+	defer release()
+	c.Add(time.Minute + time.Second)
+	m.Sweep()
+	_, ok := m.Get(term.Session().ID)
+	assert.False(t, ok, "a viewer kept an idle terminal open")
+	assert.ErrorIs(t, term.Session().CloseReason(), processes.ErrIdleTimeout)
+}
