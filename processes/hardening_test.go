@@ -477,7 +477,9 @@ func TestCloseReasons(t *testing.T) {
 		{"idle", func(m *processes.Manager, c *clock.Mock, s *processes.Session) { c.Add(time.Hour); m.Sweep() }, processes.ErrIdleTimeout},
 		{"forgotten", func(m *processes.Manager, _ *clock.Mock, s *processes.Session) { m.Forget(s.ID) }, processes.ErrForgotten},
 		{"removed", func(m *processes.Manager, _ *clock.Mock, s *processes.Session) { m.Remove(s) }, processes.ErrForgotten},
-		{"replaced", func(m *processes.Manager, _ *clock.Mock, s *processes.Session) { m.Register(&processes.Session{ID: s.ID}) }, processes.ErrReplaced},
+		{"replaced", func(m *processes.Manager, _ *clock.Mock, s *processes.Session) {
+			m.Register(&processes.Session{ID: s.ID})
+		}, processes.ErrReplaced},
 		{"shut down", func(m *processes.Manager, _ *clock.Mock, s *processes.Session) {
 			_ = m.Shutdown(context.Background())
 		}, processes.ErrShutdown},

@@ -48,11 +48,11 @@ type process struct {
 	// Termination, under stopMu. Exactly one of terminate and wait sees
 	// both stopping set up and the exit recorded, and completes.
 	stopMu   sync.Mutex
-	stopping bool        // terminate began
-	armed    bool        // terminate finished its first step
-	exitSeen bool        // wait recorded the exit
-	found    []procRef   // descendants found at the graceful signal
-	timer    *clock.Timer // SIGKILL after the grace
+	stopping bool          // terminate began
+	armed    bool          // terminate finished its first step
+	exitSeen bool          // wait recorded the exit
+	found    []procRef     // descendants found at the graceful signal
+	timer    *clock.Timer  // SIGKILL after the grace
 	gone     chan struct{} // closed once terminated, reaped and every found descendant is gone
 }
 

@@ -218,10 +218,10 @@ func killRefs(refs []procRef) []*os.File {
 }
 
 const (
-	sysPidfdOpen       = 434      // pidfd_open(2), Linux 5.3
-	sysPidfdSendSignal = 424      // pidfd_send_signal(2), Linux 5.1
-	pidfdNonblock      = 0x800    // PIDFD_NONBLOCK (O_NONBLOCK), Linux 5.10
-	pollIn             = 0x1      // POLLIN
+	sysPidfdOpen       = 434   // pidfd_open(2), Linux 5.3
+	sysPidfdSendSignal = 424   // pidfd_send_signal(2), Linux 5.1
+	pidfdNonblock      = 0x800 // PIDFD_NONBLOCK (O_NONBLOCK), Linux 5.10
+	pollIn             = 0x1   // POLLIN
 )
 
 // openRef returns a non-blocking pidfd of r's process if its pid still
