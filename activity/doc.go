@@ -17,8 +17,10 @@
 //     LastActivity is nil, and is never negative: a timestamp in the future
 //     counts as now.
 //   - A session is idle when its idle duration is strictly greater than its
-//     IdleTimeout and the IdleTimeout is positive. An IdleTimeout of 0 (or
-//     less) means never idle. Active is the opposite of idle.
+//     IdleTimeout and the IdleTimeout is positive. A negative IdleTimeout,
+//     such as [NeverIdle], means never idle; 0 inherits the Tracker's
+//     default ([WithIdleTimeout]), and means never idle where there is none,
+//     as in [Status]. Active is the opposite of idle.
 //   - A session should be hibernated when it is in state [StateRunning] and
 //     its idle duration is strictly greater than IdleTimeout plus the grace
 //     period. A negative grace period counts as 0.

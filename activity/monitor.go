@@ -36,7 +36,7 @@ func (t *Tracker) hibernateIdle(ctx context.Context, namespace string) ([]string
 	var names []string
 	var errs []error
 	for _, s := range sessions {
-		if !Status(s, t.grace, now).ShouldHibernate {
+		if !t.status(s, now).ShouldHibernate {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

@@ -31,6 +31,15 @@ func WithGracePeriod(grace time.Duration) Option {
 	}
 }
 
+// WithIdleTimeout sets the IdleTimeout of the sessions whose own is 0, for
+// every decision of the Tracker. The default, and what d <= 0 means, is
+// none: such sessions are never idle.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(t *Tracker) {
+		t.idle = max(d, 0)
+	}
+}
+
 // WithPublisher makes the Tracker publish an [Event] to p for every session it
 // hibernates. The default, and what a nil p means, is to publish nothing.
 func WithPublisher(p Publisher) Option {

@@ -10,6 +10,11 @@ const (
 	StateHibernated = "hibernated"
 )
 
+// NeverIdle is an IdleTimeout that never idles. Every idle timeout of
+// sessionkit means the same: zero inherits the enclosing default (here the
+// Tracker's, [WithIdleTimeout]), a negative value never idles.
+const NeverIdle time.Duration = -1
+
 // DefaultGracePeriod is how long a [Tracker] waits past a session's
 // IdleTimeout before hibernating it, unless [WithGracePeriod] says otherwise.
 const DefaultGracePeriod = 5 * time.Minute

@@ -25,7 +25,9 @@ type Session struct {
 	// uses; only running sessions are hibernated.
 	State string
 	// IdleTimeout is how long the session may go without activity before it
-	// is idle; 0 means never idle.
+	// is idle. Zero inherits the Tracker's default ([WithIdleTimeout]; none:
+	// never idle), and [Status] alone, which has no default, treats it as
+	// never idle; a negative value, such as [NeverIdle], is never idle.
 	IdleTimeout time.Duration
 	// LastActivity is the time of the last recorded activity; nil means none
 	// was recorded yet, and idleness is measured from CreatedAt.

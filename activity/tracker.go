@@ -39,6 +39,7 @@ type Tracker struct {
 	store Store
 	clock clock.Clock
 	grace time.Duration
+	idle  time.Duration // WithIdleTimeout
 	pub   Publisher
 	log   *slog.Logger
 }
@@ -90,13 +91,22 @@ func (t *Tracker) UpdateSessionActivity(ctx context.Context, namespace, name str
 }
 
 // GetActivityStatus returns the status of s at the Tracker's clock time with
-// its grace period: [Status](*s, grace, now). A nil s gives a nil status.
+// its grace period and default idle timeout: [Status](*s, grace, now), with
+// a zero IdleTimeout replaced by the default. A nil s gives a nil status.
 func (t *Tracker) GetActivityStatus(s *Session) *ActivityStatus {
 	if s == nil {
 		return nil
 	}
-	st := Status(*s, t.grace, t.clock.Now())
+	st := t.status(*s, t.clock.Now())
 	return &st
+}
+
+// status is Status with the Tracker's grace and default idle timeout.
+func (t *Tracker) status(s Session, now time.Time) ActivityStatus {
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = t.idle
+	}
+	return Status(s, t.grace, now)
 }
 
 // CheckIdleSessions returns copies of the sessions of the namespace that are
@@ -112,7 +122,7 @@ func (t *Tracker) CheckIdleSessions(ctx context.Context, namespace string) ([]*S
 	now := t.clock.Now()
 	var idle []*Session
 	for _, s := range sessions {
-		if s.State == StateRunning && Status(s, t.grace, now).IsIdle {
+		if s.State == StateRunning && t.status(s, now).IsIdle {
 			c := clone(s)
 			idle = append(idle, &c)
 		}
@@ -149,7 +159,7 @@ func (t *Tracker) HibernateIdleSession(ctx context.Context, namespace, name stri
 			return fmt.Errorf("%w (state %q)", ErrNotRunning, s.State)
 		}
 		now := t.clock.Now()
-		st := Status(s, t.grace, now)
+		st := t.status(s, now)
 		if !st.ShouldHibernate {
 			return ErrNotIdle
 		}

@@ -72,7 +72,10 @@ func (s *Session) activityRecord() activity.Session {
 	if timeout == 0 && s.mgr != nil {
 		timeout = s.mgr.IdleTimeout
 	}
-	rec.IdleTimeout = max(0, timeout)
+	rec.IdleTimeout = timeout
+	if timeout <= 0 {
+		rec.IdleTimeout = activity.NeverIdle
+	}
 	if s.stamped {
 		last := s.lastLocked()
 		rec.LastActivity = &last
