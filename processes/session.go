@@ -80,7 +80,7 @@ var realClock = clock.New()
 
 // NeverIdle is an idle timeout that never evicts. Every idle timeout of the
 // library means the same: zero inherits the enclosing default (a session's
-// from its Manager, a terminal's from [ptyterm.DefaultIdleTimeout]), and a
+// from its Manager, a terminal's from ptyterm.DefaultIdleTimeout), and a
 // negative value, such as NeverIdle, never idles out. A Manager's own
 // IdleTimeout has nothing to inherit: zero there means never too.
 const NeverIdle time.Duration = -1
