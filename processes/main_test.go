@@ -3,6 +3,7 @@ package processes_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -64,6 +65,25 @@ func runHelper(mode string) {
 			}
 			time.Sleep(15 * time.Microsecond)
 		}
+	case "hop":
+		// A daemon that hops pids: after 50 ms it starts a copy of itself
+		// in a session of its own, with its environment and arguments,
+		// and exits, for ever.
+		time.Sleep(50 * time.Millisecond)
+		cmd := exec.Command(os.Args[0], os.Args[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			os.Exit(1)
+		}
+	case "join-group":
+		// Joins the process group JOIN_PGID, prints "joined" and sleeps.
+		pgid, _ := strconv.Atoi(os.Getenv("JOIN_PGID"))
+		if err := syscall.Setpgid(0, pgid); err != nil {
+			fmt.Println("setpgid:", err)
+			os.Exit(1)
+		}
+		fmt.Println("joined")
+		time.Sleep(time.Hour)
 	case "flood":
 		n, _ := strconv.Atoi(os.Getenv("FLOOD_BYTES"))
 		buf := []byte(strings.Repeat("x", 64<<10))

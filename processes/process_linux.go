@@ -59,6 +59,10 @@ type process struct {
 // maxRead is the most one read takes into the ring at once.
 const maxRead = 1 << 20
 
+// maxScans bounds the scans of /proc that complete one batch of
+// terminations: each kills what it finds, and the last finds nothing.
+const maxScans = 8
+
 // start registers the process as live and launches the reader and waiter
 // goroutines.
 func (p *process) start() {
@@ -504,19 +508,34 @@ func (m *Manager) completer() {
 		m.doneMu.Unlock()
 		// Every leader is reaped, so no group is signalled by its pid:
 		// only the processes found, each checked to be the same
-		// incarnation, and those a scan finds by parent links from them
-		// or by the session's cookie.
-		var left []*os.File
+		// incarnation, and those a scan finds. Scans repeat until one
+		// finds nothing alive, so that a descendant forked while the
+		// previous one ran (from a SIGTERM handler, or a daemon that forks
+		// and exits to hop pids) is caught; the bound stops a fork bomb
+		// from holding the completer for ever.
+		var killed []*os.File
 		for _, p := range batch {
 			p.stopMu.Lock()
 			found := p.found
 			p.stopMu.Unlock()
-			left = append(left, killRefs(found)...)
+			killed = append(killed, killRefs(found)...)
 		}
-		for _, refs := range treePids(batch) {
-			left = append(left, killRefs(refs)...)
+		for range maxScans {
+			// What was killed is gone before the next scan, which
+			// then sees only what is new.
+			for _, f := range killed {
+				awaitGone(f)
+				f.Close()
+			}
+			killed = killed[:0]
+			for _, refs := range treePids(batch) {
+				killed = append(killed, killRefs(refs)...)
+			}
+			if len(killed) == 0 {
+				break
+			}
 		}
-		for _, f := range left {
+		for _, f := range killed {
 			awaitGone(f)
 			f.Close()
 		}

@@ -16,6 +16,7 @@ const cookieVar = "SESSIONKIT_SESSION_COOKIE"
 type procStat struct {
 	pid, ppid, pgrp, sid int
 	start                uint64 // start time in clock ticks after boot
+	dead                 bool   // a zombie (Z) or dying (X): it can do nothing more
 }
 
 // procRef names one incarnation of a pid: a pid whose start time changed
@@ -59,7 +60,11 @@ func readStat(pid int, buf []byte) (st procStat, ok bool) {
 	if k < len(f)-1 {
 		return st, false
 	}
-	return procStat{pid: pid, ppid: int(f[1]), pgrp: int(f[2]), sid: int(f[3]), start: f[19]}, true
+	var state byte
+	if i+2 < len(b) {
+		state = b[i+2]
+	}
+	return procStat{pid: pid, ppid: int(f[1]), pgrp: int(f[2]), sid: int(f[3]), start: f[19], dead: state == 'Z' || state == 'X'}, true
 }
 
 // listProcs returns the stat of every process in /proc.
@@ -102,13 +107,16 @@ func environCookie(pid int) string {
 // treePids returns, for each process, what belongs to it: the members of
 // its process group (and of its session, for a session leader), every
 // descendant of those by parent links, and every process that carries its
-// cookie. One scan of /proc serves all of ps. Environments are read only of
-// processes outside the groups of the Manager's other sessions, which keeps
-// a scan among many sessions cheap.
+// cookie, whatever group it joined. One scan of /proc serves all of ps.
+// Environments are read of every process but the leaders of the Manager's
+// running sessions, which carry their own cookie. Zombies are left out: they
+// can do nothing more.
 //
-// A process whose leader was reaped has a pid that may now belong to a
-// stranger, so for it only processes carrying its cookie count, with their
-// descendants.
+// A group or session ID stays in use, and so cannot be given to a new
+// process, for as long as one member remains (credentials(7)), so a
+// process's group and session are its own even after its leader was
+// reaped, unless a process now has the leader's pid: then the group is
+// empty of the session's processes and the ID may be a stranger's.
 func treePids(ps []*process) map[*process][]procRef {
 	if len(ps) == 0 {
 		return nil
@@ -119,12 +127,10 @@ func treePids(ps []*process) map[*process][]procRef {
 	children := make(map[int][]int, len(procs))
 	starts := make(map[int]uint64, len(procs))
 	for _, st := range procs {
-		children[st.ppid] = append(children[st.ppid], st.pid)
 		starts[st.pid] = st.start
-	}
-	byCookie := make(map[string]*process, len(ps))
-	for _, p := range ps {
-		byCookie[p.cookie] = p
+		if !st.dead {
+			children[st.ppid] = append(children[st.ppid], st.pid)
+		}
 	}
 	owner := make(map[int]*process)
 	var claim func(pid int, p *process)
@@ -137,22 +143,35 @@ func treePids(ps []*process) map[*process][]procRef {
 			claim(c, p)
 		}
 	}
-	var live []*process
+	byCookie := make(map[string]*process, len(ps))
+	byGroup := make(map[int]*process, len(ps))
+	bySession := make(map[int]*process)
 	for _, p := range ps {
-		if !p.reaped.Load() {
-			live = append(live, p)
+		byCookie[p.cookie] = p
+		_, pidInUse := starts[p.pid]
+		reaped := p.reaped.Load()
+		if !reaped {
 			claim(p.pid, p)
 		}
-	}
-	for _, st := range procs {
-		for _, p := range live {
-			if st.pgrp == p.pid || (p.ownSession && st.sid == p.pid) {
-				claim(st.pid, p)
+		if !reaped || !pidInUse {
+			byGroup[p.pid] = p
+			if p.ownSession {
+				bySession[p.pid] = p
 			}
 		}
 	}
 	for _, st := range procs {
-		if owner[st.pid] != nil || st.pid == self || st.pid <= 1 || known[st.pgrp] || known[st.sid] {
+		if st.dead {
+			continue
+		}
+		if p := byGroup[st.pgrp]; p != nil {
+			claim(st.pid, p)
+		} else if p := bySession[st.sid]; p != nil {
+			claim(st.pid, p)
+		}
+	}
+	for _, st := range procs {
+		if st.dead || owner[st.pid] != nil || st.pid == self || st.pid <= 1 || known[st.pid] {
 			continue
 		}
 		if p := byCookie[environCookie(st.pid)]; p != nil {
