@@ -132,24 +132,6 @@ func (m *Manager) shard(id string) *shard {
 	return &m.shards[h%shardCount]
 }
 
-// count adds d to the session counts of workspace ws.
-func (m *Manager) count(ws string, d int) {
-	m.countMu.Lock()
-	defer m.countMu.Unlock()
-	m.countLocked(ws, d)
-}
-
-// countLocked is count with m.countMu held.
-func (m *Manager) countLocked(ws string, d int) {
-	m.total += d
-	if m.perWS == nil {
-		m.perWS = make(map[string]int)
-	}
-	if m.perWS[ws] += d; m.perWS[ws] <= 0 {
-		delete(m.perWS, ws)
-	}
-}
-
 // Register adds s under s.ID. It stamps s's LastActivity with the Manager's
 // clock if it is zero, and makes s read the Manager's clock from then on. A
 // session already registered under the same ID is replaced and closed as by

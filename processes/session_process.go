@@ -1,0 +1,132 @@
+package processes
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+// input counts an action on the process as input activity and returns the
+// process (nil for a session without one) and whether it exited.
+func (s *Session) input() (*process, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.touch(ActivityInput)
+	return s.proc, s.exited
+}
+
+// Write writes p to the process's stdin (the keyboard, for a terminal) and
+// counts as input activity. It is WriteContext with context.Background():
+// it blocks while the child does not read, until it exits or its stdin is
+// closed.
+func (s *Session) Write(p []byte) (int, error) {
+	return s.WriteContext(context.Background(), p)
+}
+
+// WriteContext writes p to the process's stdin, as Write does, until ctx
+// ends: a child that does not read blocks it no longer than ctx's deadline.
+// Writers are served one at a time, so the bytes of two writes never
+// interleave. It returns how many bytes were written and [ErrNoProcess] for
+// a session without a process, [ErrExited] once the process exited, its
+// stdin was closed or the child closed its end, and ctx.Err() when ctx
+// ended first (some bytes may have been written then).
+func (s *Session) WriteContext(ctx context.Context, p []byte) (int, error) {
+	proc, _ := s.input()
+	if proc == nil {
+		return 0, ErrNoProcess
+	}
+	return proc.write(ctx, p)
+}
+
+// CloseStdin closes the process's stdin, so that it reads end of file, and
+// counts as input activity. For a terminal it only stops Write; send an
+// end-of-file character (Ctrl-D) to the program instead. It returns
+// [ErrNoProcess] for a session without a process and nil if stdin was
+// already closed.
+func (s *Session) CloseStdin() error {
+	proc, _ := s.input()
+	if proc == nil {
+		return ErrNoProcess
+	}
+	return proc.closeStdin()
+}
+
+// Signal sends sig to the process's whole process group and counts as input
+// activity. On a terminal, SIGINT, SIGQUIT and SIGTSTP go to the terminal's
+// foreground process group instead, as typing ^C, ^\ or ^Z does, so that
+// they reach the job a shell runs. It returns [ErrNoProcess] for a session
+// without a process, [ErrExited] once the process exited, and [ErrInvalid]
+// for a signal that is not a syscall.Signal.
+func (s *Session) Signal(sig os.Signal) error {
+	proc, exited := s.input()
+	switch {
+	case proc == nil:
+		return ErrNoProcess
+	case exited || proc.finished.Load():
+		return ErrExited
+	}
+	return proc.signal(sig)
+}
+
+// Terminate stops the process and every descendant: the graceful signal
+// (SIGTERM, or SIGHUP for a terminal) and SIGCONT, so that a stopped process
+// runs its handler, to its process group and to descendants that left it,
+// then SIGKILL after the Manager's kill grace. It joins a termination that
+// Forget, eviction or Shutdown began. It returns nil once the process was
+// reaped, its output is in, and every descendant signalled is gone (at
+// once for a session whose process and descendants are all gone). When ctx
+// ends first, it sends SIGKILL to this session's process and descendants
+// only, and returns ctx.Err() without waiting further; Done is closed
+// shortly after. It returns [ErrNoProcess] for a session without a process.
+// Terminate counts as input activity; the session stays registered,
+// exited, for final polls.
+func (s *Session) Terminate(ctx context.Context) error {
+	proc, _ := s.input()
+	if proc == nil {
+		return ErrNoProcess
+	}
+	proc.m.terminate([]*process{proc}) // does nothing if one began already
+	select {
+	case <-proc.gone:
+		return nil
+	case <-ctx.Done():
+		proc.kill()
+		return ctx.Err()
+	}
+}
+
+// Resize sets the terminal's size to rows × cols, which the program sees as
+// SIGWINCH, and counts as input activity. It returns [ErrNoProcess] for a
+// session without a process, [ErrNotTerminal] for one on pipes, [ErrExited]
+// once the process exited, and [ErrInvalid] for a zero size.
+func (s *Session) Resize(rows, cols uint16) error {
+	proc, exited := s.input()
+	switch {
+	case proc == nil:
+		return ErrNoProcess
+	case proc.tty == nil:
+		return ErrNotTerminal
+	case rows == 0 || cols == 0:
+		return fmt.Errorf("%w: terminal size %dx%d", ErrInvalid, rows, cols)
+	case exited:
+		return ErrExited
+	}
+	return proc.resize(rows, cols)
+}
+
+// Pid returns the process ID of the session's process, which is also its
+// process group ID, or 0 for a session without a process.
+func (s *Session) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.pid
+}
+
+// Value returns the StartOptions.Value the session was started with, nil
+// for a session made otherwise.
+func (s *Session) Value() any {
+	return s.value // set before the session is shared, never changed
+}

@@ -1,0 +1,167 @@
+package processes
+
+import (
+	"os"
+	"syscall"
+)
+
+// maxScans bounds the scans of /proc that complete one batch of
+// terminations: each kills what it finds, and the last finds nothing.
+const maxScans = 8
+
+// terminate begins terminating each of ps not already terminating: the
+// graceful signal, followed by SIGCONT so that a stopped process runs its
+// handler (as systemd.kill(5) does), to the process group and every
+// descendant found, and SIGKILL after the kill grace, each process on its
+// own timer. One scan of /proc serves all of ps. A process that already
+// exited gets SIGKILL for what is left of its tree.
+func (m *Manager) terminate(ps []*process) {
+	// The grace timers are armed before any signal is sent, so that
+	// whoever sees a signal's effect knows the grace is running.
+	grace := m.killGrace()
+	var mine, running []*process
+	for _, p := range ps {
+		p.stopMu.Lock()
+		if !p.stopping {
+			p.stopping = true
+			mine = append(mine, p)
+			if !p.exitSeen {
+				running = append(running, p)
+				p.timer = m.clock().AfterFunc(grace, p.kill)
+			}
+		}
+		p.stopMu.Unlock()
+	}
+	if len(mine) == 0 {
+		return
+	}
+	// The graceful signal goes to processes still running; what is left of
+	// exited ones gets SIGKILL when they complete.
+	bySig := map[syscall.Signal][]*process{}
+	for _, p := range running {
+		bySig[p.stopSig] = append(bySig[p.stopSig], p)
+	}
+	found := map[*process][]procRef{}
+	for sig, group := range bySig {
+		for p, refs := range signalTrees(group, sig, syscall.SIGCONT) {
+			found[p] = refs
+		}
+	}
+	for _, p := range mine {
+		p.stopMu.Lock()
+		p.found = found[p]
+		p.armed = true
+		complete := p.exitSeen
+		p.stopMu.Unlock()
+		if complete {
+			p.complete()
+		}
+	}
+}
+
+// kill escalates p's termination to SIGKILL now: the leader, its group and
+// every descendant found by a fresh scan. It does nothing once p is gone.
+func (p *process) kill() {
+	select {
+	case <-p.gone:
+		return
+	default:
+	}
+	if !p.finished.Load() {
+		p.m.logger().Info("processes: escalating to SIGKILL", "id", p.s.ID, "pid", p.pid)
+	}
+	signalTrees([]*process{p}, syscall.SIGKILL)
+}
+
+// killAll escalates every termination in progress to SIGKILL now.
+func (m *Manager) killAll() {
+	for _, p := range m.liveProcs() {
+		p.stopMu.Lock()
+		stopping := p.stopping
+		p.stopMu.Unlock()
+		if stopping {
+			p.kill()
+		}
+	}
+}
+
+// complete queues p, once the leader was reaped and terminate armed, for
+// the Manager's completer: it stops the grace timer, kills what is left of
+// the tree (descendants that outlived the leader: those found at the
+// graceful signal and those a last scan finds) and waits until each of them
+// is gone, then closes gone. Completions that queue up while a scan runs
+// share the next one, so closing many sessions at once scans /proc a few
+// times, not once per session.
+func (p *process) complete() {
+	p.stopMu.Lock()
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.stopMu.Unlock()
+	m := p.m
+	m.doneMu.Lock()
+	m.doneQ = append(m.doneQ, p)
+	start := !m.completing
+	m.completing = true
+	m.doneMu.Unlock()
+	if start {
+		go m.completer()
+	}
+}
+
+// completer completes the queued processes, batch by batch, and exits once
+// the queue is empty.
+func (m *Manager) completer() {
+	for {
+		m.doneMu.Lock()
+		batch := m.doneQ
+		m.doneQ = nil
+		if len(batch) == 0 {
+			m.completing = false
+			m.doneMu.Unlock()
+			return
+		}
+		m.doneMu.Unlock()
+		// Every leader is reaped, so no group is signalled by its pid:
+		// only the processes found, each checked to be the same
+		// incarnation, and those a scan finds. Scans repeat until one
+		// finds nothing alive, so that a descendant forked while the
+		// previous one ran (from a SIGTERM handler, or a daemon that forks
+		// and exits to hop pids) is caught; the bound stops a fork bomb
+		// from holding the completer for ever.
+		var killed []*os.File
+		for _, p := range batch {
+			p.stopMu.Lock()
+			found := p.found
+			p.stopMu.Unlock()
+			killed = append(killed, killRefs(found)...)
+		}
+		for range maxScans {
+			// What was killed is gone before the next scan, which
+			// then sees only what is new.
+			for _, f := range killed {
+				awaitGone(f)
+				f.Close()
+			}
+			killed = killed[:0]
+			for _, refs := range treePids(batch) {
+				killed = append(killed, killRefs(refs)...)
+			}
+			if len(killed) == 0 {
+				break
+			}
+		}
+		for _, f := range killed {
+			awaitGone(f)
+			f.Close()
+		}
+		m.liveMu.Lock()
+		for _, p := range batch {
+			delete(m.live, p)
+		}
+		m.liveMu.Unlock()
+		for _, p := range batch {
+			close(p.gone)
+		}
+	}
+}
