@@ -145,9 +145,10 @@ func TestFaultOutputClosedWhileRunning(t *testing.T) {
 			base := goroutines(t)
 			s := start(t, m, processes.StartOptions{}, "sh", "-c", tt.script)
 			waitFor(t, s, "ready")
-			// Once the readers saw end of file only the waiter, and the
-			// reader of a stream still open, are left.
-			want := base + 1 + tt.openOuts
+			// Once the readers saw end of file only the waiter, the
+			// reader of a stream still open, and the Manager's forker
+			// are left.
+			want := base + 2 + tt.openOuts
 			require.Eventually(t, func() bool { return runtime.NumGoroutine() <= want }, 10*time.Second, time.Millisecond,
 				"the readers never saw the child close its output")
 

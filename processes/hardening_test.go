@@ -3,6 +3,7 @@
 package processes_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -620,3 +621,29 @@ func TestDribbleMakesFewChunks(t *testing.T) {
 }
 
 var _ = errors.Is
+
+// TestChildrenDieWithTheHost SIGKILLs a host process that started sessions
+// from many goroutines: every child dies with it, through its parent-death
+// signal, which the forker's thread outlives until the host dies.
+func TestChildrenDieWithTheHost(t *testing.T) {
+	const n = 20
+	host := exec.Command(os.Args[0], "-test.run=^$")
+	host.Env = append(os.Environ(), helperEnv+"=host", "HOST_SESSIONS="+strconv.Itoa(n))
+	out, err := host.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, host.Start())
+	var pids []int
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && sc.Text() != "ready" {
+		pid, err := strconv.Atoi(sc.Text())
+		require.NoError(t, err, "host said %q", sc.Text())
+		pids = append(pids, pid)
+	}
+	require.Len(t, pids, n)
+	for _, pid := range pids {
+		require.True(t, proctest.Alive(pid))
+	}
+	require.NoError(t, host.Process.Kill())
+	_ = host.Wait()
+	proctest.RequireGone(t, pids...)
+}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sessionkit/sessionkit/processes"
 )
 
 // helperEnv selects a helper mode of the test binary, so that tests can run
@@ -84,6 +86,28 @@ func runHelper(mode string) {
 		}
 		fmt.Println("joined")
 		time.Sleep(time.Hour)
+	case "host":
+		// A host of HOST_SESSIONS sessions of `sleep 1000`, each started
+		// from a different goroutine: prints their pids, then waits to be
+		// killed.
+		n, _ := strconv.Atoi(os.Getenv("HOST_SESSIONS"))
+		m := processes.NewManager(0)
+		pids := make(chan int, n)
+		for range n {
+			go func() {
+				s, err := m.Start(exec.Command("sleep", "1000"), processes.StartOptions{})
+				if err != nil {
+					fmt.Println("start:", err)
+					os.Exit(1)
+				}
+				pids <- s.Pid()
+			}()
+		}
+		for range n {
+			fmt.Println(<-pids)
+		}
+		fmt.Println("ready")
+		select {}
 	case "flood":
 		n, _ := strconv.Atoi(os.Getenv("FLOOD_BYTES"))
 		buf := []byte(strings.Repeat("x", 64<<10))

@@ -57,6 +57,10 @@ type Manager struct {
 	liveMu  sync.Mutex
 	live    map[*process]struct{} // started and not yet gone
 
+	forkMu   sync.Mutex
+	forks    chan forkReq  // to the forker; nil until the first Start
+	forkDone chan struct{} // closed when the forker has exited
+
 	doneMu     sync.Mutex
 	doneQ      []*process // reaped and terminated, for the completer
 	completing bool       // the completer goroutine runs
@@ -389,5 +393,6 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	m.waitForker()
 	return nil
 }

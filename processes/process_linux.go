@@ -55,10 +55,8 @@ type process struct {
 // goroutines.
 func (p *process) start() {
 	p.outDone = make(chan struct{})
-	p.gone = make(chan struct{})
 	p.writing = make(chan struct{}, 1)
 	p.outLeft.Store(int32(len(p.outs)))
-	p.m.addLive(p)
 	streams := []string{"stdout", "stderr"}
 	for i, f := range p.outs {
 		go p.read(f, streams[i])
@@ -66,14 +64,29 @@ func (p *process) start() {
 	go p.wait()
 }
 
-// addLive records p until it is gone, for Shutdown to wait on.
+// addLive records p, before it is forked, until it is gone: Shutdown waits
+// on it, and the forker lives while any is recorded.
 func (m *Manager) addLive(p *process) {
+	p.gone = make(chan struct{})
 	m.liveMu.Lock()
 	defer m.liveMu.Unlock()
 	if m.live == nil {
 		m.live = make(map[*process]struct{})
 	}
 	m.live[p] = struct{}{}
+}
+
+// removeLive forgets p, which is gone or was never started, closes its gone
+// and, when it was the last, lets the forker end.
+func (m *Manager) removeLive(p *process) {
+	m.liveMu.Lock()
+	delete(m.live, p)
+	last := len(m.live) == 0
+	m.liveMu.Unlock()
+	if last {
+		m.stopForkerIfIdle() // before gone: Shutdown then finds it ending
+	}
+	close(p.gone)
 }
 
 // liveProcs returns the processes started and not yet gone.

@@ -36,3 +36,6 @@ func (p *process) kill()                                      {}
 func (m *Manager) terminate(ps []*process) {}
 func (m *Manager) killAll()                {}
 func (m *Manager) liveProcs() []*process   { return nil }
+func (m *Manager) waitForker()             {}
+
+type forkReq struct{}

@@ -54,12 +54,16 @@ func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, 
 	if !attr.Setsid {
 		attr.Setpgid, attr.Pgid = true, 0
 	}
+	if attr.Pdeathsig == 0 {
+		attr.Pdeathsig = syscall.SIGKILL // see startCmd
+	}
 	pidfd := -1
 	attr.PidFD = &pidfd
 	cmd.SysProcAttr = &attr
 	cmd.Env = append(cmd.Environ(), cookieVar+"="+p.cookie)
 
-	err := cmd.Start()
+	m.addLive(p)
+	err := m.startCmd(cmd)
 	closeAll(childEnds)
 	if opts.TTY != nil {
 		// The child has its own copies of the slave; the master lives on
@@ -67,6 +71,7 @@ func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, 
 		closeAll([]*os.File{opts.TTY})
 	}
 	if err != nil {
+		m.removeLive(p)
 		closeAll(p.outs)
 		if p.tty == nil {
 			closeAll([]*os.File{p.stdin})

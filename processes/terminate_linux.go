@@ -155,13 +155,8 @@ func (m *Manager) completer() {
 			awaitGone(f)
 			f.Close()
 		}
-		m.liveMu.Lock()
 		for _, p := range batch {
-			delete(m.live, p)
-		}
-		m.liveMu.Unlock()
-		for _, p := range batch {
-			close(p.gone)
+			m.removeLive(p)
 		}
 	}
 }
