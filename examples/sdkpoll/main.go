@@ -9,7 +9,9 @@
 //	sdkpoll -serve [-addr 127.0.0.1:8080]
 //
 // Without a command it runs a shell loop that ticks five times. With -serve
-// it starts nothing and serves until interrupted, for curl.
+// it starts nothing and serves until interrupted, for curl. It serves on
+// loopback only, and answers only requests addressed to its loopback
+// address (see the README on what that does and does not protect).
 package main
 
 import (
@@ -22,9 +24,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -61,14 +66,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sdkpoll:", err)
 		return 1
 	}
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err != nil || !ap.Addr().IsLoopback() {
+		ln.Close()
+		fmt.Fprintln(stderr, "sdkpoll: refusing to serve on", ln.Addr(), "(it runs any command for any caller): use a loopback address")
+		return 2
+	}
 
 	m := processes.NewManager(5 * time.Minute)
 	m.Run() // sweep idle sessions; Shutdown stops it
-	h := httpapi.NewHandler(m, httpapi.Options{
-		Start:  startArgv,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := &http.Server{Handler: newHandler(m, ln.Addr().(*net.TCPAddr).Port, logger), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	base := "http://" + ln.Addr().String() + httpapi.DefaultPrefix
@@ -84,13 +91,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	// The Manager first: it terminates what runs, which ends every long
-	// poll and event stream, so that the server's Shutdown does not wait.
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// poll and event stream, so that the server's Shutdown does not wait
+	// for them. A stream whose client stopped reading ends at its write
+	// timeout; the server waits two seconds at most, then cuts what is left.
+	mctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := m.Shutdown(sctx); err != nil {
+	if err := m.Shutdown(mctx); err != nil {
 		fmt.Fprintln(stderr, "sdkpoll: manager shutdown:", err)
 	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
 		fmt.Fprintln(stderr, "sdkpoll: server shutdown:", err)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
@@ -135,25 +147,52 @@ func startAndFollow(ctx context.Context, c *httpapi.Client, argv []string, stdou
 	return exit
 }
 
+// newHandler serves m's sessions for a server on loopback port port: the
+// handler of package httpapi, which refuses cross-origin browser requests
+// that change state, behind a check of the Host header, which refuses
+// requests addressed to any other name (DNS rebinding).
+func newHandler(m *processes.Manager, port int, logger *slog.Logger) http.Handler {
+	h := httpapi.NewHandler(m, httpapi.Options{Start: startArgv, Logger: logger})
+	p := strconv.Itoa(port)
+	hosts := map[string]bool{"127.0.0.1:" + p: true, "localhost:" + p: true, "[::1]:" + p: true}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hosts[strings.ToLower(r.Host)] {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			b, _ := json.Marshal(struct {
+				Error string `json:"error"`
+				Code  string `json:"code"`
+			}{"sdkpoll: Host " + strconv.Quote(r.Host) + " is not this server's loopback address", "forbidden_host"})
+			_, _ = w.Write(append(b, '\n'))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // startRequest is the body of POST / in this example.
 type startRequest struct {
 	Argv []string `json:"argv"`
+	// ID is the session's ID; empty means a random one.
+	ID string `json:"id,omitempty"`
 }
 
 // startArgv is Options.Start for this example: it runs whatever argv the
 // request names. A real server must decide what may run, for whom, with
-// which environment and limits; this one trusts every caller on loopback.
+// which environment and limits; this one trusts every caller that can
+// reach its loopback address, which is every local user and process.
+// Errors of the body, and programs that cannot start, answer 400 and 422
+// with messages of package httpapi.
 func startArgv(r *http.Request, m *processes.Manager) (*processes.Session, error) {
 	var req startRequest
-	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10)).Decode(&req); err != nil {
-		return nil, &httpapi.APIError{Status: http.StatusBadRequest, Code: httpapi.CodeBadRequest, Message: "body: " + err.Error()}
+	if err := httpapi.DecodeJSON(r, 64<<10, &req); err != nil {
+		return nil, err
 	}
 	if len(req.Argv) == 0 {
 		return nil, &httpapi.APIError{Status: http.StatusBadRequest, Code: httpapi.CodeBadRequest, Message: `want {"argv": ["program", "arg", ...]}`}
 	}
-	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
-	if cmd.Err != nil {
-		return nil, &httpapi.APIError{Status: http.StatusBadRequest, Code: httpapi.CodeBadRequest, Message: cmd.Err.Error()}
-	}
-	return m.Start(cmd, processes.StartOptions{WorkspaceID: httpapi.Workspace(r.Context())})
+	return m.Start(exec.Command(req.Argv[0], req.Argv[1:]...), processes.StartOptions{
+		ID:          httpapi.SessionID(r, req.ID),
+		WorkspaceID: httpapi.Workspace(r.Context()),
+	})
 }

@@ -33,7 +33,8 @@ const maxErrorBody = 64 << 10
 //
 // Every method returns an *[APIError] for a response outside 2xx, which
 // errors.Is matches against the errors of package processes
-// (processes.ErrNotFound for a 404, and so on), the error of the
+// (processes.ErrNotFound for a 404, processes.ErrForgotten for a 410
+// "forgotten", and so on) and of this package, the error of the
 // http.Client for a failed request, and ctx.Err() (wrapped) when ctx ends
 // first.
 //
@@ -76,7 +77,9 @@ type Started struct {
 // Start asks the server to start a session (POST /), sending req encoded as
 // JSON (nil sends an empty body): what it means is up to the server's
 // Options.Start. It returns the session's ID and workspace; a server without
-// Options.Start answers an *APIError with Code "start_disabled".
+// Options.Start answers an *APIError with Code "start_disabled", and a
+// program that cannot be started one matching [ErrStartFailed] (status
+// 422).
 func (c *Client) Start(ctx context.Context, req any) (Started, error) {
 	var body io.Reader
 	if req != nil {
@@ -91,29 +94,64 @@ func (c *Client) Start(ctx context.Context, req any) (Started, error) {
 	return st, err
 }
 
-// Output polls the session once (GET {sid}/output): the chunks with Seq >
-// since, the exit, and the missed and lost bytes. A positive wait makes the
-// server hold the request until output newer than since exists, the process
-// exits, or the wait (capped by the server) passes, whichever comes first;
-// the chunks are then empty. The chunks are the caller's, nil when there are
-// none.
+// Output polls the session once (GET {sid}/output) from cursor since: it is
+// Poll with Cursor{Seq: since} and PollOptions{Wait: wait}.
 func (c *Client) Output(ctx context.Context, sid string, since int, wait time.Duration) (processes.Output, error) {
-	q := url.Values{"since": {strconv.Itoa(since)}}
-	if wait > 0 {
-		q.Set("wait", wait.String())
+	return c.Poll(ctx, sid, Cursor{Seq: since}, PollOptions{Wait: wait})
+}
+
+// PollOptions are the parameters of one [Client.Poll]. The zero PollOptions
+// answers at once, with every chunk separate.
+type PollOptions struct {
+	// Wait, when positive, makes the server hold the request until output
+	// newer than the cursor exists, the process exits, or the wait (capped
+	// by the server's Options.MaxWait) passes, whichever comes first; the
+	// chunks are empty then.
+	Wait time.Duration
+	// Merge asks for each run of consecutive chunks of one stream as one
+	// chunk carrying the Seq of the run's last chunk, so that a child
+	// that writes a byte at a time costs a poll one chunk, not thousands.
+	Merge bool
+}
+
+// Poll polls the session once (GET {sid}/output) from cur: the chunks with
+// Seq > cur.Seq, the exit, the missed and lost bytes, the session's
+// InvocationID, and More when the server's bound cut the answer short (poll
+// again at once from the last chunk's Seq; until then Alive is true and
+// Exit nil). The chunks are the caller's, nil when there are none.
+//
+// With cur.InvocationID set, a session that is another invocation
+// returns an *APIError matching [ErrInvocationChanged]; without it, a
+// cur.Seq past the session's newest Seq returns one matching
+// [ErrCursorAhead]. Either carries the current invocation in
+// APIError.InvocationID.
+func (c *Client) Poll(ctx context.Context, sid string, cur Cursor, opts PollOptions) (processes.Output, error) {
+	q := url.Values{"since": {strconv.Itoa(cur.Seq)}}
+	if opts.Wait > 0 {
+		q.Set("wait", opts.Wait.String())
+	}
+	if opts.Merge {
+		q.Set("merge", "1")
+	}
+	if cur.InvocationID != "" {
+		q.Set("invocation", cur.InvocationID)
 	}
 	var w wireOutput
 	if err := c.do(ctx, http.MethodGet, sessionPath(sid, "/output"), q, nil, "", &w); err != nil {
 		return processes.Output{}, err
 	}
-	return fromWire(w), nil
+	return fromWire(w)
 }
 
-// Stdin writes p to the session's stdin (POST {sid}/stdin). It returns an
-// error matching processes.ErrExited once the process exited,
-// processes.ErrNoProcess for a session without one, and an *APIError with
+// Stdin writes p to the session's stdin (POST {sid}/stdin), returning once
+// the process took all of it. It returns an error matching
+// processes.ErrExited once the process exited, processes.ErrNoProcess for
+// a session without one, [ErrTooManyWriters] (status 429) when the session
+// has the server's limit of stdin requests in progress, an *APIError with
 // Code "too_large" (status 413) when p exceeds the server's limit, in which
-// case nothing was written.
+// case nothing was written, and one with Code "timeout" (status 504) when
+// the process took no input for the server's Options.StdinTimeout. Errors
+// after part of p was written say how much in their message.
 func (c *Client) Stdin(ctx context.Context, sid string, p []byte) error {
 	return c.do(ctx, http.MethodPost, sessionPath(sid, "/stdin"), nil, bytes.NewReader(p), "application/octet-stream", nil)
 }
@@ -135,11 +173,13 @@ func (c *Client) Signal(ctx context.Context, sid, name string) error {
 	return c.do(ctx, http.MethodPost, sessionPath(sid, "/signal"), q, nil, "", nil)
 }
 
-// Terminate stops the session's process (POST {sid}/terminate): SIGTERM, and
-// SIGKILL after the server's grace or when ctx ends. It returns once the
-// process is done, with its exit code (-1 if the server reported none). An
-// already exited process returns its exit code; a session without a process
-// returns an error matching processes.ErrNoProcess.
+// Terminate stops the session's process (POST {sid}/terminate): SIGTERM,
+// and SIGKILL after the Manager's kill grace. It returns once the process is
+// done, with its exit code (-1 if the server reported none). When ctx ends
+// first it returns ctx.Err() (wrapped), and the termination goes on with
+// its grace on the server: leaving does not escalate it. An already exited
+// process returns its exit code; a session without a process returns an
+// error matching processes.ErrNoProcess.
 func (c *Client) Terminate(ctx context.Context, sid string) (exit int, err error) {
 	var b exitBody
 	if err := c.do(ctx, http.MethodPost, sessionPath(sid, "/terminate"), nil, nil, "", &b); err != nil {
@@ -215,7 +255,7 @@ func readAPIError(resp *http.Response) error {
 	}
 	var eb errorBody
 	if json.Unmarshal(b, &eb) == nil && eb.Code != "" {
-		return &APIError{Status: resp.StatusCode, Code: eb.Code, Message: eb.Error}
+		return &APIError{Status: resp.StatusCode, Code: eb.Code, Message: eb.Error, InvocationID: eb.InvocationID}
 	}
 	msg := strings.TrimSpace(string(b))
 	if len(msg) > 200 {

@@ -1,8 +1,8 @@
 package httpapi_test
 
 import (
-	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,29 +16,69 @@ import (
 
 func TestAPIErrorUnwrap(t *testing.T) {
 	tests := []struct {
-		code string
-		want error
+		status int
+		code   string
+		want   error
 	}{
-		{"not_found", processes.ErrNotFound},
-		{"exited", processes.ErrExited},
-		{"no_process", processes.ErrNoProcess},
-		{"not_terminal", processes.ErrNotTerminal},
-		{"exists", processes.ErrExists},
-		{"closed", processes.ErrClosed},
-		{"too_many_sessions", processes.ErrTooManySessions},
-		{"bad_request", processes.ErrInvalid},
-		{"too_large", nil},
-		{"unauthorized", nil},
-		{"", nil},
+		{404, "not_found", processes.ErrNotFound},
+		{409, "exited", processes.ErrExited},
+		{409, "no_process", processes.ErrNoProcess},
+		{409, "not_terminal", processes.ErrNotTerminal},
+		{409, "exists", processes.ErrExists},
+		{409, "invocation_changed", httpapi.ErrInvocationChanged},
+		{409, "cursor_ahead", httpapi.ErrCursorAhead},
+		{410, "closed", processes.ErrClosed},
+		{410, "idle_timeout", processes.ErrIdleTimeout},
+		{410, "forgotten", processes.ErrForgotten},
+		{410, "replaced", processes.ErrReplaced},
+		{410, "reclaimed", processes.ErrReclaimed},
+		{410, "shut_down", processes.ErrShutdown},
+		{422, "start_failed", httpapi.ErrStartFailed},
+		{429, "too_many_sessions", processes.ErrTooManySessions},
+		{429, "too_many_writers", httpapi.ErrTooManyWriters},
+		{400, "bad_request", processes.ErrInvalid},
+		{413, "too_large", nil},
+		{401, "unauthorized", nil},
+		{403, "cross_origin", nil},
+		{400, "too_large", nil}, // a known code wins over the status
+		{400, "", processes.ErrInvalid},
+		{404, "", processes.ErrNotFound},
+		{410, "", processes.ErrClosed},
+		{404, "no_such_job", processes.ErrNotFound},
+		{410, "expired", processes.ErrClosed},
+		{409, "", nil},
+		{502, "", nil},
+		{200, "", nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.code, func(t *testing.T) {
-			err := &httpapi.APIError{Status: 400, Code: tt.code}
+		t.Run(fmt.Sprint(tt.status, " ", tt.code), func(t *testing.T) {
+			err := &httpapi.APIError{Status: tt.status, Code: tt.code}
 			got := err.Unwrap()
 			assert.Equal(t, tt.want, got, "got %v, want %v", got, tt.want)
 			if tt.want != nil {
 				assert.ErrorIs(t, err, tt.want)
 			}
+		})
+	}
+	// Every reason for closing is also ErrClosed.
+	assert.ErrorIs(t, &httpapi.APIError{Status: 410, Code: "forgotten"}, processes.ErrClosed)
+}
+
+func TestStatusCode(t *testing.T) {
+	tests := []struct {
+		status int
+		want   string
+	}{
+		{400, "bad_request"}, {401, "unauthorized"}, {403, "forbidden"}, {404, "not_found"},
+		{405, "method_not_allowed"}, {408, "timeout"}, {409, "conflict"}, {410, "closed"},
+		{413, "too_large"}, {418, "i_m_a_teapot"}, {422, "unprocessable_entity"},
+		{429, "too_many_requests"}, {460, "client_error"}, {499, "canceled"}, {500, "internal"},
+		{502, "bad_gateway"}, {503, "service_unavailable"}, {504, "timeout"}, {599, "server_error"},
+		{200, ""}, {302, ""}, {0, ""}, {600, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			assert.Equal(t, tt.want, httpapi.StatusCode(tt.status))
 		})
 	}
 }
@@ -118,10 +158,10 @@ func TestClientStartAndHeader(t *testing.T) {
 		Authorize: byHeader,
 		Start: func(r *http.Request, m *processes.Manager) (*processes.Session, error) {
 			var req struct{ Name string }
-			if err := jsonDecode(r, &req); err != nil {
-				return nil, &httpapi.APIError{Status: 400, Code: "bad_request", Message: err.Error()}
+			if err := httpapi.DecodeJSON(r, 1<<10, &req); err != nil {
+				return nil, err
 			}
-			s := &processes.Session{ID: req.Name, WorkspaceID: httpapi.Workspace(r.Context())}
+			s := &processes.Session{ID: httpapi.SessionID(r, req.Name), WorkspaceID: httpapi.Workspace(r.Context())}
 			m.Register(s)
 			return s, nil
 		},
@@ -141,21 +181,18 @@ func TestClientStartAndHeader(t *testing.T) {
 	_, err = e.c.Start(t.Context(), nil)
 	assert.ErrorIs(t, err, processes.ErrInvalid, "an empty body is a bad request")
 
-	s, _ := e.m.Get("x")
+	s, ok := e.m.Get(httpapi.ScopedID("ws1", "x"))
+	require.True(t, ok, "the session under its scoped ID")
 	s.Append("stdout", []byte("hi"))
 	out, err := e.c.Output(t.Context(), "x", 0, 0)
 	require.NoError(t, err)
 	require.Len(t, out.Chunks, 1)
 	assert.Equal(t, processes.Chunk{Stream: "stdout", Data: []byte("hi"), Seq: 1}, out.Chunks[0])
+	assert.Equal(t, s.InvocationID(), out.InvocationID)
 
 	require.NoError(t, e.c.Delete(t.Context(), "x"))
-	_, ok := e.m.Get("x")
+	_, ok = e.m.Get(s.ID)
 	assert.False(t, ok, "deleted session still registered")
-}
-
-// jsonDecode decodes a small JSON request body into v.
-func jsonDecode(r *http.Request, v any) error {
-	return json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<10)).Decode(v)
 }
 
 func TestClientEscapesIDs(t *testing.T) {

@@ -11,9 +11,11 @@
 // Options.Prefix says otherwise:
 //
 //	POST   /                         start a session with Options.Start: 201 {"id", "workspace_id"}
-//	GET    /{sid}/output?since=N&wait=30s
-//	                                 one poll: 200 {"chunks": [{"stream", "seq", "data"}], "exit", "alive", "lost_bytes", "missed"}
-//	GET    /{sid}/events?since=N     the same as Server-Sent Events, ending with the exit
+//	GET    /{sid}/output?since=N&wait=30s&merge=1&invocation=ID
+//	                                 one poll: 200 {"chunks": [{"stream", "seq", "data"}], "exit", "alive",
+//	                                 "lost_bytes", "missed", "invocation_id", "more"}
+//	GET    /{sid}/events?since=N&merge=1&invocation=ID
+//	                                 the same as Server-Sent Events, ending with the exit
 //	POST   /{sid}/stdin[?close=1]    the raw body to stdin, then close stdin if asked: 204
 //	POST   /{sid}/signal?name=INT    a signal to the process group: 204
 //	POST   /{sid}/terminate          SIGTERM, then SIGKILL after the grace; waits: 200 {"exit": code}
@@ -22,21 +24,61 @@
 //
 // In output, "data" is base64 (JSON's encoding of bytes), "exit" is null
 // while the process runs, "alive" turns false once the exit is recorded,
-// "lost_bytes" is the session's total of bytes dropped from its ring and
+// "lost_bytes" is the session's total of bytes dropped from its ring,
 // "missed" the bytes after since that this cursor will never see (see
-// [processes.Output]). A client passes the "seq" of the last chunk it got as
-// the next since, starting from 0.
+// [processes.Output]), "invocation_id" identifies this incarnation of the
+// session ID ([processes.Session.InvocationID]) and "more" says that the
+// answer was cut at Options.MaxResponseBytes: poll again at once. A page
+// cut short reports "alive" true and "exit" null even if the process
+// exited, so that a client that stops at the exit has read every chunk
+// first. A client passes the "seq" of the last chunk it got as the next
+// since, starting from 0. Byte counts are JSON numbers of up to 63 bits;
+// the Go client clamps them to int.
 //
 // since must be a non-negative integer (missing: 0). wait is a
 // non-negative duration, "30s" or "500ms", or a bare number of seconds
 // (missing: 0); the server caps it at Options.MaxWait ([DefaultMaxWait]).
-// Signal names are HUP, INT, QUIT, KILL, USR1, USR2, TERM, CONT, STOP, TSTP
-// and WINCH, with or without the SIG prefix, in any case (INT and KILL only
-// where package syscall lacks the others). stdin takes at most
-// Options.MaxStdinBytes ([DefaultMaxStdinBytes]): the whole body is read
-// before anything is written, so an oversize one answers 413 and writes
-// nothing; with close=1 (any strconv.ParseBool true value) stdin is closed
-// after the body, which may be empty.
+// merge=1 (any strconv.ParseBool true value) returns each run of
+// consecutive chunks of one stream as one chunk with the "seq" of the run's
+// last chunk, so that a child writing a byte at a time costs one chunk per
+// poll rather than thousands. Signal names are HUP, INT, QUIT, KILL, USR1,
+// USR2, TERM, CONT, STOP, TSTP and WINCH, with or without the SIG prefix,
+// in any case of ASCII letters (a letter outside ASCII never matches; INT
+// and KILL only where package syscall lacks the others). On a terminal,
+// INT, QUIT and TSTP go to its foreground process group.
+//
+// stdin streams the body to the process in pieces of 32 KiB as it takes
+// them, one request at a time per session, so that two bodies never
+// interleave; it answers 204 once the process took all of it, and with
+// close=1 closes stdin after the body, which may be empty. A body whose
+// Content-Length passes Options.MaxStdinBytes ([DefaultMaxStdinBytes])
+// answers 413 and writes nothing; a chunked body is written until it
+// passes the limit, then answers 413 saying how many of its bytes were
+// written. A session takes at most Options.MaxStdinWriters
+// ([DefaultMaxStdinWriters]) stdin requests at once, writing or waiting;
+// more answer 429 "too_many_writers" at once. A request that waits
+// Options.StdinTimeout ([DefaultStdinTimeout]) for the process to take the
+// next piece, or for its turn, answers 504 "timeout" saying how many bytes
+// were written; any failure after bytes were written says how many.
+//
+// terminate waits until the process and its descendants are gone, at most
+// the Manager's kill grace and the reaping after it. A client that leaves or
+// times out does not escalate the stop to SIGKILL: the grace belongs to the
+// session, and the handler waits it out.
+//
+// # Cursors and invocations
+//
+// A session ID may be forgotten and started again; the Seqs of the new
+// session count from 1 again, so a cursor of the old one would silently
+// skip or repeat output. Every poll and the hello event of every stream
+// carry the session's invocation_id. A request with invocation=ID whose ID
+// is not the session's answers 409 "invocation_changed"; without it, a
+// since past the session's newest Seq answers 409 "cursor_ahead" (it can
+// only come from another session), before any wait. Both bodies carry the
+// current "invocation_id", so a client can start over from 0 knowingly.
+// With a matching invocation the cursor is trusted. The Client's Follow
+// adopts the invocation of its first answer and sends it on every later
+// poll ([Client.FollowCursor], [Cursor]).
 //
 // # Workspaces
 //
@@ -45,34 +87,85 @@
 // WorkspaceID is another workspace's answers 404 with exactly the body of a
 // session that does not exist, so that IDs do not leak across workspaces. An
 // Authorize error answers 401, unless it is an *[APIError], which answers as
-// it says. Options.Start learns the caller's workspace from [Workspace] and
-// must start the session in it; a session it returns for another workspace
-// is forgotten and the request answers 500.
+// it says.
+//
+// With Authorize, session IDs are scoped: the session a caller names "build"
+// is the Manager's [ScopedID](workspace, "build") on every route, and
+// Options.Start names the sessions it starts with [SessionID](r, id). Two
+// workspaces may both use "build", and starting an ID that another
+// workspace uses answers exactly as starting a free one, so the 409
+// "exists" of a start only ever tells a caller about its own workspace.
+// Options.Start learns the caller's workspace from [Workspace] and must
+// start the session in it; a session it returns for another workspace, or
+// under an ID outside the caller's scope, is forgotten and the request
+// answers 500. Sessions registered by other means must use ScopedID to be
+// served. Without Authorize, IDs are used as they are.
+//
+// # Cross-origin requests
+//
+// A page of another site must not make a browser that can reach the server
+// run commands (a "no-cors" POST with a text body needs no preflight, and
+// loopback addresses are reachable from any page the browser shows). Every
+// route that changes state (every POST and DELETE) refuses cross-origin
+// browser requests with 403 "cross_origin", by
+// [net/http.CrossOriginProtection]: Sec-Fetch-Site, or the Origin header
+// against the Host. Requests without those headers, such as curl's and the
+// Client's, pass. Options.TrustedOrigins allows given origins,
+// Options.CrossOrigin replaces the protection, and Options.AllowCrossOrigin
+// turns it off for deployments where every request carries a credential a
+// browser never attaches by itself. The GET routes change no state and are
+// not checked. The protection does not stop DNS rebinding, where the
+// attacker's page is same-origin with a name that resolves to the server:
+// a server on loopback should also check the Host header (as
+// examples/sdkpoll does), or require credentials.
 //
 // # Errors
 //
 // Every error answers JSON {"error": "message", "code": "not_found"} with
 // the status of its code; one mapping serves the whole package:
 //
-//	400 bad_request         bad since, wait, close, signal name or JSON; zero resize; processes.ErrInvalid
-//	401 unauthorized        Options.Authorize failed
-//	404 not_found           no such session in the caller's workspace (processes.ErrNotFound), or no such route
-//	405 method_not_allowed  another method than the route's (see the Allow header)
-//	405 start_disabled      POST / without Options.Start
-//	409 exited              processes.ErrExited: stdin or a signal after the exit
-//	409 no_process          processes.ErrNoProcess: stdin, signal or terminate on a session without a process
-//	409 not_terminal        processes.ErrNotTerminal: resize of a pipe session
-//	409 exists              processes.ErrExists: Start with an ID in use
-//	410 closed              processes.ErrClosed: the session was forgotten or evicted during the request
-//	413 too_large           a body past its limit
-//	429 too_many_sessions   processes.ErrTooManySessions
-//	499 canceled            the request's context was canceled: the client left
-//	500 internal            anything else: the details go to Options.Logger, never to the client
-//	504 timeout             a deadline of the request's context passed
+//	400 bad_request          bad since, wait, merge, close, signal name or JSON (DecodeJSON's messages); processes.ErrInvalid
+//	401 unauthorized         Options.Authorize failed
+//	403 cross_origin         a cross-origin browser request to a route that changes state
+//	404 not_found            no such session in the caller's workspace (processes.ErrNotFound), or no such route
+//	405 method_not_allowed   another method than the route's (see the Allow header)
+//	405 start_disabled       POST / without Options.Start
+//	409 exited               processes.ErrExited: stdin or a signal after the exit
+//	409 no_process           processes.ErrNoProcess: stdin, signal or terminate on a session without a process
+//	409 not_terminal         processes.ErrNotTerminal: resize of a pipe session
+//	409 exists               processes.ErrExists: Start with an ID in use in the caller's workspace
+//	409 invocation_changed   ErrInvocationChanged: invocation=ID names an earlier session of the ID
+//	409 cursor_ahead         ErrCursorAhead: since past the newest Seq without an invocation
+//	410 idle_timeout         processes.ErrIdleTimeout: the session was evicted as idle during the request
+//	410 forgotten            processes.ErrForgotten: DELETE or Manager.Forget during the request
+//	410 replaced             processes.ErrReplaced: another session was registered under the ID
+//	410 reclaimed            processes.ErrReclaimed: its slot went to a new session past the limits
+//	410 shut_down            processes.ErrShutdown: the Manager shut down
+//	410 closed               processes.ErrClosed for another reason, such as Start after Shutdown
+//	413 too_large            a body past its limit
+//	422 start_failed         ErrStartFailed: the program is missing, not executable or not a program
+//	429 too_many_sessions    processes.ErrTooManySessions
+//	429 too_many_writers     ErrTooManyWriters: Options.MaxStdinWriters stdin requests in progress
+//	499 canceled             the request's context was canceled: the client left
+//	500 internal             anything else: the details go to Options.Logger, never to the client
+//	504 timeout              Options.StdinTimeout passed, or a deadline of the request's context
+//
+// The messages of known errors are those of their sentinels, not the
+// wrapped text, which may carry server details. A session closed while a
+// long poll waits answers 410 with the reason's code, except that a session
+// whose process had exited still answers its final output. An *APIError
+// returned by Options.Authorize or Options.Start answers its own status,
+// code and message; a Status outside 4xx and 5xx is a programming error,
+// logged and answered as 500 "internal", and an empty Code gets the code of
+// its status ([StatusCode]).
 //
 // The [Client] returns these as *[APIError], whose Unwrap gives back the
-// error of package processes, so errors.Is(err, processes.ErrNotFound) holds
-// on the client side too.
+// error of package processes or of this package, so errors.Is(err,
+// processes.ErrNotFound) holds on the client side too, and
+// errors.Is(err, processes.ErrClosed) for every 410. A code the client does
+// not know, or none (a proxy's answer), unwraps by status: 400 to
+// processes.ErrInvalid, 404 to processes.ErrNotFound, 410 to
+// processes.ErrClosed.
 //
 // # Long polling
 //
@@ -80,11 +173,19 @@
 // the process exits, or with an empty poll once the wait passes. It uses
 // [processes.Session.WaitOutput], so a waiting request costs a parked
 // goroutine and no polling; a client that goes away ends the wait at once.
-// Keep Options.MaxWait below the server's WriteTimeout.
+// While the request runs, its writing included, it holds the session
+// ([processes.Session.Hold]), so that the Manager's sweep does not evict a
+// session someone follows, however silent; its end counts as activity, so
+// the gap until the next poll starts a fresh idle window.
 //
 // # Server-Sent Events
 //
-// GET events streams the same output as events, each chunk as
+// GET events streams the same output as events. It starts with
+//
+//	event: hello
+//	data: {"invocation_id":"4fPz3w…","since":0}
+//
+// and sends each chunk as
 //
 //	id: 7
 //	event: output
@@ -94,29 +195,71 @@
 // (and no id) when output after the cursor was dropped before it could be
 // sent. Once the process exited and all output was sent, an event "exit"
 // with data {"exit": code} (and the id of the last chunk) ends the stream.
-// A session forgotten while it runs ends the stream with an event "closed"
-// with the error body as data. The Last-Event-ID header, when present,
-// overrides since, so an EventSource resumes where it stopped; a browser
-// should close its EventSource on the exit event, or it reconnects and gets
-// the exit again. While nothing happens a comment line is sent every
-// Options.Heartbeat ([DefaultHeartbeat]). The stream clears the server's
-// write deadline and ends when the client goes away, the process exits or
-// the session is closed. http.Server.Shutdown does not end streams: shut the
-// Manager down first ([processes.Manager.Shutdown]), which ends them all.
+// A session closed while the stream is open ends it at once with an event
+// "closed" whose data is {"error": "...", "code": "forgotten", "reason":
+// "forgotten"}, the code being the reason's, as for the 410 of a poll. The
+// Last-Event-ID header, when present, overrides since, so an EventSource
+// resumes where it stopped; a browser should close its EventSource on the
+// exit event, or it reconnects and gets the exit again. While nothing
+// happens a comment line is sent every Options.Heartbeat
+// ([DefaultHeartbeat]). The stream holds the session for as long as it is
+// open. It ends when the client goes away, when a write blocks for
+// Options.WriteTimeout ([DefaultWriteTimeout]: a client that stops reading
+// is cut off), when the process exits, or when the session is closed,
+// which [processes.Manager.Shutdown] does to all: shut the Manager down
+// before the http.Server, whose Shutdown does not end streams itself.
+//
+// # Limits
+//
+// Memory per request follows the bytes it returns, not the number of chunks
+// in the ring, and is bounded as follows (defaults in brackets; 64-bit
+// sizes):
+//
+//   - A poll answers at most max(Options.MaxResponseBytes [4 MiB], the
+//     JSON of one chunk: 4/3 of its bytes, at most processes.MaxBufferBytes
+//     (1 MiB), plus about 60 bytes and its stream name) of JSON. It
+//     allocates a copy of the chunks it returns, their bytes and 48 bytes
+//     each, at most about MaxResponseBytes (4.0 MB measured for the default
+//     bound on a ring of one-byte chunks, 1.1 MB merged), or one chunk of up
+//     to 1 MiB; a pooled 32 KiB write buffer; and, for a since > 0 without
+//     invocation, a copy of the chunk at since (at most 1 MiB) to tell a
+//     cursor at the end from one past it. Worst case: max(MaxResponseBytes,
+//     1 MiB) + 1 MiB + 32 KiB, with the defaults about 5 MiB; typically the
+//     bytes returned.
+//   - An event stream copies and writes one batch at a time, at most
+//     min(MaxResponseBytes, 256 KiB) of events or one chunk of up to 1 MiB,
+//     through a pooled 32 KiB buffer that it returns after the batch, and
+//     keeps nothing between batches: an open stream that has caught up
+//     costs its goroutine, its cursor and net/http's connection buffers
+//     (29 KiB per stream measured, client and server ends together). A
+//     write blocks at most Options.WriteTimeout [10 s].
+//   - A stdin request holds a 32 KiB piece of its body, at most
+//     Options.MaxStdinWriters [4] of them per session, and waits at most
+//     Options.StdinTimeout [30 s] without progress.
+//   - A resize body is at most 4 KiB; a long poll waits at most
+//     Options.MaxWait [60 s].
+//
+// Options.WriteTimeout replaces the server's WriteTimeout for polls and
+// streams: the handler sets the write deadline before each write, and
+// clears it once its answer is flushed.
 //
 // # Following
 //
-// [Client.Follow] long-polls with [Client.PollWait], advances since, reports
-// polls with chunks or missed bytes to its callback, retries transient errors
-// (network, 5xx) with capped exponential backoff and returns the exit code
-// once all output was delivered, or at once on errors such as not_found.
+// [Client.Follow] and [Client.FollowCursor] long-poll with
+// [Client.PollWait], ask for merged chunks, page through answers cut by the
+// server's bound without waiting, advance the cursor, report polls with
+// chunks or missed bytes to their callback, retry transient errors
+// (network, 5xx) with capped exponential backoff and return the exit code
+// once all output was delivered, or at once on errors such as not_found, a
+// 410 of a closed session, invocation_changed or cursor_ahead.
 //
 // # Concurrency
 //
 // The handler and a Client whose fields are set are safe for concurrent use.
 // The handler starts no goroutine: each request runs in its server's
-// goroutine and returns when it is answered, when its client leaves, or,
-// for stdin, once the process took the bytes.
+// goroutine and returns when it is answered, when its client leaves, when a
+// write times out, or, for stdin and terminate, once the process took the
+// bytes or is gone.
 //
 // # What it does not do
 //
@@ -124,7 +267,10 @@
 // started over HTTP, and with it the embedder's function alone chooses the
 // command, its environment and its limits. It does not authenticate either:
 // Options.Authorize does. It does not rate-limit, compress or persist
-// anything, and it cannot abandon a write to a process that does not read
-// its stdin: such a request waits until the process reads, exits or is
-// forgotten.
+// anything. Over HTTP/1, net/http notices a client that left only once the
+// handler has read its request body to the end: a stdin request whose
+// client leaves while the process is not reading and the rest of its body
+// is unread ends when the process reads, exits or is forgotten, or after
+// Options.StdinTimeout; a body of at most 32 KiB is read whole first, so its
+// request ends at once.
 package httpapi

@@ -76,10 +76,11 @@ func ExampleClient_Follow() {
 }
 
 // Authorize scopes every request to a workspace: a session of another
-// workspace looks exactly like one that does not exist.
+// workspace looks exactly like one that does not exist, and each workspace
+// has session IDs of its own (ScopedID).
 func ExampleOptions_authorize() {
 	m := processes.NewManager(0)
-	m.Register(&processes.Session{ID: "theirs", WorkspaceID: "team-b"})
+	m.Register(&processes.Session{ID: httpapi.ScopedID("team-b", "theirs"), WorkspaceID: "team-b"})
 	srv := httptest.NewServer(httpapi.NewHandler(m, httpapi.Options{
 		Authorize: func(r *http.Request) (string, error) {
 			switch r.Header.Get("Authorization") {
@@ -103,4 +104,71 @@ func ExampleOptions_authorize() {
 	// "": not found false, error httpapi: 401 unauthorized: httpapi: unauthorized
 	// "token-a": not found true, error httpapi: 404 not_found: processes: session not found
 	// "token-b": not found false, error <nil>
+}
+
+// A Start function names sessions with SessionID, so that each workspace
+// has IDs of its own: two teams both start "build", and each reaches its
+// own. DecodeJSON reads the request with messages fit for the caller.
+func ExampleSessionID() {
+	m := processes.NewManager(0)
+	srv := httptest.NewServer(httpapi.NewHandler(m, httpapi.Options{
+		Authorize: func(r *http.Request) (string, error) { return r.Header.Get("X-Team"), nil },
+		Start: func(r *http.Request, m *processes.Manager) (*processes.Session, error) {
+			var req struct {
+				ID string `json:"id"`
+			}
+			if err := httpapi.DecodeJSON(r, 1<<10, &req); err != nil {
+				return nil, err
+			}
+			s := &processes.Session{ID: httpapi.SessionID(r, req.ID), WorkspaceID: httpapi.Workspace(r.Context())}
+			m.Register(s)
+			s.Append("stdout", []byte("built for "+s.WorkspaceID))
+			return s, nil
+		},
+	}))
+	defer srv.Close()
+
+	for _, team := range []string{"red", "blue"} {
+		c := httpapi.NewClient(srv.URL+httpapi.DefaultPrefix, srv.Client())
+		c.Header = http.Header{"X-Team": {team}}
+		st, err := c.Start(context.Background(), map[string]string{"id": "build"})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		out, _ := c.Output(context.Background(), st.ID, 0, 0)
+		fmt.Printf("%s: %s %q\n", team, st.ID, out.Chunks[0].Data)
+	}
+	_, err := httpapi.NewClient(srv.URL+httpapi.DefaultPrefix, srv.Client()).Start(context.Background(), map[string]int{"id": 7})
+	fmt.Println(err)
+	// Output:
+	// red: build "built for red"
+	// blue: build "built for blue"
+	// httpapi: 400 bad_request: httpapi: field "id" must be a string
+}
+
+// FollowCursor resumes from a cursor kept from an earlier run; when the
+// session under that ID is another one by now, it says so instead of
+// skipping or repeating output.
+func ExampleClient_FollowCursor() {
+	m := processes.NewManager(0)
+	srv := httptest.NewServer(httpapi.NewHandler(m, httpapi.Options{}))
+	defer srv.Close()
+	c := httpapi.NewClient(srv.URL+httpapi.DefaultPrefix, srv.Client())
+
+	first := &processes.Session{ID: "build"}
+	m.Register(first)
+	first.Append("stdout", []byte("compiling\n"))
+	out, _ := c.Output(context.Background(), "build", 0, 0)
+	cur := httpapi.Cursor{InvocationID: out.InvocationID, Seq: out.Chunks[0].Seq}
+
+	second := &processes.Session{ID: "build"} // replaces the first
+	m.Register(second)
+	second.Append("stdout", []byte("another build\n"))
+	second.SetExit(0)
+
+	_, err := c.FollowCursor(context.Background(), "build", cur, func(processes.Output) error { return nil })
+	fmt.Println(errors.Is(err, httpapi.ErrInvocationChanged))
+	// Output:
+	// true
 }

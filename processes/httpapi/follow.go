@@ -18,23 +18,56 @@ const (
 	pollSlack = 30 * time.Second
 )
 
-// Follow is the polling loop of an SDK: it long-polls the session's output
-// from cursor since (0 for all of it), advancing the cursor to the last
-// chunk's Seq, and calls fn with every poll that has chunks or missed bytes
-// (Output.Missed > 0 means output was dropped before this client saw it; fn
-// may warn). It returns the exit code once the process exited and all of its
-// output was passed to fn (or -1 if the server reported no code).
+// Cursor is a position in the output of one incarnation of a session: the
+// Seq of the last chunk received, and the invocation those Seqs count in
+// ([processes.Output].InvocationID). The zero Cursor is the start of
+// whatever session answers.
+type Cursor struct {
+	// InvocationID is the invocation the cursor was taken in; empty means
+	// any (see [Client.Poll]).
+	InvocationID string
+	// Seq is the Seq of the last chunk received, 0 for none.
+	Seq int
+}
+
+// Follow is the polling loop of an SDK: it is FollowCursor from
+// Cursor{Seq: since}, adopting the invocation of the first poll's answer,
+// so that a session replaced by another of the same ID while it follows is
+// reported (an error matching [ErrInvocationChanged], or the 410 of the
+// replacement, matching processes.ErrReplaced), never mixed in, and a since
+// past the answering session's output returns an error matching
+// [ErrCursorAhead] rather than waiting for output it would then skip.
+func (c *Client) Follow(ctx context.Context, sid string, since int, fn func(processes.Output) error) (exit int, err error) {
+	return c.FollowCursor(ctx, sid, Cursor{Seq: since}, fn)
+}
+
+// FollowCursor long-polls the session's output from cur with
+// [Client.PollWait], asking for merged chunks (a run of chunks of one
+// stream arrives as one chunk with the Seq of the last), advancing the
+// cursor to the last chunk's Seq, and calls fn with every poll that has
+// chunks or missed bytes (Output.Missed > 0 means output was dropped before
+// this client saw it; fn may warn). A poll cut short by the server's bound
+// (Output.More) is followed at once by the next, without waiting. It
+// returns the exit code once the process exited and all of its output was
+// passed to fn (or -1 if the server reported no code).
+//
+// An empty cur.InvocationID is taken from the first answer; from then on
+// every poll names it, and a session that is another invocation returns
+// an error matching [ErrInvocationChanged] whose [APIError].InvocationID
+// is the new one. fn sees each Output's InvocationID.
 //
 // Transient errors (network errors, answers of status 5xx, 408 and 429, and
 // a poll that takes PollWait plus 30 s) are retried with exponential
 // backoff: 100 ms doubling up to MaxBackoff, each delay jittered to between
 // half and all of it, without a limit on the number of retries. Other
 // errors, such as the 404 of a session that is gone (errors.Is(err,
-// processes.ErrNotFound)), are returned at once. Follow returns ctx.Err()
-// when ctx ends and fn's error when fn fails; exit is -1 whenever err is not
-// nil. fn is called from the goroutine that called Follow, one call at a
-// time.
-func (c *Client) Follow(ctx context.Context, sid string, since int, fn func(processes.Output) error) (exit int, err error) {
+// processes.ErrNotFound)) or the 410 of one closed while it was followed
+// (processes.ErrClosed, and the reason: processes.ErrIdleTimeout,
+// ErrForgotten, ErrReplaced, ErrShutdown), are returned at once. It returns
+// ctx.Err() when ctx ends and fn's error when fn fails; exit is -1 whenever
+// err is not nil. fn is called from the goroutine that called FollowCursor,
+// one call at a time.
+func (c *Client) FollowCursor(ctx context.Context, sid string, cur Cursor, fn func(processes.Output) error) (exit int, err error) {
 	wait := c.PollWait
 	if wait <= 0 {
 		wait = DefaultPollWait
@@ -44,9 +77,14 @@ func (c *Client) Follow(ctx context.Context, sid string, since int, fn func(proc
 		maxBackoff = DefaultMaxBackoff
 	}
 	backoff := min(firstBackoff, maxBackoff)
+	more := false
 	for {
+		opts := PollOptions{Wait: wait, Merge: true}
+		if more {
+			opts.Wait = 0 // the rest of the output is there already
+		}
 		pctx, cancel := context.WithTimeout(ctx, wait+pollSlack)
-		out, err := c.Output(pctx, sid, since, wait)
+		out, err := c.Poll(pctx, sid, cur, opts)
 		cancel()
 		if ctx.Err() != nil {
 			return -1, ctx.Err()
@@ -63,15 +101,24 @@ func (c *Client) Follow(ctx context.Context, sid string, since int, fn func(proc
 		}
 		backoff = min(firstBackoff, maxBackoff)
 
+		switch {
+		case cur.InvocationID == "":
+			cur.InvocationID = out.InvocationID
+		case out.InvocationID != "" && out.InvocationID != cur.InvocationID:
+			// A server that did not check the invocation itself.
+			return -1, &APIError{Status: http.StatusConflict, Code: CodeInvocationChanged,
+				Message: ErrInvocationChanged.Error(), InvocationID: out.InvocationID}
+		}
 		if len(out.Chunks) > 0 || out.Missed > 0 {
 			if err := fn(out); err != nil {
 				return -1, err
 			}
 		}
 		if n := len(out.Chunks); n > 0 {
-			since = out.Chunks[n-1].Seq
+			cur.Seq = out.Chunks[n-1].Seq
 		}
-		if !out.Alive {
+		more = out.More
+		if !out.Alive && !more {
 			if out.Exit == nil {
 				return -1, nil
 			}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -26,6 +27,7 @@ func TestMain(m *testing.M) {
 // env is a Manager behind the handler in an httptest.Server, and a client.
 type env struct {
 	m    *processes.Manager
+	h    http.Handler // the handler under test, also for wrappers
 	srv  *httptest.Server
 	base string // server URL with the prefix
 	c    *httpapi.Client
@@ -43,8 +45,8 @@ func newEnv(t *testing.T, m *processes.Manager, opts httpapi.Options) *env {
 	if m == nil {
 		m = processes.NewManager(0)
 	}
-	e := &env{m: m}
 	h := httpapi.NewHandler(m, opts)
+	e := &env{m: m, h: h}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		arrived, finished, wrap := e.arrived, e.finished, e.wrap
@@ -106,6 +108,12 @@ type reply struct {
 // header (none when ws is "-") and reads the whole answer.
 func (e *env) do(t *testing.T, method, path, ws, body string) reply {
 	t.Helper()
+	return e.doHeader(t, method, path, ws, body, nil)
+}
+
+// doHeader is do with more request headers.
+func (e *env) doHeader(t *testing.T, method, path, ws, body string, hdr http.Header) reply {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -115,12 +123,23 @@ func (e *env) do(t *testing.T, method, path, ws, body string) reply {
 	if ws != "-" {
 		req.Header.Set("X-Workspace", ws)
 	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
 	resp, err := e.srv.Client().Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// errBody decodes an error answer.
+func errBody(t *testing.T, r reply) (code, msg string) {
+	t.Helper()
+	var b struct{ Error, Code string }
+	require.NoError(t, json.Unmarshal([]byte(r.body), &b), "body %q", r.body)
+	return b.Code, b.Error
 }
 
 // byHeader authorizes by the X-Workspace header; no header is an error.

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,53 +12,60 @@ import (
 	"github.com/sessionkit/sessionkit/processes"
 )
 
-// maxSeq is a cursor past every chunk: Output(maxSeq) copies no data.
+// maxSeq is a cursor past every chunk: Page(maxSeq, ...) copies no data.
 const maxSeq = math.MaxInt
 
-// wireChunk is a chunk on the wire; Data is base64 in JSON.
+// wireChunk is a chunk as the client decodes it; Data is base64 in JSON.
+// Numbers are 64-bit whatever the platform.
 type wireChunk struct {
 	Stream string `json:"stream"`
-	Seq    int    `json:"seq"`
+	Seq    int64  `json:"seq"`
 	Data   []byte `json:"data"`
 }
 
-// wireOutput is the body of GET {sid}/output.
+// wireOutput is the body of GET {sid}/output as the client decodes it. The
+// handler writes it with [encoder.writePoll], in this field order.
 type wireOutput struct {
-	Chunks    []wireChunk `json:"chunks"`
-	Exit      *int        `json:"exit"`
-	Alive     bool        `json:"alive"`
-	LostBytes int         `json:"lost_bytes"`
-	Missed    int         `json:"missed"`
+	Chunks       []wireChunk `json:"chunks"`
+	Exit         *int        `json:"exit"`
+	Alive        bool        `json:"alive"`
+	LostBytes    int64       `json:"lost_bytes"`
+	Missed       int64       `json:"missed"`
+	InvocationID string      `json:"invocation_id"`
+	More         bool        `json:"more"`
 }
 
-func toWire(out processes.Output) wireOutput {
-	w := wireOutput{
-		Chunks:    make([]wireChunk, len(out.Chunks)),
-		Exit:      out.Exit,
-		Alive:     out.Alive,
-		LostBytes: out.LostBytes,
-		Missed:    out.Missed,
-	}
-	for i, c := range out.Chunks {
-		w.Chunks[i] = wireChunk{Stream: c.Stream, Seq: c.Seq, Data: c.Data}
-	}
-	return w
-}
+// errSeqRange is returned by fromWire for a Seq that int cannot hold.
+var errSeqRange = errors.New("httpapi: a chunk's seq does not fit in an int on this platform")
 
-func fromWire(w wireOutput) processes.Output {
+// fromWire converts a decoded poll, clamping byte counts to int as package
+// processes does. It fails only for a Seq past math.MaxInt, which a 32-bit
+// client may meet.
+func fromWire(w wireOutput) (processes.Output, error) {
 	out := processes.Output{
-		Exit:      w.Exit,
-		Alive:     w.Alive,
-		LostBytes: w.LostBytes,
-		Missed:    w.Missed,
+		Exit:         w.Exit,
+		Alive:        w.Alive,
+		LostBytes:    clampInt(w.LostBytes),
+		Missed:       clampInt(w.Missed),
+		InvocationID: w.InvocationID,
+		More:         w.More,
 	}
 	if len(w.Chunks) > 0 {
 		out.Chunks = make([]processes.Chunk, len(w.Chunks))
 		for i, c := range w.Chunks {
-			out.Chunks[i] = processes.Chunk{Stream: c.Stream, Seq: c.Seq, Data: c.Data}
+			seq := int(c.Seq)
+			if int64(seq) != c.Seq {
+				return processes.Output{}, errSeqRange
+			}
+			out.Chunks[i] = processes.Chunk{Stream: c.Stream, Seq: seq, Data: c.Data}
 		}
 	}
-	return out
+	return out, nil
+}
+
+// clampInt converts a byte count to int, saturating at math.MaxInt and 0.
+func clampInt(n int64) int {
+	return int(max(0, min(n, math.MaxInt)))
 }
 
 // parseSince parses a cursor: empty is 0, otherwise a non-negative integer.
@@ -68,7 +74,10 @@ func parseSince(v string) (int, error) {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
+	switch {
+	case errors.Is(err, strconv.ErrRange) && v[0] != '-':
+		return 0, fmt.Errorf("since is out of range: %q", v)
+	case err != nil || n < 0:
 		return 0, fmt.Errorf("since is not a non-negative integer: %q", v)
 	}
 	return n, nil
@@ -81,8 +90,9 @@ func parseWait(v string) (time.Duration, error) {
 	if v == "" {
 		return 0, nil
 	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 || n > int(math.MaxInt64/time.Second) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || n < 0 || n > int64(math.MaxInt64/time.Second) {
 			return 0, fmt.Errorf("wait is out of range: %q", v)
 		}
 		return time.Duration(n) * time.Second, nil
@@ -92,6 +102,64 @@ func parseWait(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("wait is not a non-negative duration such as 30s: %q", v)
 	}
 	return d, nil
+}
+
+// parseFlag parses a boolean parameter: empty is false, otherwise any
+// value strconv.ParseBool takes.
+func parseFlag(name, v string) (bool, error) {
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s is not a boolean: %q", name, v)
+	}
+	return b, nil
+}
+
+// exited reports whether the session's exit is recorded.
+func exited(s *processes.Session) bool {
+	_, ok := s.ExitStatus()
+	return ok
+}
+
+// pollPage bounds the page of a poll so that its JSON fits in
+// h.maxResponse (see the estimates in encode.go).
+func (h *handler) pollPage(merge bool) processes.PageOptions {
+	return processes.PageOptions{
+		MaxBytes:      (h.maxResponse - len(pollHead) - pollTailReserve) / 4 * 3,
+		ChunkOverhead: pollChunkOverhead,
+		Merge:         merge,
+	}
+}
+
+// checkCursor refuses a cursor that belongs to another session: one whose
+// invocation is not s's (409 invocation_changed), or, without an
+// invocation, one past s's newest Seq (409 cursor_ahead). When it returns
+// false it has answered the request.
+//
+// Without an invocation and with since > 0, it reads the chunk at since (a
+// page of one chunk before it), the only way package processes offers to
+// tell a cursor at the newest Seq from one past it.
+func (h *handler) checkCursor(w http.ResponseWriter, s *processes.Session, inv string, since int) bool {
+	cur := s.InvocationID()
+	switch {
+	case inv != "" && inv != cur:
+		writeJSON(w, http.StatusConflict, errorBody{
+			Error:        ErrInvocationChanged.Error() + ": the session was replaced since the cursor was taken",
+			Code:         CodeInvocationChanged,
+			InvocationID: cur,
+		})
+		return false
+	case inv == "" && since > 0 && len(s.Page(since-1, processes.PageOptions{MaxBytes: 1}).Chunks) == 0:
+		writeJSON(w, http.StatusConflict, errorBody{
+			Error:        ErrCursorAhead.Error() + ": since " + strconv.Itoa(since) + " is past the newest seq; pass the invocation the cursor was taken in",
+			Code:         CodeCursorAhead,
+			InvocationID: cur,
+		})
+		return false
+	}
+	return true
 }
 
 func (h *handler) serveOutput(w http.ResponseWriter, r *http.Request) {
@@ -106,11 +174,21 @@ func (h *handler) serveOutput(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err.Error())
 		return
 	}
+	merge, err := parseFlag("merge", q.Get("merge"))
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
 	s, ok := h.session(w, r)
-	if !ok {
+	if !ok || !h.checkCursor(w, s, q.Get("invocation"), since) {
 		return
 	}
 	if wait > 0 {
+		// A client is connected until the answer is written: the sweep
+		// does not evict the session meanwhile, and the release counts as
+		// activity, so the gap until the next poll starts a fresh window.
+		release := s.Hold()
+		defer release()
 		ctx, cancel := context.WithTimeout(r.Context(), min(wait, h.maxWait))
 		err := s.WaitOutput(ctx, since)
 		cancel()
@@ -120,124 +198,33 @@ func (h *handler) serveOutput(w http.ResponseWriter, r *http.Request) {
 			return // the client left: nobody to answer
 		case errors.Is(err, context.DeadlineExceeded):
 			// The wait is over with nothing new: answer the empty poll.
-		case errors.Is(err, processes.ErrClosed) && !s.Output(maxSeq).Alive:
-			// Forgotten after its exit: its final output is still readable.
+		case errors.Is(err, processes.ErrClosed) && exited(s):
+			// Closed after its exit: its final output is still readable.
 		default:
 			h.fail(w, r, err)
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, toWire(s.Output(since)))
-}
-
-// missedBody is the data of a missed event.
-type missedBody struct {
-	Missed    int `json:"missed"`
-	LostBytes int `json:"lost_bytes"`
-}
-
-func (h *handler) serveEvents(w http.ResponseWriter, r *http.Request) {
-	v, from := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
-	if v == "" {
-		v, from = r.URL.Query().Get("since"), "since"
-	}
-	since, err := parseSince(v)
-	if err != nil {
-		badRequest(w, from+": "+err.Error())
-		return
-	}
-	s, ok := h.session(w, r)
-	if !ok {
-		return
-	}
-
+	out := s.Page(since, h.pollPage(merge))
 	rc := http.NewResponseController(w)
-	// The stream lasts as long as the session: no write deadline of the
-	// server's may cut it. Not every ResponseWriter supports deadlines.
-	_ = rc.SetWriteDeadline(time.Time{})
 	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Accel-Buffering", "no")
+	hdr.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	if rc.Flush() != nil {
-		return
-	}
-
-	var buf []byte
-	for {
-		out := s.Output(since)
-		buf = buf[:0]
-		if out.Missed > 0 {
-			buf = appendEvent(buf, -1, "missed", missedBody{Missed: out.Missed, LostBytes: out.LostBytes})
-		}
-		for _, c := range out.Chunks {
-			buf = appendEvent(buf, c.Seq, "output", wireChunk{Stream: c.Stream, Seq: c.Seq, Data: c.Data})
-			since = c.Seq
-		}
-		if !out.Alive {
-			buf = appendEvent(buf, since, "exit", exitBody{Exit: out.Exit})
-		}
-		if len(buf) > 0 {
-			if _, err := w.Write(buf); err != nil || rc.Flush() != nil {
-				return
-			}
-		}
-		if !out.Alive {
-			return
-		}
-
-		if !h.await(w, r, rc, s, since) {
-			return
-		}
+	e := getEncoder(w, rc, h.writeTimeout)
+	err = e.writePoll(out, h.maxResponse)
+	e.release()
+	if err == nil {
+		h.clearDeadline(rc)
 	}
 }
 
-// await waits for output after since or the exit, writing heartbeats
-// meanwhile. It returns false when the stream must end: the client left, or
-// the session was closed (an event says so).
-func (h *handler) await(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, s *processes.Session, since int) bool {
-	for {
-		ctx, cancel := r.Context(), context.CancelFunc(func() {})
-		if h.heartbeat > 0 {
-			ctx, cancel = context.WithTimeout(ctx, h.heartbeat)
-		}
-		err := s.WaitOutput(ctx, since)
-		cancel()
-		switch {
-		case err == nil:
-			return true
-		case r.Context().Err() != nil:
-			return false // the client left
-		case errors.Is(err, context.DeadlineExceeded):
-			if _, err := w.Write([]byte(": keepalive\n\n")); err != nil || rc.Flush() != nil {
-				return false
-			}
-		case errors.Is(err, processes.ErrClosed) && !s.Output(maxSeq).Alive:
-			return true // forgotten after its exit: send the rest and the exit
-		default:
-			_, code, msg := classify(err)
-			_, _ = w.Write(appendEvent(nil, -1, code, errorBody{Error: msg, Code: code}))
-			_ = rc.Flush()
-			return false
-		}
+// clearDeadline removes the write deadline the handler set, once its
+// answer is flushed, so that the next request on the connection does not
+// inherit it.
+func (h *handler) clearDeadline(rc *http.ResponseController) {
+	if h.writeTimeout > 0 {
+		_ = rc.SetWriteDeadline(time.Time{})
 	}
-}
-
-// appendEvent appends one Server-Sent Event, with an id line when id >= 0.
-func appendEvent(buf []byte, id int, event string, data any) []byte {
-	b, err := json.Marshal(data)
-	if err != nil {
-		panic("httpapi: encoding event: " + err.Error())
-	}
-	if id >= 0 {
-		buf = append(buf, "id: "...)
-		buf = strconv.AppendInt(buf, int64(id), 10)
-		buf = append(buf, '\n')
-	}
-	buf = append(buf, "event: "...)
-	buf = append(buf, event...)
-	buf = append(buf, "\ndata: "...)
-	buf = append(buf, b...)
-	return append(buf, '\n', '\n')
 }

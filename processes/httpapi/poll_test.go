@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,33 +20,50 @@ import (
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
 
+// pollJSON is the body of a poll with no chunks cut, for comparisons.
+func pollJSON(chunks string, exit string, alive bool, inv string) string {
+	return fmt.Sprintf(`{"chunks":[%s],"exit":%s,"alive":%t,"lost_bytes":0,"missed":0,"invocation_id":%q,"more":false}`,
+		chunks, exit, alive, inv)
+}
+
 func TestOutputWireFormat(t *testing.T) {
 	e := newEnv(t, nil, httpapi.Options{})
 	s := &processes.Session{ID: "s"}
 	e.m.Register(s)
+	inv := s.InvocationID()
 
 	r := e.do(t, "GET", "/s/output", "-", "")
 	require.Equal(t, http.StatusOK, r.status, r.body)
-	assert.JSONEq(t, `{"chunks":[],"exit":null,"alive":true,"lost_bytes":0,"missed":0}`, r.body)
+	assert.JSONEq(t, pollJSON("", "null", true, inv), r.body)
 	assert.Equal(t, "no-store", r.header.Get("Cache-Control"))
+	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
 
 	s.Append("stdout", []byte("hello\n"))
 	s.Append("stderr", []byte{0, 0xff})
 	s.SetExit(2)
+	const both = `{"stream":"stdout","seq":1,"data":"aGVsbG8K"},{"stream":"stderr","seq":2,"data":"AP8="}`
 	tests := []struct {
 		name, query, want string
 	}{
-		{"all", "?since=0", `{"chunks":[{"stream":"stdout","seq":1,"data":"aGVsbG8K"},{"stream":"stderr","seq":2,"data":"AP8="}],"exit":2,"alive":false,"lost_bytes":0,"missed":0}`},
-		{"after the first", "?since=1", `{"chunks":[{"stream":"stderr","seq":2,"data":"AP8="}],"exit":2,"alive":false,"lost_bytes":0,"missed":0}`},
-		{"past the end", "?since=9", `{"chunks":[],"exit":2,"alive":false,"lost_bytes":0,"missed":0}`},
-		{"no since", "", `{"chunks":[{"stream":"stdout","seq":1,"data":"aGVsbG8K"},{"stream":"stderr","seq":2,"data":"AP8="}],"exit":2,"alive":false,"lost_bytes":0,"missed":0}`},
-		{"wait after exit answers at once", "?since=2&wait=1h", `{"chunks":[],"exit":2,"alive":false,"lost_bytes":0,"missed":0}`},
+		{"all", "?since=0", pollJSON(both, "2", false, inv)},
+		{"after the first", "?since=1", pollJSON(`{"stream":"stderr","seq":2,"data":"AP8="}`, "2", false, inv)},
+		{"at the end", "?since=2", pollJSON("", "2", false, inv)},
+		{"past the end in its invocation", "?since=9&invocation=" + inv, pollJSON("", "2", false, inv)},
+		{"no since", "", pollJSON(both, "2", false, inv)},
+		{"merge of different streams", "?merge=1", pollJSON(both, "2", false, inv)},
+		{"wait after exit answers at once", "?since=2&wait=1h", pollJSON("", "2", false, inv)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := e.do(t, "GET", "/s/output"+tt.query, "-", "")
 			require.Equal(t, http.StatusOK, r.status, r.body)
 			assert.JSONEq(t, tt.want, r.body)
+			// The streamed encoding is exactly what encoding/json makes.
+			var v any
+			require.NoError(t, json.Unmarshal([]byte(r.body), &v))
+			b, err := json.Marshal(v)
+			require.NoError(t, err)
+			assert.Equal(t, len(b)+1, len(r.body), "not compact JSON ending in a newline")
 		})
 	}
 }
@@ -131,7 +149,7 @@ func TestLongPollTimesOut(t *testing.T) {
 			s.Append("stdout", []byte("x"))
 			r := e.do(t, "GET", "/s/output?since=1&wait="+tt.wait, "-", "")
 			require.Equal(t, http.StatusOK, r.status, r.body)
-			assert.JSONEq(t, `{"chunks":[],"exit":null,"alive":true,"lost_bytes":0,"missed":0}`, r.body)
+			assert.JSONEq(t, pollJSON("", "null", true, s.InvocationID()), r.body)
 		})
 	}
 }
@@ -153,194 +171,109 @@ func TestLongPollClientGone(t *testing.T) {
 	proctest.Recv(t, finished) // the handler returned: its wait ended with the client
 }
 
-func TestLongPollSessionForgotten(t *testing.T) {
-	e := newEnv(t, nil, httpapi.Options{})
-	e.m.Register(&processes.Session{ID: "s"})
-	arrived, _ := e.watch()
-
-	errc := make(chan error, 1)
-	go func() {
-		_, err := e.c.Output(context.Background(), "s", 0, time.Hour)
-		errc <- err
-	}()
-	proctest.Recv(t, arrived)
-	e.m.Forget("s")
-	err := proctest.Recv(t, errc)
-	assert.ErrorIs(t, err, processes.ErrClosed)
-	var ae *httpapi.APIError
-	require.ErrorAs(t, err, &ae)
-	assert.Equal(t, http.StatusGone, ae.Status)
-}
-
-// openEvents starts an event stream; the caller reads and closes its body.
-func openEvents(t *testing.T, e *env, ctx context.Context, query, lastEventID string) *http.Response {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, "GET", e.base+"/s/events"+query, nil)
-	require.NoError(t, err)
-	if lastEventID != "" {
-		req.Header.Set("Last-Event-ID", lastEventID)
-	}
-	resp, err := e.srv.Client().Do(req)
-	require.NoError(t, err)
-	t.Cleanup(func() { resp.Body.Close() })
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
-	return resp
-}
-
-// outputEvent is the data of one output event, for comparisons.
-func outputEvent(seq int, stream, data string) event {
-	b, _ := json.Marshal(struct {
-		Stream string `json:"stream"`
-		Seq    int    `json:"seq"`
-		Data   []byte `json:"data"`
-	}{stream, seq, []byte(data)})
-	return event{id: fmt.Sprint(seq), hasID: true, name: "output", data: string(b)}
-}
-
-func TestEventsDeliverEverythingThenExit(t *testing.T) {
-	e := newEnv(t, nil, httpapi.Options{})
-	s := &processes.Session{ID: "s"}
-	e.m.Register(s)
-	s.Append("stdout", []byte("one\n"))
-	s.Append("stderr", []byte("two\n"))
-
-	resp := openEvents(t, e, t.Context(), "", "")
-	done := make(chan struct{})
-	var evs []event
-	var err error
-	go func() {
-		defer close(done)
-		evs, err = readEvents(resp.Body, nil)
-	}()
-	for i := 3; i <= 50; i++ {
-		s.Append("stdout", fmt.Appendf(nil, "line %d\n", i))
-	}
-	s.SetExit(5)
-	proctest.Recv(t, done)
-	require.NoError(t, err)
-
-	want := []event{outputEvent(1, "stdout", "one\n"), outputEvent(2, "stderr", "two\n")}
-	for i := 3; i <= 50; i++ {
-		want = append(want, outputEvent(i, "stdout", fmt.Sprintf("line %d\n", i)))
-	}
-	want = append(want, event{id: "50", hasID: true, name: "exit", data: `{"exit":5}`})
-	var got []event
-	for _, ev := range evs {
-		if ev.comment == "" {
-			got = append(got, ev)
-		}
-	}
-	assert.Equal(t, want, got)
-}
-
-func TestEventsResume(t *testing.T) {
-	e := newEnv(t, nil, httpapi.Options{})
-	s := &processes.Session{ID: "s"}
-	e.m.Register(s)
-	for i := 1; i <= 4; i++ {
-		s.Append("stdout", fmt.Appendf(nil, "%d", i))
-	}
-	s.SetExit(0)
+// A long poll of a session closed while it waits answers 410 with the
+// reason as its code, which the client maps back to the processes error;
+// a session closed after its exit still answers its final output.
+func TestLongPollClosedReasons(t *testing.T) {
 	tests := []struct {
-		name, query, lastEventID string
-		wantFirst                int
+		name     string
+		close    func(t *testing.T, m *processes.Manager, s *processes.Session)
+		wantCode string
+		wantErr  error
 	}{
-		{"since", "?since=2", "", 3},
-		{"Last-Event-ID", "", "3", 4},
-		{"Last-Event-ID wins over since", "?since=1", "3", 4},
-		{"from the start", "", "", 1},
+		{"forgotten", func(t *testing.T, m *processes.Manager, s *processes.Session) {
+			m.Forget(s.ID)
+		}, "forgotten", processes.ErrForgotten},
+		{"replaced", func(t *testing.T, m *processes.Manager, s *processes.Session) {
+			m.Register(&processes.Session{ID: s.ID})
+		}, "replaced", processes.ErrReplaced},
+		{"shut down", func(t *testing.T, m *processes.Manager, s *processes.Session) {
+			require.NoError(t, m.Shutdown(t.Context()))
+		}, "shut_down", processes.ErrShutdown},
+		{"forgotten after its exit", func(t *testing.T, m *processes.Manager, s *processes.Session) {
+			s.SetExit(6)
+			m.Forget(s.ID)
+		}, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := openEvents(t, e, t.Context(), tt.query, tt.lastEventID)
-			evs, err := readEvents(resp.Body, nil)
-			require.NoError(t, err)
-			require.NotEmpty(t, evs)
-			assert.Equal(t, fmt.Sprint(tt.wantFirst), evs[0].id, "first event")
-			assert.Len(t, evs, 4-tt.wantFirst+2, "output events and the exit")
-			assert.Equal(t, "exit", evs[len(evs)-1].name)
+			e := newEnv(t, processes.NewManager(time.Minute), httpapi.Options{})
+			s := &processes.Session{ID: "s"}
+			e.m.Register(s)
+			s.Append("stdout", []byte("x"))
+
+			type result struct {
+				out processes.Output
+				err error
+			}
+			res := make(chan result, 1)
+			go func() {
+				out, err := e.c.Output(context.Background(), "s", 1, time.Hour)
+				res <- result{out, err}
+			}()
+			waitHeld(t, s)
+			tt.close(t, e.m, s)
+			got := proctest.Recv(t, res)
+			if tt.wantErr == nil {
+				require.NoError(t, got.err)
+				require.NotNil(t, got.out.Exit)
+				assert.Equal(t, 6, *got.out.Exit)
+				return
+			}
+			var ae *httpapi.APIError
+			require.ErrorAs(t, got.err, &ae)
+			assert.Equal(t, http.StatusGone, ae.Status)
+			assert.Equal(t, tt.wantCode, ae.Code)
+			assert.ErrorIs(t, got.err, tt.wantErr)
+			assert.ErrorIs(t, got.err, processes.ErrClosed)
 		})
 	}
-
-	req, err := http.NewRequestWithContext(t.Context(), "GET", e.base+"/s/events", nil)
-	require.NoError(t, err)
-	req.Header.Set("Last-Event-ID", "abc")
-	resp, err := e.srv.Client().Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "bad Last-Event-ID")
 }
 
-func TestEventsMissed(t *testing.T) {
-	e := newEnv(t, nil, httpapi.Options{})
-	s := &processes.Session{ID: "s"}
-	e.m.Register(s)
-	s.Append("stdout", []byte("dropped\n"))
-	s.Append("stdout", make([]byte, processes.MaxBufferBytes))
-	s.SetExit(0)
-
-	resp := openEvents(t, e, t.Context(), "", "")
-	evs, err := readEvents(resp.Body, nil)
-	require.NoError(t, err)
-	require.Len(t, evs, 3)
-	assert.Equal(t, event{name: "missed", data: `{"missed":8,"lost_bytes":8}`}, evs[0])
-	assert.Equal(t, "2", evs[1].id)
-	assert.Equal(t, event{id: "2", hasID: true, name: "exit", data: `{"exit":0}`}, evs[2])
+// Every reason for closing a session has its code, whoever answers it.
+func TestClosedReasonCodes(t *testing.T) {
+	tests := []struct {
+		err      error
+		wantCode string
+		wantErr  error
+	}{
+		{processes.ErrIdleTimeout, "idle_timeout", processes.ErrIdleTimeout},
+		{processes.ErrForgotten, "forgotten", processes.ErrForgotten},
+		{processes.ErrReplaced, "replaced", processes.ErrReplaced},
+		{processes.ErrReclaimed, "reclaimed", processes.ErrReclaimed},
+		{processes.ErrShutdown, "shut_down", processes.ErrShutdown},
+		{processes.ErrClosed, "closed", processes.ErrClosed},
+		{fmt.Errorf("starting: %w", processes.ErrIdleTimeout), "idle_timeout", processes.ErrIdleTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.wantCode, func(t *testing.T) {
+			e := newEnv(t, nil, httpapi.Options{Start: func(*http.Request, *processes.Manager) (*processes.Session, error) {
+				return nil, tt.err
+			}})
+			_, err := e.c.Start(t.Context(), nil)
+			var ae *httpapi.APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, http.StatusGone, ae.Status)
+			assert.Equal(t, tt.wantCode, ae.Code)
+			assert.ErrorIs(t, err, tt.wantErr)
+			assert.ErrorIs(t, err, processes.ErrClosed)
+		})
+	}
 }
 
-func TestEventsClientGone(t *testing.T) {
-	e := newEnv(t, nil, httpapi.Options{Heartbeat: -1})
-	s := &processes.Session{ID: "s"}
-	e.m.Register(s)
-	s.Append("stdout", []byte("x"))
-	_, finished := e.watch()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	resp := openEvents(t, e, ctx, "", "")
-	evs, err := readEvents(resp.Body, func(event) bool { return true })
-	require.NoError(t, err)
-	require.Len(t, evs, 1)
-	assert.Equal(t, "output", evs[0].name)
-	cancel()
-	proctest.Recv(t, finished) // the stream's handler returned
+// waitHeld waits until a client holds s (a long poll or a stream is in
+// the handler); s's Manager must have an idle timeout. It polls, as
+// nothing else tells when the handler got there.
+func waitHeld(t *testing.T, s *processes.Session) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		return s.ActivityStatusAt(time.Unix(1<<40, 0), 0).IsActive
+	}, 10*time.Second, time.Millisecond, "no client holds the session")
 }
 
-func TestEventsSessionForgotten(t *testing.T) {
-	e := newEnv(t, nil, httpapi.Options{})
-	s := &processes.Session{ID: "s"}
-	e.m.Register(s)
-	s.Append("stdout", []byte("x"))
-
-	resp := openEvents(t, e, t.Context(), "", "")
-	got := make(chan []event, 1)
-	go func() {
-		evs, err := readEvents(resp.Body, nil)
-		assert.NoError(t, err)
-		got <- evs
-	}()
-	e.m.Forget("s")
-	evs := proctest.Recv(t, got)
-	require.NotEmpty(t, evs)
-	last := evs[len(evs)-1]
-	assert.Equal(t, "closed", last.name)
-	assert.JSONEq(t, `{"error":"processes: session closed","code":"closed"}`, last.data)
-}
-
-func TestEventsHeartbeat(t *testing.T) {
-	e := newEnv(t, nil, httpapi.Options{Heartbeat: time.Millisecond})
-	e.m.Register(&processes.Session{ID: "s"})
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	resp := openEvents(t, e, ctx, "", "")
-	evs, err := readEvents(resp.Body, func(ev event) bool { return ev.comment != "" })
-	require.NoError(t, err)
-	require.NotEmpty(t, evs)
-	assert.Equal(t, "keepalive", evs[len(evs)-1].comment)
-}
-
-// The Client follows a session fed by Append to the end, in order.
+// The Client follows a session fed by Append to the end, in order: the
+// chunks it passes on are merged runs, with Seqs that only grow, ending at
+// the last chunk appended.
 func TestFollowCompleteInOrder(t *testing.T) {
 	e := newEnv(t, nil, httpapi.Options{})
 	s := &processes.Session{ID: "s"}
@@ -361,18 +294,20 @@ func TestFollowCompleteInOrder(t *testing.T) {
 	lastSeq := 0
 	exit, err := e.c.Follow(t.Context(), "s", 0, func(out processes.Output) error {
 		for _, c := range out.Chunks {
-			if c.Seq != lastSeq+1 {
-				return fmt.Errorf("got seq %d after %d, want %d", c.Seq, lastSeq, lastSeq+1)
+			if c.Seq <= lastSeq {
+				return fmt.Errorf("got seq %d after %d", c.Seq, lastSeq)
 			}
 			lastSeq = c.Seq
 			got.Write(c.Data)
 		}
 		assert.Zero(t, out.Missed)
+		assert.Equal(t, s.InvocationID(), out.InvocationID)
 		return nil
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 7, exit)
 	assert.Equal(t, want.String(), got.String())
+	assert.Equal(t, 20, lastSeq, "the last chunk's seq")
 }
 
 // A flood of more than the ring between two polls is reported as missed,
@@ -513,4 +448,328 @@ func TestFollowBackoffEndsWithContext(t *testing.T) {
 	assert.Equal(t, context.Canceled, err)
 	assert.Equal(t, -1, exit)
 	assert.Equal(t, int32(3), calls.Load(), "requests")
+}
+
+// floodSession registers a session of n one-byte chunks, the byte of chunk
+// i being byte(i), on stdout, or alternating stdout and stderr, exited with
+// code 3; it returns what each stream got.
+func floodSession(t *testing.T, m *processes.Manager, id string, n int, alternate bool) (*processes.Session, map[string][]byte) {
+	t.Helper()
+	s := &processes.Session{ID: id}
+	want := map[string][]byte{}
+	for i := 1; i <= n; i++ {
+		stream := "stdout"
+		if alternate && i%2 == 0 {
+			stream = "stderr"
+		}
+		s.Append(stream, []byte{byte(i)})
+		want[stream] = append(want[stream], byte(i))
+	}
+	s.SetExit(3)
+	m.Register(s)
+	return s, want
+}
+
+// A poll is bounded by the bytes it returns, not by the chunks in the
+// ring: past the bound it answers what fits, with "more" and, until the
+// last page, the session alive without its exit.
+func TestOutputBounded(t *testing.T) {
+	tests := []struct {
+		name   string
+		limit  int // Options.MaxResponseBytes
+		bound  int // what the body may take
+		query  string
+		merged bool
+	}{
+		{"default bound", 0, httpapi.DefaultMaxResponseBytes, "", false},
+		{"small bound", 64 << 10, 64 << 10, "", false},
+		{"smallest bound", 1, httpapi.MinResponseBytes, "", false},
+		{"merged", 64 << 10, 64 << 10, "&merge=1", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil, httpapi.Options{MaxResponseBytes: tt.limit})
+			floodSession(t, e.m, "s", 100_000, false)
+			r := e.do(t, "GET", "/s/output?since=0"+tt.query, "-", "")
+			require.Equal(t, http.StatusOK, r.status)
+			assert.LessOrEqual(t, len(r.body), tt.bound, "body bytes")
+
+			var out struct {
+				Chunks []struct {
+					Seq  int
+					Data []byte
+				}
+				Exit  *int
+				Alive bool
+				More  bool
+			}
+			require.NoError(t, json.Unmarshal([]byte(r.body), &out))
+			require.NotEmpty(t, out.Chunks)
+			assert.True(t, out.More, "more")
+			assert.True(t, out.Alive, "alive before the last page")
+			assert.Nil(t, out.Exit, "exit before the last page")
+			assert.Greater(t, len(r.body), tt.bound*3/4, "the page fills less than 3/4 of its bound")
+			if tt.merged {
+				require.Len(t, out.Chunks, 1, "one run of one stream")
+				c := out.Chunks[0]
+				assert.Len(t, c.Data, c.Seq, "a merged chunk carries the seq of the last chunk merged")
+				for i, b := range c.Data {
+					require.Equal(t, byte(i+1), b)
+				}
+				return
+			}
+			for i, c := range out.Chunks {
+				require.Equal(t, i+1, c.Seq)
+				require.Equal(t, []byte{byte(i + 1)}, c.Data)
+			}
+		})
+	}
+}
+
+// The exact bound holds even where the page's estimate is wrong (a stream
+// name of hundreds of bytes, escaped for HTML), and a chunk larger than the
+// bound is still sent, alone, so that a poll always progresses.
+func TestOutputExactBound(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{MaxResponseBytes: httpapi.MinResponseBytes})
+	s := &processes.Session{ID: "s"}
+	e.m.Register(s)
+	long := strings.Repeat("<&>", 100)
+	var want []byte
+	for i := range 50 {
+		data := bytes.Repeat([]byte{byte('a' + i%26)}, 100)
+		s.Append(long, data)
+		want = append(want, data...)
+	}
+	big := bytes.Repeat([]byte("B"), 8<<10)
+	s.Append("stdout", big)
+	s.SetExit(0)
+
+	r := e.do(t, "GET", "/s/output", "-", "")
+	require.Equal(t, http.StatusOK, r.status)
+	assert.LessOrEqual(t, len(r.body), httpapi.MinResponseBytes)
+	var page struct{ More bool }
+	require.NoError(t, json.Unmarshal([]byte(r.body), &page))
+	assert.True(t, page.More)
+
+	r = e.do(t, "GET", "/s/output?since=50", "-", "")
+	require.Equal(t, http.StatusOK, r.status)
+	var last struct {
+		Chunks []struct{ Data []byte }
+		More   bool
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.body), &last))
+	require.Len(t, last.Chunks, 1, "the chunk larger than the bound")
+	assert.Equal(t, big, last.Chunks[0].Data)
+	assert.False(t, last.More)
+
+	var got []byte
+	exit, err := e.c.Follow(t.Context(), "s", 0, func(out processes.Output) error {
+		for _, c := range out.Chunks {
+			if c.Stream == long {
+				got = append(got, c.Data...)
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Zero(t, exit)
+	assert.Equal(t, want, got)
+}
+
+// Follow pages through a bounded server without waiting between pages and
+// receives every byte exactly once, in order, per stream.
+func TestFollowPagesThrough(t *testing.T) {
+	tests := []struct {
+		name      string
+		alternate bool
+	}{
+		{"one stream, merged", false},
+		{"alternating streams", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil, httpapi.Options{MaxResponseBytes: 16 << 10})
+			_, want := floodSession(t, e.m, "s", 100_000, tt.alternate)
+			var waits, requests atomic.Int32
+			e.intercept(func(w http.ResponseWriter, r *http.Request) bool {
+				requests.Add(1)
+				if r.URL.Query().Get("wait") != "" {
+					waits.Add(1)
+				}
+				return false
+			})
+			e.c.PollWait = time.Hour
+
+			got := map[string][]byte{}
+			lastSeq, polls := 0, 0
+			exit, err := e.c.Follow(t.Context(), "s", 0, func(out processes.Output) error {
+				polls++
+				if !tt.alternate && len(out.Chunks) != 1 {
+					return fmt.Errorf("got %d chunks of one stream, want them merged", len(out.Chunks))
+				}
+				for _, c := range out.Chunks {
+					if c.Seq <= lastSeq {
+						return fmt.Errorf("got seq %d after %d", c.Seq, lastSeq)
+					}
+					lastSeq = c.Seq
+					got[c.Stream] = append(got[c.Stream], c.Data...)
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, 3, exit)
+			assert.Equal(t, 100_000, lastSeq)
+			assert.Equal(t, want, got, "every byte exactly once")
+			assert.Greater(t, polls, 1, "polls")
+			assert.Equal(t, int32(polls), requests.Load(), "requests")
+			assert.Equal(t, int32(1), waits.Load(), "requests that waited: only the first")
+		})
+	}
+}
+
+// A cursor from another incarnation of the session is refused before any
+// wait: by its invocation when it names one, by being past the output
+// when it does not.
+func TestOutputCursor(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{})
+	s := &processes.Session{ID: "s"}
+	e.m.Register(s)
+	for _, line := range []string{"one\n", "two\n", "three\n"} {
+		s.Append("stdout", []byte(line))
+	}
+	e.m.Register(&processes.Session{ID: "empty"})
+	inv := s.InvocationID()
+	tests := []struct {
+		name, path string
+		wantStatus int
+		wantCode   string
+		wantChunks int
+	}{
+		{"at the end", "/s/output?since=3", 200, "", 0},
+		{"within", "/s/output?since=1", 200, "", 2},
+		{"past the end", "/s/output?since=4", 409, "cursor_ahead", 0},
+		{"far past the end", "/s/output?since=600", 409, "cursor_ahead", 0},
+		{"past the end, long poll", "/s/output?since=6&wait=1h", 409, "cursor_ahead", 0},
+		{"past the end of nothing", "/empty/output?since=1", 409, "cursor_ahead", 0},
+		{"past the end in its invocation", "/s/output?since=4&invocation=" + inv, 200, "", 0},
+		{"in its invocation", "/s/output?since=2&invocation=" + inv, 200, "", 1},
+		{"another invocation", "/s/output?since=0&invocation=earlier", 409, "invocation_changed", 0},
+		{"another invocation, long poll", "/s/output?since=3&wait=1h&invocation=earlier", 409, "invocation_changed", 0},
+		{"events past the end", "/s/events?since=4", 409, "cursor_ahead", 0},
+		{"events Last-Event-ID past the end", "/s/events?last=4", 409, "cursor_ahead", 0},
+		{"events of another invocation", "/s/events?invocation=earlier", 409, "invocation_changed", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path, hdr := tt.path, http.Header(nil)
+			if p, last, ok := strings.Cut(path, "?last="); ok {
+				path, hdr = p, http.Header{"Last-Event-Id": {last}}
+			}
+			r := e.doHeader(t, "GET", path, "-", "", hdr)
+			require.Equal(t, tt.wantStatus, r.status, r.body)
+			var body struct {
+				Code         string
+				InvocationID string `json:"invocation_id"`
+				Chunks       []json.RawMessage
+			}
+			require.NoError(t, json.Unmarshal([]byte(r.body), &body))
+			if tt.wantStatus == 409 {
+				assert.Equal(t, tt.wantCode, body.Code)
+				cur, _ := e.m.Get(strings.Split(path, "/")[1])
+				assert.Equal(t, cur.InvocationID(), body.InvocationID, "the current invocation")
+				return
+			}
+			assert.Len(t, body.Chunks, tt.wantChunks)
+			assert.Equal(t, inv, body.InvocationID)
+		})
+	}
+}
+
+// The session of the issue: "build" printed six lines and was forgotten; a
+// new "build" printed three and exited. A cursor of the first never reads
+// the second silently.
+func TestFollowDetectsAnotherInvocation(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{})
+	old := &processes.Session{ID: "build"}
+	e.m.Register(old)
+	for i := 1; i <= 6; i++ {
+		old.Append("stdout", fmt.Appendf(nil, "old %d\n", i))
+	}
+	oldInv := old.InvocationID()
+	e.m.Forget("build")
+	cur := &processes.Session{ID: "build"}
+	e.m.Register(cur)
+	for i := 1; i <= 3; i++ {
+		cur.Append("stdout", fmt.Appendf(nil, "new %d\n", i))
+	}
+	cur.SetExit(0)
+	require.NotEqual(t, oldInv, cur.InvocationID())
+
+	var seen []processes.Output
+	collect := func(out processes.Output) error { seen = append(seen, out); return nil }
+	tests := []struct {
+		name     string
+		follow   func() (int, error)
+		wantErr  error
+		wantData string
+	}{
+		{"Follow from a seq past the new output", func() (int, error) {
+			return e.c.Follow(t.Context(), "build", 6, collect)
+		}, httpapi.ErrCursorAhead, ""},
+		{"FollowCursor of the old invocation", func() (int, error) {
+			return e.c.FollowCursor(t.Context(), "build", httpapi.Cursor{InvocationID: oldInv, Seq: 2}, collect)
+		}, httpapi.ErrInvocationChanged, ""},
+		{"FollowCursor of the new invocation", func() (int, error) {
+			return e.c.FollowCursor(t.Context(), "build", httpapi.Cursor{InvocationID: cur.InvocationID(), Seq: 2}, collect)
+		}, nil, "new 3\n"},
+		{"Follow from the start", func() (int, error) {
+			return e.c.Follow(t.Context(), "build", 0, collect)
+		}, nil, "new 1\nnew 2\nnew 3\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seen = nil
+			exit, err := tt.follow()
+			if tt.wantErr != nil {
+				assert.ErrorIs(t, err, tt.wantErr)
+				assert.Equal(t, -1, exit)
+				assert.Empty(t, seen, "output passed on")
+				var ae *httpapi.APIError
+				require.ErrorAs(t, err, &ae)
+				assert.Equal(t, cur.InvocationID(), ae.InvocationID)
+				return
+			}
+			require.NoError(t, err)
+			assert.Zero(t, exit)
+			var got strings.Builder
+			for _, out := range seen {
+				assert.Equal(t, cur.InvocationID(), out.InvocationID)
+				for _, c := range out.Chunks {
+					got.Write(c.Data)
+				}
+			}
+			assert.Equal(t, tt.wantData, got.String())
+		})
+	}
+}
+
+// A session replaced between two polls of a Follow is reported, not mixed
+// into what was followed.
+func TestFollowDetectsReplacement(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{})
+	s := &processes.Session{ID: "job"}
+	e.m.Register(s)
+	s.Append("stdout", []byte("first run\n"))
+	polls := 0
+	exit, err := e.c.Follow(t.Context(), "job", 0, func(out processes.Output) error {
+		polls++
+		next := &processes.Session{ID: "job"}
+		next.Append("stdout", []byte("second run, line 1\n"))
+		next.Append("stdout", []byte("second run, line 2\n"))
+		e.m.Register(next)
+		return nil
+	})
+	assert.ErrorIs(t, err, httpapi.ErrInvocationChanged)
+	assert.Equal(t, -1, exit)
+	assert.Equal(t, 1, polls)
 }

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -39,10 +41,14 @@ func procEnv(t *testing.T, m *processes.Manager, opts httpapi.Options) *env {
 		var req struct {
 			Argv []string `json:"argv"`
 		}
-		if err := jsonDecode(r, &req); err != nil || len(req.Argv) == 0 {
+		if err := httpapi.DecodeJSON(r, 0, &req); err != nil {
+			return nil, err
+		}
+		if len(req.Argv) == 0 {
 			return nil, &httpapi.APIError{Status: 400, Code: httpapi.CodeBadRequest, Message: "want {\"argv\": [...]}"}
 		}
 		s, err := m.Start(exec.Command(req.Argv[0], req.Argv[1:]...), processes.StartOptions{
+			ID:          httpapi.SessionID(r, ""),
 			WorkspaceID: httpapi.Workspace(r.Context()),
 		})
 		if err == nil {
@@ -203,7 +209,7 @@ func TestProcessStartErrors(t *testing.T) {
 	e := procEnv(t, processes.NewManager(0, processes.WithMaxSessions(1)), httpapi.Options{Authorize: byHeader})
 	e.c.Header = http.Header{"X-Workspace": {"w"}}
 	sid := start(t, e, "sleep", "1000")
-	s, ok := e.m.Get(sid)
+	s, ok := e.m.Get(httpapi.ScopedID("w", sid))
 	require.True(t, ok)
 	assert.Equal(t, "w", s.WorkspaceID, "the session's workspace")
 
@@ -227,10 +233,75 @@ func TestProcessStartErrors(t *testing.T) {
 	}
 	require.NoError(t, e.c.Delete(t.Context(), sid))
 	proctest.Recv(t, s.Done())
-	_, err := e.c.Start(t.Context(), map[string][]string{"argv": {"/nonexistent/program"}})
-	var ae *httpapi.APIError
-	require.ErrorAs(t, err, &ae)
-	assert.Equal(t, http.StatusInternalServerError, ae.Status, "a program that cannot start")
+}
+
+// A program that cannot be started is the caller's input: 422
+// start_failed, naming the program by its base name, without the server's
+// directories or Go's words.
+func TestProcessStartFailed(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "data.txt")
+	require.NoError(t, os.WriteFile(notExec, []byte("hello\n"), 0o644))
+	noMagic := filepath.Join(dir, "nomagic")
+	require.NoError(t, os.WriteFile(noMagic, []byte{0, 1, 2, 3}, 0o755))
+	tests := []struct {
+		name     string
+		argv     []string
+		wantName string
+		wantWhy  string
+	}{
+		{"absolute path missing", []string{"/nonexistent/dir/program"}, "program", "no such file or directory"},
+		{"not in PATH", []string{"no-such-program-anywhere"}, "no-such-program-anywhere", "executable file not found in PATH"},
+		{"not executable", []string{notExec}, "data.txt", "permission denied"},
+		{"a directory", []string{dir}, filepath.Base(dir), "permission denied"},
+		{"not a program", []string{noMagic}, "nomagic", "not an executable program"},
+		{"a file as a directory", []string{notExec + "/x"}, "x", "a component of its path is not a directory"},
+	}
+	e := procEnv(t, nil, httpapi.Options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.c.Start(t.Context(), map[string][]string{"argv": tt.argv})
+			var ae *httpapi.APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, http.StatusUnprocessableEntity, ae.Status, "%v", err)
+			assert.Equal(t, httpapi.CodeStartFailed, ae.Code)
+			assert.ErrorIs(t, err, httpapi.ErrStartFailed)
+			assert.Equal(t, fmt.Sprintf("httpapi: program could not be started: %q: %s", tt.wantName, tt.wantWhy), ae.Message)
+			assert.NotContains(t, ae.Message, dir, "a server directory leaked")
+			assert.NotContains(t, ae.Message, "fork/exec")
+		})
+	}
+	assert.Zero(t, e.m.Len(), "sessions registered")
+}
+
+// A client that asks for termination and leaves at once does not turn the
+// graceful stop into SIGKILL: the child's SIGTERM handler runs to its end.
+func TestProcessTerminateOutlivesItsClient(t *testing.T) {
+	e := procEnv(t, nil, httpapi.Options{})
+	sid := start(t, e, "sh", "-c", `trap 'sleep 0.2; exit 7' TERM; echo ready; while :; do sleep 0.05; done`)
+	s, ok := e.m.Get(sid)
+	require.True(t, ok)
+	// The trap is set once ready is printed.
+	require.NoError(t, s.WaitOutput(t.Context(), 0))
+	arrived, finished := e.watch()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.c.Terminate(ctx, sid)
+		errc <- err
+	}()
+	for r := proctest.Recv(t, arrived); !strings.HasSuffix(r.URL.Path, "/terminate"); r = proctest.Recv(t, arrived) {
+	}
+	cancel()
+	assert.ErrorIs(t, proctest.Recv(t, errc), context.Canceled)
+
+	proctest.Recv(t, s.Done())
+	st, ok := s.ExitStatus()
+	require.True(t, ok)
+	assert.Equal(t, 7, st.Code, "got %v, want exit status 7: the client's leaving escalated the stop", st)
+	assert.Zero(t, st.Signal)
+	proctest.Recv(t, finished) // the handler returned once the process was gone
 }
 
 func TestProcessEvents(t *testing.T) {
@@ -245,11 +316,10 @@ func TestProcessEvents(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, evs)
 
+	assert.Equal(t, "hello", evs[0].name)
+	evs = content(t, evs)
 	var stdout strings.Builder
 	for _, ev := range evs[:len(evs)-1] {
-		if ev.comment != "" {
-			continue
-		}
 		require.Equal(t, "output", ev.name)
 		var c struct {
 			Stream string

@@ -1,0 +1,123 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// started is the body of a 201 answer to POST /.
+type started struct {
+	ID          string `json:"id"`
+	WorkspaceID string `json:"workspace_id"`
+}
+
+func (h *handler) serveStart(w http.ResponseWriter, r *http.Request) {
+	if h.start == nil {
+		w.Header().Set("Allow", "")
+		writeError(w, http.StatusMethodNotAllowed, CodeStartDisabled, "httpapi: starting sessions is disabled")
+		return
+	}
+	sc, ok := h.workspace(w, r)
+	if !ok {
+		return
+	}
+	r = withScope(r, sc)
+	s, err := h.start(r, h.m)
+	if err != nil {
+		if ae := startFailure(err); ae != nil {
+			h.log.Debug("httpapi: start failed", "workspace", sc.ws, "err", err)
+			err = ae
+		}
+		h.fail(w, r, err)
+		return
+	}
+	if s == nil {
+		h.fail(w, r, errors.New("httpapi: Options.Start returned neither a session nor an error"))
+		return
+	}
+	if cur, ok := h.m.Get(s.ID); !ok || cur != s {
+		h.fail(w, r, errors.New("httpapi: Options.Start returned a session not registered in the Manager: "+strconv.Quote(s.ID)))
+		return
+	}
+	if s.WorkspaceID != sc.ws {
+		h.m.Remove(s)
+		h.fail(w, r, errors.New("httpapi: Options.Start returned a session of workspace "+
+			strconv.Quote(s.WorkspaceID)+" for workspace "+strconv.Quote(sc.ws)+"; forgot it"))
+		return
+	}
+	id, ok := sc.clientID(s.ID)
+	if !ok {
+		h.m.Remove(s)
+		h.fail(w, r, errors.New("httpapi: Options.Start returned a session whose ID "+strconv.Quote(s.ID)+
+			" is not in the scope of workspace "+strconv.Quote(sc.ws)+" (name it with httpapi.SessionID); forgot it"))
+		return
+	}
+	h.log.Info("httpapi: session started", "id", id, "workspace", sc.ws)
+	writeJSON(w, http.StatusCreated, started{ID: id, WorkspaceID: s.WorkspaceID})
+}
+
+// maxProgramInMessage bounds the program name quoted in a message.
+const maxProgramInMessage = 128
+
+// startFailure returns the 422 answer for an error of os/exec that says
+// that the program a Start function tried to run cannot be: not found in
+// PATH, found only relative to the current directory, missing, not
+// executable, or not a program. It names the program by its base name, so
+// that no directory of the server shows, and returns nil for any other
+// error, such as a failure of the system (no memory, too many processes),
+// which stays a 500.
+func startFailure(err error) *APIError {
+	var (
+		ee     *exec.Error
+		pe     *fs.PathError
+		name   string
+		reason string
+	)
+	switch {
+	case errors.As(err, &ee):
+		name = ee.Name
+		switch {
+		case errors.Is(ee.Err, exec.ErrNotFound):
+			reason = "executable file not found in PATH"
+		case errors.Is(ee.Err, exec.ErrDot):
+			reason = "found only relative to the current directory"
+		case errors.Is(ee.Err, fs.ErrPermission):
+			reason = "permission denied"
+		case errors.Is(ee.Err, fs.ErrNotExist):
+			reason = "no such file or directory"
+		default:
+			return nil
+		}
+	case errors.As(err, &pe) && pe.Op == "fork/exec":
+		name = pe.Path
+		switch {
+		case errors.Is(pe.Err, fs.ErrNotExist):
+			reason = "no such file or directory"
+		case errors.Is(pe.Err, fs.ErrPermission):
+			reason = "permission denied"
+		case errors.Is(pe.Err, syscall.ENOEXEC):
+			reason = "not an executable program"
+		case errors.Is(pe.Err, syscall.ENOTDIR):
+			reason = "a component of its path is not a directory"
+		default:
+			return nil
+		}
+	default:
+		return nil
+	}
+	name = filepath.Base(name)
+	if len(name) > maxProgramInMessage {
+		name = name[:maxProgramInMessage] + "..."
+	}
+	return &APIError{
+		Status:  http.StatusUnprocessableEntity,
+		Code:    CodeStartFailed,
+		Message: fmt.Sprintf("%s: %s: %s", ErrStartFailed, strconv.Quote(name), reason),
+	}
+}
