@@ -23,6 +23,13 @@ const (
 	// culls connected sessions (WithCullConnected). Terminals leave it out:
 	// they idle by what their user types, viewers or not.
 	ActivityConnected
+	// ActivityCPU: CPU time used by the session's process tree, read at
+	// each sweep that would evict it: at least the Manager's CPU threshold
+	// (WithCPUThreshold, 10 ms by default) since the previous sweep counts
+	// as activity at that sweep, so that a silent compile or download is
+	// not evicted as idle. The CPU time is the cgroup's cpu.stat where the
+	// session has one, else the /proc walk's (see Usage).
+	ActivityCPU
 )
 
 // has reports whether a counts flag f, the zero value counting as output

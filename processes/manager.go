@@ -17,6 +17,7 @@ const (
 	defaultSweepInterval = time.Minute
 	defaultKillGrace     = 5 * time.Second
 	defaultWaitDelay     = 2 * time.Second
+	defaultCPUThreshold  = 10 * time.Millisecond
 	shardCount           = 64
 )
 
@@ -47,7 +48,8 @@ type Manager struct {
 	total   int
 	perWS   map[string]int
 
-	cull bool // WithCullConnected
+	cull   bool          // WithCullConnected
+	cpuMin time.Duration // WithCPUThreshold
 
 	epochOnce sync.Once
 	epoch     time.Time // see epochTime
@@ -117,6 +119,13 @@ func (m *Manager) killGrace() time.Duration {
 		return defaultKillGrace
 	}
 	return m.grace
+}
+
+func (m *Manager) cpuThreshold() time.Duration {
+	if m.cpuMin == 0 {
+		return defaultCPUThreshold
+	}
+	return m.cpuMin
 }
 
 func (m *Manager) waitDelay() time.Duration {
@@ -280,22 +289,41 @@ func (m *Manager) Sweep() {
 // sessions are terminated together: one scan of /proc serves them all.
 func (m *Manager) sweepAt(t time.Time) int {
 	def, now, cull := m.IdleTimeout, int64(t.Sub(m.epochTime())), m.cull
-	var idle, evicted []*Session
+	// First the candidates, shard by shard under read locks.
+	var idle [shardCount][]*Session
+	var busy []*process // candidates whose CPU use may keep them
 	for i := range m.shards {
 		sh := &m.shards[i]
-		idle = idle[:0]
 		sh.mu.RLock()
 		for _, s := range sh.sessions {
 			if s.idleAt(now, def, cull) {
-				idle = append(idle, s)
+				idle[i] = append(idle[i], s)
+				if s.activity.has(ActivityCPU) && s.proc != nil && !s.proc.finished.Load() {
+					busy = append(busy, s.proc)
+				}
 			}
 		}
 		sh.mu.RUnlock()
-		if len(idle) == 0 {
+	}
+	// CPU used since the previous sweep counts as activity.
+	if len(busy) > 0 {
+		threshold := m.cpuThreshold()
+		for p, u := range treeUsage(busy) {
+			if time.Duration(int64(u.cpu)-p.lastCPU.Swap(int64(u.cpu))) >= threshold {
+				p.s.mu.Lock()
+				p.s.stamp(t)
+				p.s.mu.Unlock()
+			}
+		}
+	}
+	var evicted []*Session
+	for i := range m.shards {
+		if len(idle[i]) == 0 {
 			continue
 		}
+		sh := &m.shards[i]
 		sh.mu.Lock()
-		for _, s := range idle {
+		for _, s := range idle[i] {
 			// Re-check: the session may have been replaced or become
 			// active since the read.
 			if sh.sessions[s.ID] == s && s.idleAt(now, def, cull) {

@@ -92,3 +92,18 @@ func WithMaxSessionsPerWorkspace(n int) Option {
 func WithCullConnected(cull bool) Option {
 	return func(m *Manager) { m.cull = cull }
 }
+
+// WithCPUThreshold sets how much CPU time a session whose Activity has
+// ActivityCPU must use between two sweeps for the later sweep to count it
+// as active: a compile or a download that prints nothing stays, a program
+// blocked on input does not. The default is 10 ms (1% of one CPU over the
+// default one-minute sweep interval would be 600 ms: the default is meant
+// to catch any real work). NewManager panics if d is not positive.
+func WithCPUThreshold(d time.Duration) Option {
+	return func(m *Manager) {
+		if d <= 0 {
+			panic("processes: non-positive CPU threshold")
+		}
+		m.cpuMin = d
+	}
+}

@@ -37,8 +37,11 @@ type process struct {
 	// leader, zombie or not, keeps its pid and so its group ID from being
 	// reused, so a group signal can never reach a stranger.
 	reapMu   sync.RWMutex
-	reaped   atomic.Bool // the leader was reaped: its pid may be reused
-	finished atomic.Bool // SetExit was called
+	reaped   atomic.Bool  // the leader was reaped: its pid may be reused
+	finished atomic.Bool  // SetExit was called
+	pauseMu  sync.Mutex   // one Pause or Resume at a time
+	paused   atomic.Bool  // Pause stopped the tree and Resume did not continue it
+	lastCPU  atomic.Int64 // CPU time at the previous sweep, for ActivityCPU
 
 	// Termination, under stopMu. Exactly one of terminate and wait sees
 	// both stopping set up and the exit recorded, and completes.

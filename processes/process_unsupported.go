@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync/atomic"
+	"time"
 )
 
 // process is what runs behind a started session. Starting processes is
@@ -19,6 +20,9 @@ type process struct {
 	pid      int
 	tty      *os.File
 	finished atomic.Bool
+	paused   atomic.Bool
+	lastCPU  atomic.Int64
+	s        *Session
 	gone     chan struct{}
 }
 
@@ -39,3 +43,11 @@ func (m *Manager) liveProcs() []*process   { return nil }
 func (m *Manager) waitForker()             {}
 
 type forkReq struct{}
+
+func (p *process) pause(context.Context) error  { return errors.ErrUnsupported }
+func (p *process) resume(context.Context) error { return errors.ErrUnsupported }
+func (p *process) usage() (Usage, error)        { return Usage{}, errors.ErrUnsupported }
+
+type treeStats struct{ cpu time.Duration }
+
+func treeUsage([]*process) map[*process]treeStats { return nil }

@@ -17,6 +17,9 @@ type procStat struct {
 	pid, ppid, pgrp, sid int
 	start                uint64 // start time in clock ticks after boot
 	dead                 bool   // a zombie (Z) or dying (X): it can do nothing more
+	stopped              bool   // stopped by a signal (T)
+	cpu                  uint64 // utime + stime, in USER_HZ ticks
+	childCPU             uint64 // cutime + cstime: its reaped children's
 }
 
 // procRef names one incarnation of a pid: a pid whose start time changed
@@ -44,8 +47,9 @@ func readStat(pid int, buf []byte) (st procStat, ok bool) {
 	if i < 0 {
 		return st, false
 	}
-	// Fields after the name, counted from 0: state, ppid, pgrp, session,
-	// ..., starttime at 19.
+	// Fields after the name, counted from 0 (proc_pid_stat(5) numbers
+	// them from 3): state, ppid, pgrp, session, ..., utime at 11, stime,
+	// cutime, cstime, ..., starttime at 19.
 	var f [20]uint64
 	k := -1
 	for _, c := range b[i+1:] {
@@ -64,7 +68,11 @@ func readStat(pid int, buf []byte) (st procStat, ok bool) {
 	if i+2 < len(b) {
 		state = b[i+2]
 	}
-	return procStat{pid: pid, ppid: int(f[1]), pgrp: int(f[2]), sid: int(f[3]), start: f[19], dead: state == 'Z' || state == 'X'}, true
+	return procStat{
+		pid: pid, ppid: int(f[1]), pgrp: int(f[2]), sid: int(f[3]), start: f[19],
+		dead: state == 'Z' || state == 'X', stopped: state == 'T',
+		cpu: f[11] + f[12], childCPU: f[13] + f[14],
+	}, true
 }
 
 // listProcs returns the stat of every process in /proc.

@@ -130,3 +130,65 @@ func (s *Session) Pid() int {
 func (s *Session) Value() any {
 	return s.value // set before the session is shared, never changed
 }
+
+// Pause stops the session's whole process tree and waits until it is
+// stopped, or ctx ends: with the session's cgroup, cgroup.freeze (the
+// kernel freezes every member at once; Documentation/admin-guide/
+// cgroup-v2.rst, "Core Interface Files"); without one, SIGSTOP to the
+// process group and every descendant found. A paused session uses no CPU,
+// keeps its memory, and is reported by [Session.Paused]; terminating it
+// resumes it first, so its handlers run. Pause counts as input activity.
+// It returns nil for a session already paused, [ErrNoProcess] for a session
+// without a process, [ErrExited] once the process exited, and ctx.Err()
+// when ctx ended before every member was stopped (the tree is then being
+// stopped; call Resume to undo).
+func (s *Session) Pause(ctx context.Context) error {
+	proc, exited := s.input()
+	switch {
+	case proc == nil:
+		return ErrNoProcess
+	case exited || proc.finished.Load():
+		return ErrExited
+	}
+	return proc.pause(ctx)
+}
+
+// Resume continues a session that Pause stopped: cgroup.freeze 0, or
+// SIGCONT to the process group and every descendant found, and waits until
+// the tree runs, or ctx ends. It counts as input activity, and returns nil
+// for a session that is not paused, [ErrNoProcess] for a session without a
+// process, and ctx.Err() when ctx ended first.
+func (s *Session) Resume(ctx context.Context) error {
+	proc, _ := s.input()
+	if proc == nil {
+		return ErrNoProcess
+	}
+	return proc.resume(ctx)
+}
+
+// Paused reports whether the session was paused by [Session.Pause] and not
+// resumed since. A session without a process is never paused.
+func (s *Session) Paused() bool {
+	proc := s.process()
+	return proc != nil && proc.paused.Load()
+}
+
+// Usage reports what the session's process tree uses now: CPU time, the
+// number of processes and, where the cgroup's memory controller is
+// enabled, memory. It returns [ErrNoProcess] for a session without a
+// process and [ErrExited] once the process exited and its cgroup, if any,
+// is empty.
+func (s *Session) Usage() (Usage, error) {
+	proc := s.process()
+	if proc == nil {
+		return Usage{}, ErrNoProcess
+	}
+	return proc.usage()
+}
+
+// process returns the session's process, nil for a session without one.
+func (s *Session) process() *process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc
+}

@@ -26,6 +26,9 @@ func (m *Manager) terminate(ps []*process) {
 			p.stopping = true
 			mine = append(mine, p)
 			if !p.exitSeen {
+				// The graceful signal is followed by SIGCONT: a paused
+				// tree runs again, to handle it.
+				p.paused.Store(false)
 				running = append(running, p)
 				p.timer = m.clock().AfterFunc(grace, p.kill)
 			}
