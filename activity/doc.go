@@ -7,7 +7,9 @@
 // time into an [ActivityStatus]; a [Tracker] records activity, finds idle
 // sessions, hibernates them with compare-and-set, and announces each
 // hibernation to an optional [Publisher]. [MemoryStore] is a Store for tests
-// and single-process programs.
+// and single-process programs; package pgstore is one on PostgreSQL, shared
+// by many servers, and package storetest is the contract suite every Store
+// must pass.
 //
 // # State rules
 //
@@ -53,17 +55,41 @@
 //     the time LastActivity points to, changes nothing stored, and the Store
 //     keeps no reference to the session passed to Update.
 //   - List returns the sessions of exactly the namespace asked for.
+//   - Each method returns an error wrapping ctx.Err() when its context is
+//     done, and then changes nothing.
+//   - A Store that implements [BatchRecorder] moves stamps forward only and
+//     gives each session it changes the next Version.
+//
+// Package storetest checks all of this: run storetest.Run against your
+// Store.
+//
+// # Write-behind
+//
+// Writing LastActivity on every keystroke cannot scale: ten million sessions
+// touched every second are ten million writes a second. With
+// [WithWriteBehind] a Tracker records activity in memory, keeps the latest
+// stamp of each session, and writes all of them every interval in one batch
+// ([BatchRecorder]), so a database sees at most one write per active session
+// per interval. Stamps only move forward, the Tracker's own decisions use
+// the newer of the stored and the pending stamp, and [Tracker.Flush] and
+// [Tracker.Close] write what is pending. A crash loses at most one interval
+// of activity and never makes a session look more recent than it was.
 //
 // # Concurrency
 //
 // [MemoryStore] and [Tracker] are safe for concurrent use. Several Trackers,
 // in one process or many, may share a Store: compare-and-set arbitrates
-// between them, and a Tracker retries a conflicting Update on a fresh copy.
-// The Tracker calls its Publisher and logger with no lock held.
+// between them, and a Tracker retries a conflicting Update on a fresh copy,
+// so idle monitors on several servers hibernate each session once and
+// publish one event for it. The Tracker calls its Publisher and logger with
+// no lock held.
 //
 // # Lifecycle
 //
-// A Tracker holds no goroutine of its own. [Tracker.StartIdleMonitor] blocks
+// A Tracker without write-behind holds no goroutine of its own; one with
+// [WithWriteBehind] owns the goroutine that flushes, from [NewTracker] until
+// [Tracker.Close], which writes what is pending and waits for it to exit.
+// [Tracker.StartIdleMonitor] blocks
 // its caller, runs the periodic check on the Tracker's clock through the sweep
 // package, and returns once its context is done and the check in progress, if
 // any, has finished; no goroutine survives it. Each tick is a call of

@@ -76,3 +76,37 @@ func ExampleTracker_HibernateIdleSession() {
 	// hibernate: <nil>
 	// state: hibernated
 }
+
+// With write-behind, a Tracker keeps activity in memory and writes it once
+// per interval, in one batch: a hundred keystrokes cost one write.
+func ExampleWithWriteBehind() {
+	ctx := context.Background()
+	c := clock.NewMock()
+	store := activity.NewMemoryStore()
+	created := c.Now()
+	if _, err := store.Update(ctx, activity.Session{
+		Namespace: "team", Name: "notebook", State: activity.StateRunning,
+		IdleTimeout: 5 * time.Minute, CreatedAt: created,
+	}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	tr := activity.NewTracker(store, activity.WithClock(c), activity.WithWriteBehind(time.Minute))
+	defer tr.Close(ctx) // flushes what is pending and stops the flushing goroutine
+
+	for range 100 { // ten seconds of typing
+		c.Add(100 * time.Millisecond)
+		_ = tr.UpdateSessionActivity(ctx, "team", "notebook")
+	}
+	s, _ := store.Get(ctx, "team", "notebook")
+	fmt.Println("stored before the flush:", s.LastActivity, "version", s.Version)
+	fmt.Println("idle as the tracker sees it:", tr.GetActivityStatus(&s).IdleDuration)
+
+	_ = tr.Flush(ctx) // what the interval does by itself
+	s, _ = store.Get(ctx, "team", "notebook")
+	fmt.Println("stored after:", s.LastActivity.Sub(created), "version", s.Version)
+	// Output:
+	// stored before the flush: <nil> version 1
+	// idle as the tracker sees it: 0s
+	// stored after: 10s version 2
+}

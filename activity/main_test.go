@@ -107,11 +107,12 @@ func names(events []activity.Event) []string {
 type hookStore struct {
 	activity.Store
 
-	mu        sync.Mutex
-	listErrs  []error  // returned by the next List calls, one each; nil passes through
-	onUpdate  []func() // run before the next Update calls, one each
-	updateErr error    // when set, every Update fails with it
-	updates   atomic.Int32
+	mu          sync.Mutex
+	listErrs    []error  // returned by the next List calls, one each; nil passes through
+	onUpdate    []func() // run before the next Update calls, one each
+	afterUpdate []func() // run after the next Update calls, one each
+	updateErr   error    // when set, every Update fails with it
+	updates     atomic.Int32
 }
 
 func (h *hookStore) List(ctx context.Context, namespace string) ([]activity.Session, error) {
@@ -130,9 +131,12 @@ func (h *hookStore) List(ctx context.Context, namespace string) ([]activity.Sess
 func (h *hookStore) Update(ctx context.Context, s activity.Session) (activity.Session, error) {
 	h.updates.Add(1)
 	h.mu.Lock()
-	var hook func()
+	var hook, after func()
 	if len(h.onUpdate) > 0 {
 		hook, h.onUpdate = h.onUpdate[0], h.onUpdate[1:]
+	}
+	if len(h.afterUpdate) > 0 {
+		after, h.afterUpdate = h.afterUpdate[0], h.afterUpdate[1:]
 	}
 	err := h.updateErr
 	h.mu.Unlock()
@@ -142,7 +146,11 @@ func (h *hookStore) Update(ctx context.Context, s activity.Session) (activity.Se
 	if err != nil {
 		return activity.Session{}, err
 	}
-	return h.Store.Update(ctx, s)
+	got, err := h.Store.Update(ctx, s)
+	if after != nil {
+		after()
+	}
+	return got, err
 }
 
 // logRecorder is a slog.Handler that sends every record to records.

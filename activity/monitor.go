@@ -15,6 +15,7 @@ import (
 // copy before it is hibernated. It returns the names of the sessions it
 // hibernated, in the order the Store lists them.
 //
+// With write-behind, the newer of the stored and the pending stamp decides.
 // A session that changed between the listing and its re-check (now active,
 // no longer running, or gone) is skipped silently. Other failures do not stop
 // the pass: it returns the errors joined, each wrapped with its session. A
@@ -36,7 +37,7 @@ func (t *Tracker) hibernateIdle(ctx context.Context, namespace string) ([]string
 	var names []string
 	var errs []error
 	for _, s := range sessions {
-		if !t.status(s, now).ShouldHibernate {
+		if !t.status(t.withPending(s), now).ShouldHibernate {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

@@ -118,7 +118,7 @@ func TestHibernateIdleStopsWhenContextEnds(t *testing.T) {
 	create(t, mem, running("ns", "b", time.Minute))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	st := &hookStore{Store: mem, onUpdate: []func(){cancel}} // ends ctx during the first hibernation
+	st := &hookStore{Store: mem, afterUpdate: []func(){cancel}} // ends ctx during the first hibernation, once stored
 	tr, c, _ := newTracker(st)
 	c.Add(time.Hour)
 

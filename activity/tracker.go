@@ -33,19 +33,23 @@ const maxAttempts = 1000
 
 // Tracker records activity and hibernates idle sessions of a [Store]. Create
 // one with [NewTracker]; the zero Tracker is not usable. A Tracker is safe for
-// concurrent use and holds no goroutine: only [Tracker.StartIdleMonitor] runs
-// one, for as long as it blocks.
+// concurrent use. Without write-behind it holds no goroutine: only
+// [Tracker.StartIdleMonitor] runs one, for as long as it blocks. With
+// [WithWriteBehind] it owns one that flushes, until [Tracker.Close].
 type Tracker struct {
-	store Store
-	clock clock.Clock
-	grace time.Duration
-	idle  time.Duration // WithIdleTimeout
-	pub   Publisher
-	log   *slog.Logger
+	store       Store
+	clock       clock.Clock
+	grace       time.Duration
+	idle        time.Duration // WithIdleTimeout
+	pub         Publisher
+	log         *slog.Logger
+	writeBehind time.Duration // WithWriteBehind
+	wb          *batcher      // nil without write-behind
 }
 
 // NewTracker returns a Tracker over store, configured by opts. It panics with
-// "activity: nil Store" if store is nil.
+// "activity: nil Store" if store is nil. With [WithWriteBehind] the Tracker
+// starts its flushing goroutine here: call [Tracker.Close] when done.
 func NewTracker(store Store, opts ...Option) *Tracker {
 	if store == nil {
 		panic("activity: nil Store")
@@ -61,43 +65,91 @@ func NewTracker(store Store, opts ...Option) *Tracker {
 			o(t)
 		}
 	}
+	if t.writeBehind > 0 {
+		t.startWriteBehind()
+	}
 	return t
 }
 
-// UpdateSessionActivity records activity on a session now: it sets the
-// session's LastActivity to the Tracker's clock time with compare-and-set,
-// reading the session again and reapplying the change when another writer
-// updated it in between. It does not change the session's State: activity on
-// a hibernated session is recorded but does not wake it.
-//
-// It returns an error wrapping [ErrNotFound] for an unknown session, wrapping
-// ctx.Err() when ctx ends while it retries, wrapping [ErrConflict] if the Store
-// keeps reporting conflicts, and wrapping any other error of the Store.
+// Store returns the Store the Tracker was made with.
+func (t *Tracker) Store() Store { return t.store }
+
+// UpdateSessionActivity records activity on a session now, at the Tracker's
+// clock time: it is [Tracker.RecordActivity] with that time. It does not
+// change the session's State: activity on a hibernated session is recorded
+// but does not wake it.
 func (t *Tracker) UpdateSessionActivity(ctx context.Context, namespace, name string) error {
-	err := t.retry(ctx, func() error {
-		s, err := t.store.Get(ctx, namespace, name)
-		if err != nil {
-			return err
-		}
-		now := t.clock.Now()
-		s.LastActivity = &now
-		_, err = t.store.Update(ctx, s)
-		return err
-	})
+	return t.RecordActivity(ctx, namespace, name, t.clock.Now())
+}
+
+// RecordActivity records activity on a session at a given time, such as the
+// time a host last saw output. A stamp never moves activity back: if the
+// session's LastActivity is already later than at, it is left as is.
+//
+// Without write-behind it writes at once: it sets LastActivity with
+// compare-and-set, reading the session again and reapplying the change when
+// another writer updated it in between, and returns an error wrapping
+// [ErrNotFound] for an unknown session, wrapping ctx.Err() when ctx ends
+// while it retries, wrapping [ErrConflict] if the Store keeps reporting
+// conflicts, and wrapping any other error of the Store.
+//
+// With [WithWriteBehind] it only keeps the stamp in memory, coalesced with
+// the session's others, for the next flush, and returns nil at once, or an
+// error wrapping [ErrClosed] after [Tracker.Close]. An unknown session is
+// then not reported: its stamp is dropped by the flush.
+func (t *Tracker) RecordActivity(ctx context.Context, namespace, name string, at time.Time) error {
+	at = at.Round(0) // wall clock only: stamps are compared with stored times
+	var err error
+	if t.wb != nil {
+		err = t.wb.record(key{namespace, name}, at)
+	} else {
+		err = t.recordThrough(ctx, namespace, name, at)
+	}
 	if err != nil {
 		return fmt.Errorf("activity: update activity of %s/%s: %w", namespace, name, err)
 	}
 	return nil
 }
 
+// recordThrough writes a stamp to the Store at once, forward only.
+func (t *Tracker) recordThrough(ctx context.Context, namespace, name string, at time.Time) error {
+	return t.retry(ctx, func() error {
+		s, err := t.store.Get(ctx, namespace, name)
+		if err != nil {
+			return err
+		}
+		if s.LastActivity != nil && s.LastActivity.After(at) {
+			return nil
+		}
+		s.LastActivity = &at
+		_, err = t.store.Update(ctx, s)
+		return err
+	})
+}
+
+// withPending returns s with the newer of its LastActivity and the stamp
+// pending for it in the write-behind, if any.
+func (t *Tracker) withPending(s Session) Session {
+	if t.wb == nil {
+		return s
+	}
+	if p, ok := t.wb.latest(key{s.Namespace, s.Name}); ok && (s.LastActivity == nil || p.After(*s.LastActivity)) {
+		s.LastActivity = &p
+	}
+	return s
+}
+
 // GetActivityStatus returns the status of s at the Tracker's clock time with
 // its grace period and default idle timeout: [Status](*s, grace, now), with
-// a zero IdleTimeout replaced by the default. A nil s gives a nil status.
+// a zero IdleTimeout replaced by the default. With write-behind, a stamp
+// pending for the session that is newer than s.LastActivity counts instead,
+// and the status's LastActivity points to a copy of it. A nil s gives a nil
+// status.
 func (t *Tracker) GetActivityStatus(s *Session) *ActivityStatus {
 	if s == nil {
 		return nil
 	}
-	st := t.status(*s, t.clock.Now())
+	st := t.status(t.withPending(*s), t.clock.Now())
 	return &st
 }
 
@@ -112,8 +164,10 @@ func (t *Tracker) status(s Session, now time.Time) ActivityStatus {
 // CheckIdleSessions returns copies of the sessions of the namespace that are
 // in state [StateRunning] and idle at the Tracker's clock time, in the order
 // the Store lists them, or nil when there are none. Idle is not yet due for
-// hibernation: see [ActivityStatus.ShouldHibernate]. It changes nothing. It
-// returns an error wrapping the Store's if listing fails.
+// hibernation: see [ActivityStatus.ShouldHibernate]. With write-behind, the
+// newer of the stored and the pending stamp decides, and the copies carry
+// it. It changes nothing. It returns an error wrapping the Store's if
+// listing fails.
 func (t *Tracker) CheckIdleSessions(ctx context.Context, namespace string) ([]*Session, error) {
 	sessions, err := t.store.List(ctx, namespace)
 	if err != nil {
@@ -122,6 +176,7 @@ func (t *Tracker) CheckIdleSessions(ctx context.Context, namespace string) ([]*S
 	now := t.clock.Now()
 	var idle []*Session
 	for _, s := range sessions {
+		s = t.withPending(s)
 		if s.State == StateRunning && t.status(s, now).IsIdle {
 			c := clone(s)
 			idle = append(idle, &c)
@@ -136,7 +191,8 @@ func (t *Tracker) CheckIdleSessions(ctx context.Context, namespace string) ([]*S
 // on a conflict it reads the session again and checks again, so a session
 // that became active in the meantime is left running. Once the session is
 // hibernated it publishes an [Event] of type [EventHibernated] to the
-// Tracker's Publisher, if any.
+// Tracker's Publisher, if any. With write-behind, the newer of the stored and
+// the pending stamp decides, and is what is stored with the new state.
 //
 // It returns nil when the session was hibernated and its event published (or
 // there is no Publisher). Otherwise it returns an error wrapping:
@@ -158,6 +214,7 @@ func (t *Tracker) HibernateIdleSession(ctx context.Context, namespace, name stri
 		if s.State != StateRunning {
 			return fmt.Errorf("%w (state %q)", ErrNotRunning, s.State)
 		}
+		s = t.withPending(s)
 		now := t.clock.Now()
 		st := t.status(s, now)
 		if !st.ShouldHibernate {

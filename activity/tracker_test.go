@@ -87,25 +87,28 @@ func TestUpdateSessionActivityReappliesAfterConflict(t *testing.T) {
 }
 
 func TestUpdateSessionActivityGivesUpOnEndlessConflicts(t *testing.T) {
-	cancelled, cancel := context.WithCancel(t.Context())
-	cancel()
 	tests := []struct {
 		name    string
-		ctx     context.Context
+		cancel  bool // ctx ends during the first Update, which conflicts
 		wantErr error
 		wantOne bool
 	}{
-		{"context ended stops retrying", cancelled, context.Canceled, true},
-		{"no deadline gives up after bounded retries", t.Context(), activity.ErrConflict, false},
+		{"context ended stops retrying", true, context.Canceled, true},
+		{"no deadline gives up after bounded retries", false, activity.ErrConflict, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			mem := activity.NewMemoryStore()
 			create(t, mem, running("ns", "a", time.Minute))
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
 			st := &hookStore{Store: mem, updateErr: activity.ErrConflict}
+			if tt.cancel {
+				st.onUpdate = []func(){cancel}
+			}
 			tr, _, _ := newTracker(st)
 
-			err := tr.UpdateSessionActivity(tt.ctx, "ns", "a")
+			err := tr.UpdateSessionActivity(ctx, "ns", "a")
 			assert.ErrorIs(t, err, tt.wantErr, "got %v, want %v", err, tt.wantErr)
 			if tt.wantOne {
 				assert.Equal(t, int32(1), st.updates.Load(), "got %d Update calls, want 1", st.updates.Load())
