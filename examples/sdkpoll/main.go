@@ -29,7 +29,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -156,7 +155,7 @@ func newHandler(m *processes.Manager, port int, logger *slog.Logger) http.Handle
 	p := strconv.Itoa(port)
 	hosts := map[string]bool{"127.0.0.1:" + p: true, "localhost:" + p: true, "[::1]:" + p: true}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !hosts[strings.ToLower(r.Host)] {
+		if !hosts[asciiLower(r.Host)] {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusForbidden)
 			b, _ := json.Marshal(struct {
@@ -168,6 +167,18 @@ func newHandler(m *processes.Manager, port int, logger *slog.Logger) http.Handle
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// asciiLower lowers ASCII letters only: no other letter may fold into an
+// allowed name, as the Kelvin sign folds to k.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
 }
 
 // startRequest is the body of POST / in this example.

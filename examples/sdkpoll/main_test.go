@@ -164,6 +164,8 @@ func TestBrowsersCannotStartCommands(t *testing.T) {
 		{"DNS rebinding", "evil.example:" + port, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://evil.example:" + port}, 403, "forbidden_host"},
 		{"curl", "", nil, 201, ""},
 		{"curl to localhost", "localhost:" + port, nil, 201, ""},
+		{"curl to LOCALHOST", "LOCALHOST:" + port, nil, 201, ""},
+		{"a look-alike of localhost", "loca\u029fhost:" + port, nil, 403, "forbidden_host"},
 		{"a page of this server", "", map[string]string{"Sec-Fetch-Site": "same-origin"}, 201, ""},
 	}
 	started := 0

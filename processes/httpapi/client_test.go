@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -204,4 +205,19 @@ func TestClientEscapesIDs(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, out.Chunks, 1)
 	assert.Equal(t, "odd", string(out.Chunks[0].Data))
+}
+
+// Byte counts are JSON numbers of up to 63 bits from any server; the client
+// decodes them whatever the width of its int, saturating at math.MaxInt.
+func TestClientByteCountsAre64Bit(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{})
+	e.intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"chunks":[],"exit":null,"alive":true,"lost_bytes":9223372036854775807,"missed":5000000000,"invocation_id":"i","more":false}`))
+		return true
+	})
+	out, err := e.c.Output(t.Context(), "s", 0, 0)
+	require.NoError(t, err)
+	assert.Equal(t, int(min(int64(9223372036854775807), math.MaxInt)), out.LostBytes)
+	assert.Equal(t, int(min(int64(5000000000), math.MaxInt)), out.Missed)
 }

@@ -200,7 +200,11 @@
 // "forgotten"}, the code being the reason's, as for the 410 of a poll. The
 // Last-Event-ID header, when present, overrides since, so an EventSource
 // resumes where it stopped; a browser should close its EventSource on the
-// exit event, or it reconnects and gets the exit again. While nothing
+// exit event, or it reconnects and gets the exit again. An EventSource
+// reconnects by itself with the URL it was opened with: unless that URL
+// names the invocation, a client must compare the invocation_id of every
+// hello with the first one, as a different one means another session
+// whose Seqs its Last-Event-ID does not count (start over from since=0). While nothing
 // happens a comment line is sent every Options.Heartbeat
 // ([DefaultHeartbeat]). The stream holds the session for as long as it is
 // open. It ends when the client goes away, when a write blocks for

@@ -129,6 +129,9 @@ func (c *Client) FollowCursor(ctx context.Context, sid string, cur Cursor, fn fu
 
 // transient reports whether Follow retries after err.
 func transient(err error) bool {
+	if errors.Is(err, errSeqRange) {
+		return false // the same answer again
+	}
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return ae.Status >= 500 || ae.Status == http.StatusRequestTimeout || ae.Status == http.StatusTooManyRequests

@@ -82,6 +82,11 @@ type Options struct {
 	// terminates its process) and answers 500, as one not registered in m
 	// does.
 	//
+	// r's context carries the request's values but is never canceled and
+	// has no deadline, so that a command made with
+	// exec.CommandContext(r.Context(), ...) lives as long as its session,
+	// not as long as the request: bound slow work yourself.
+	//
 	// An error answers as the error mapping in the package documentation
 	// says; an *APIError chooses its own status. An error of os/exec that
 	// says the program could not be started (not found, not executable,

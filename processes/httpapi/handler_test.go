@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
@@ -317,6 +319,26 @@ func TestAPIErrorAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Start's request carries the caller's workspace but a context that never
+// ends, so that nothing started with it dies with the request.
+func TestStartContextOutlivesTheRequest(t *testing.T) {
+	ctxs := make(chan context.Context, 1)
+	e := newEnv(t, nil, httpapi.Options{Authorize: byHeader, Start: func(r *http.Request, m *processes.Manager) (*processes.Session, error) {
+		ctxs <- r.Context()
+		return registerAs("x", callerWorkspace)(r, m)
+	}})
+	_, finished := e.watch()
+	r := e.do(t, "POST", "/", "a", "")
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	proctest.Recv(t, finished)
+	ctx := proctest.Recv(t, ctxs)
+	assert.Nil(t, ctx.Done(), "Start's context can end")
+	assert.NoError(t, ctx.Err())
+	_, hasDeadline := ctx.Deadline()
+	assert.False(t, hasDeadline)
+	assert.Equal(t, "a", httpapi.Workspace(ctx))
 }
 
 func TestStartWithoutTrailingSlash(t *testing.T) {

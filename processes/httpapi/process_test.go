@@ -41,7 +41,7 @@ func procEnv(t *testing.T, m *processes.Manager, opts httpapi.Options) *env {
 		var req struct {
 			Argv []string `json:"argv"`
 		}
-		if err := httpapi.DecodeJSON(r, 0, &req); err != nil {
+		if err := httpapi.DecodeJSON(r, 1<<20, &req); err != nil {
 			return nil, err
 		}
 		if len(req.Argv) == 0 {
@@ -244,6 +244,10 @@ func TestProcessStartFailed(t *testing.T) {
 	require.NoError(t, os.WriteFile(notExec, []byte("hello\n"), 0o644))
 	noMagic := filepath.Join(dir, "nomagic")
 	require.NoError(t, os.WriteFile(noMagic, []byte{0, 1, 2, 3}, 0o755))
+	loop := filepath.Join(dir, "loop")
+	require.NoError(t, os.Symlink(filepath.Join(dir, "pool"), loop))
+	require.NoError(t, os.Symlink(loop, filepath.Join(dir, "pool")))
+	long := strings.Repeat("n", 300)
 	tests := []struct {
 		name     string
 		argv     []string
@@ -256,6 +260,10 @@ func TestProcessStartFailed(t *testing.T) {
 		{"a directory", []string{dir}, filepath.Base(dir), "permission denied"},
 		{"not a program", []string{noMagic}, "nomagic", "not an executable program"},
 		{"a file as a directory", []string{notExec + "/x"}, "x", "a component of its path is not a directory"},
+		{"no program", []string{""}, "", "no program named"},
+		{"a name too long", []string{"/" + long}, long[:128] + "...", "file name too long"},
+		{"a symbolic link loop", []string{loop}, "loop", "too many levels of symbolic links"},
+		{"an argument too long", []string{"/bin/echo", strings.Repeat("x", 200<<10)}, "echo", "argument list too long"},
 	}
 	e := procEnv(t, nil, httpapi.Options{})
 	for _, tt := range tests {
@@ -272,6 +280,25 @@ func TestProcessStartFailed(t *testing.T) {
 		})
 	}
 	assert.Zero(t, e.m.Len(), "sessions registered")
+}
+
+// A Start function that makes its command with the request's context does
+// not tie the process to the request: the session's grace still applies
+// once the request was answered.
+func TestProcessStartWithRequestContext(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{Start: func(r *http.Request, m *processes.Manager) (*processes.Session, error) {
+		cmd := exec.CommandContext(r.Context(), "sh", "-c", `trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done`)
+		return m.Start(cmd, processes.StartOptions{ID: httpapi.SessionID(r, "")})
+	}})
+	_, finished := e.watch()
+	sid := start(t, e)
+	proctest.Recv(t, finished)
+	s, ok := e.m.Get(sid)
+	require.True(t, ok)
+	require.NoError(t, s.WaitOutput(t.Context(), 0))
+	exit, err := e.c.Terminate(t.Context(), sid)
+	require.NoError(t, err)
+	assert.Equal(t, 7, exit, "the process was killed with the request's context")
 }
 
 // A client that asks for termination and leaves at once does not turn the

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -27,7 +29,12 @@ func (h *handler) serveStart(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The session outlives the request: its context carries the request's
+	// values but is never canceled, so that a command made with
+	// exec.CommandContext(r.Context(), ...) is not killed once the request
+	// is answered.
 	r = withScope(r, sc)
+	r = r.WithContext(context.WithoutCancel(r.Context()))
 	s, err := h.start(r, h.m)
 	if err != nil {
 		if ae := startFailure(err); ae != nil {
@@ -66,12 +73,13 @@ func (h *handler) serveStart(w http.ResponseWriter, r *http.Request) {
 const maxProgramInMessage = 128
 
 // startFailure returns the 422 answer for an error of os/exec that says
-// that the program a Start function tried to run cannot be: not found in
-// PATH, found only relative to the current directory, missing, not
-// executable, or not a program. It names the program by its base name, so
-// that no directory of the server shows, and returns nil for any other
-// error, such as a failure of the system (no memory, too many processes),
-// which stays a 500.
+// that the program a Start function tried to run cannot be: no program
+// named, not found in PATH, found only relative to the current directory,
+// missing, not executable, not a program, a path too long or looping, or
+// arguments too long. It names the program by its base name, so that no
+// directory of the server shows, and returns nil for any other error, such
+// as a failure of the system (no memory, too many processes) or a missing
+// working directory (the Start function's choice), which stays a 500.
 func startFailure(err error) *APIError {
 	var (
 		ee     *exec.Error
@@ -105,13 +113,24 @@ func startFailure(err error) *APIError {
 			reason = "not an executable program"
 		case errors.Is(pe.Err, syscall.ENOTDIR):
 			reason = "a component of its path is not a directory"
+		case errors.Is(pe.Err, syscall.ENAMETOOLONG):
+			reason = "file name too long"
+		case errors.Is(pe.Err, syscall.ELOOP):
+			reason = "too many levels of symbolic links"
+		case errors.Is(pe.Err, syscall.E2BIG):
+			reason = "argument list too long"
 		default:
 			return nil
 		}
+	case strings.HasSuffix(err.Error(), "exec: no command"):
+		// os/exec's error for an empty program name has no type.
+		reason = "no program named"
 	default:
 		return nil
 	}
-	name = filepath.Base(name)
+	if name != "" {
+		name = filepath.Base(name)
+	}
 	if len(name) > maxProgramInMessage {
 		name = name[:maxProgramInMessage] + "..."
 	}

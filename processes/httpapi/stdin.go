@@ -109,6 +109,10 @@ func (h *handler) serveStdin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.leaveStdin(s, q)
+	// A client writing is a connected client: the sweep does not evict
+	// the session while its request waits for the process.
+	release := s.Hold()
+	defer release()
 
 	turn := false
 	defer func() {

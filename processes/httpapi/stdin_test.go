@@ -15,10 +15,12 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionkit/sessionkit/internal/proctest"
+	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
 
@@ -248,4 +250,23 @@ func TestStdinBodiesDoNotInterleave(t *testing.T) {
 		run := got[i : i+n]
 		assert.Equal(t, strings.Repeat(run[:1], n), run, "body %d is interleaved with another", i/n)
 	}
+}
+
+// A stdin request waiting for the process is a connected client: the
+// sweep does not evict the session under it.
+func TestStdinHoldsTheSession(t *testing.T) {
+	mock := clock.NewMock()
+	e := procEnv(t, processes.NewManager(idle, processes.WithClock(mock)), httpapi.Options{StdinTimeout: -1})
+	sid := start(t, e, "sleep", "1000")
+	s, _ := e.m.Get(sid)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := postStdin(t.Context(), e, sid, 1<<20, false)
+		done <- err
+	}()
+	waitPipeFull(t, s.Pid(), pipeCap)
+	waitHeld(t, s)
+	assert.True(t, sweepPast(e, mock, s), "evicted while a client wrote to it")
+	e.m.Forget(sid)
+	proctest.Recv(t, done)
 }
