@@ -73,7 +73,8 @@
 // per interval. Stamps only move forward, the Tracker's own decisions use
 // the newer of the stored and the pending stamp, and [Tracker.Flush] and
 // [Tracker.Close] write what is pending. A crash loses at most one interval
-// of activity and never makes a session look more recent than it was.
+// of activity (plus a flush in progress) and never makes a session look more
+// recent than it was.
 //
 // # Concurrency
 //

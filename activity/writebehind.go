@@ -27,8 +27,9 @@ var ErrClosed = errors.New("activity: tracker closed")
 //
 // Stamps only move forward: a flush never overwrites a newer stamp in the
 // Store, and the Tracker's idle decisions use the newer of the stored and
-// the pending stamp. A crash loses at most the last interval of activity,
-// and never makes a session look more recent than it was. Other Trackers
+// the pending stamp. A crash loses the activity not yet written: at most the
+// last interval (plus a flush in progress, if it dies in one), and never
+// makes a session look more recent than it was. Other Trackers
 // over the same Store see activity up to one interval late; so a session
 // touched less than an interval before it becomes due for hibernation may
 // be hibernated by another Tracker before the flush. Keep the interval well

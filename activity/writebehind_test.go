@@ -415,3 +415,34 @@ func TestWriteBehindConcurrent(t *testing.T) {
 }
 
 func name(i int) string { return string(rune('a'+i/26)) + string(rune('a'+i%26)) }
+
+// TestWriteBehindCrashLosesAtMostOneInterval: a server that dies between
+// flushes (here: Close with its context already done, which writes
+// nothing) has lost at most the last interval of activity, and the Store
+// never shows activity later than the real one.
+func TestWriteBehindCrashLosesAtMostOneInterval(t *testing.T) {
+	const w = time.Minute
+	st := newBatchStore()
+	create(t, st, running("ns", "a", time.Hour))
+	logs := newLogRecorder()
+	tr, c, _ := newTracker(st, activity.WithWriteBehind(w), activity.WithLogger(slog.New(logs)))
+	var last time.Time
+	for step := 1; step <= 32; step++ { // touched every 10s until 5m20s
+		c.Add(10 * time.Second)
+		if step%6 == 0 {
+			logs.waitFor(t, logFlush) // each minute's flush is over before the next touch
+		}
+		require.NoError(t, tr.UpdateSessionActivity(t.Context(), "ns", "a"))
+		last = c.Now()
+	}
+	crashed, cancel := context.WithCancel(t.Context())
+	cancel()
+	assert.ErrorIs(t, tr.Close(crashed), context.Canceled, "the unwritten stamps are reported")
+
+	s := get(t, st, "ns", "a")
+	require.NotNil(t, s.LastActivity)
+	stored := *s.LastActivity
+	assert.False(t, stored.After(last), "got stored %v after the real last activity %v", stored, last)
+	assert.LessOrEqual(t, last.Sub(stored), w, "got %v of activity lost, want at most the interval %v", last.Sub(stored), w)
+	assert.Equal(t, at(4*time.Minute+50*time.Second), stored, "got %v, want the last stamp before the last flush", stored)
+}
