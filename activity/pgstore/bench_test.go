@@ -11,14 +11,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionkit/sessionkit/activity"
+	"github.com/sessionkit/sessionkit/internal/pgtest"
 )
 
 // Each benchmark here has a Bare twin that does the same work with pgx
 // directly, in the same run: the Store's cost is the ratio of the two.
 
-// bareUpdateSQL is a compare-and-set as one would write it by hand.
-const bareUpdateSQL = `UPDATE sessionkit_activity_sessions SET state = $3, version = version + 1
-WHERE namespace = $1 AND name = $2 AND version = $4 RETURNING version`
+// bareUpdateSQL is a compare-and-set of the whole record as one would write
+// it by hand.
+const bareUpdateSQL = `UPDATE sessionkit_activity_sessions SET state = $3, idle_timeout = $4, last_activity = $5, created_at = $6, version = version + 1
+WHERE namespace = $1 AND name = $2 AND version = $7 RETURNING version`
+
+// bareUpdate runs bareUpdateSQL with s's values and returns the new version.
+func bareUpdate(ctx context.Context, db *pgtest.DB, s activity.Session) (int64, error) {
+	var v int64
+	err := db.Pool.QueryRow(ctx, bareUpdateSQL, s.Namespace, s.Name, s.State, int64(s.IdleTimeout), s.LastActivity, s.CreatedAt, s.Version).Scan(&v)
+	return v, err
+}
 
 func perSecond(b *testing.B, n int, unit string) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), unit)
@@ -45,9 +54,8 @@ func BenchmarkUpdateBare(b *testing.B) {
 	ctx := context.Background()
 	s, err := st.Update(ctx, running("ns", "a", time.Minute))
 	require.NoError(b, err)
-	version := s.Version
 	for b.Loop() {
-		if err := db.Pool.QueryRow(ctx, bareUpdateSQL, "ns", "a", activity.StateRunning, version).Scan(&version); err != nil {
+		if s.Version, err = bareUpdate(ctx, db, s); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -89,9 +97,8 @@ func BenchmarkUpdateParallelBare(b *testing.B) {
 			b.Error(err)
 			return
 		}
-		version := s.Version
 		for pb.Next() {
-			if err := db.Pool.QueryRow(ctx, bareUpdateSQL, "ns", name, activity.StateRunning, version).Scan(&version); err != nil {
+			if s.Version, err = bareUpdate(ctx, db, s); err != nil {
 				b.Error(err)
 				return
 			}

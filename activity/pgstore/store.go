@@ -147,23 +147,22 @@ const insertSQL = `INSERT INTO ` + table + ` (namespace, name, state, idle_timeo
 VALUES ($1, $2, $3, $4, $5, $6, 1)
 ON CONFLICT (namespace, name) DO NOTHING`
 
-// updateSQL is the compare-and-set: it updates the row if its version is
-// $7 and reports (new version, true); else, if the row exists, (its version,
-// false); else no row.
-const updateSQL = `WITH updated AS (
-	UPDATE ` + table + ` SET state = $3, idle_timeout = $4, last_activity = $5, created_at = $6, version = version + 1
-	WHERE namespace = $1 AND name = $2 AND version = $7
-	RETURNING version
-)
-SELECT version, true FROM updated
-UNION ALL
-SELECT version, false FROM ` + table + `
-WHERE namespace = $1 AND name = $2 AND NOT EXISTS (SELECT FROM updated)`
+// updateSQL is the compare-and-set: it updates the row if its version is $7
+// and returns the new version, else nothing.
+const updateSQL = `UPDATE ` + table + ` SET state = $3, idle_timeout = $4, last_activity = $5, created_at = $6, version = version + 1
+WHERE namespace = $1 AND name = $2 AND version = $7
+RETURNING version`
+
+// versionSQL tells a conflict (a row) from an absent session (none) after
+// updateSQL changed nothing. No Store deletes rows, so the answer holds.
+const versionSQL = `SELECT version FROM ` + table + ` WHERE namespace = $1 AND name = $2`
 
 // Update stores in with compare-and-set, in one statement: an absent session
 // with Version 0 is inserted with Version 1, and an existing one is updated
 // only if its stored version is in.Version, getting the next one (UPDATE …
-// WHERE version = $v). It returns what it stored: in with its times
+// WHERE version = $v RETURNING version); when that changes nothing, a
+// second query tells a conflict from an absent session. It returns what it
+// stored: in with its times
 // truncated to microseconds in UTC and the new Version.
 //
 // It returns an error wrapping [activity.ErrConflict] when the stored
@@ -195,15 +194,18 @@ func (s *Store) Update(ctx context.Context, in activity.Session) (activity.Sessi
 		return out, nil
 	}
 	var version int64
-	var updated bool
-	err := s.pool.QueryRow(ctx, updateSQL, in.Namespace, in.Name, in.State, int64(in.IdleTimeout), out.LastActivity, out.CreatedAt, in.Version).Scan(&version, &updated)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return activity.Session{}, fmt.Errorf("pgstore: update %s: %w", id, activity.ErrNotFound)
-	case err != nil:
+	err := s.pool.QueryRow(ctx, updateSQL, in.Namespace, in.Name, in.State, int64(in.IdleTimeout), out.LastActivity, out.CreatedAt, in.Version).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = s.pool.QueryRow(ctx, versionSQL, in.Namespace, in.Name).Scan(&version)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return activity.Session{}, fmt.Errorf("pgstore: update %s: %w", id, activity.ErrNotFound)
+		case err == nil:
+			return activity.Session{}, fmt.Errorf("pgstore: update %s: version %d, stored %d: %w", id, in.Version, version, activity.ErrConflict)
+		}
+	}
+	if err != nil {
 		return activity.Session{}, wrap("update "+id, err)
-	case !updated:
-		return activity.Session{}, fmt.Errorf("pgstore: update %s: version %d, stored %d: %w", id, in.Version, version, activity.ErrConflict)
 	}
 	out.Version = version
 	return out, nil
