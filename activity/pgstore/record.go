@@ -68,9 +68,18 @@ func (s *Store) RecordActivity(ctx context.Context, stamps []activity.Stamp) err
 	return nil
 }
 
-// latestSorted returns a copy of stamps sorted by namespace and name with
-// one stamp per session, its latest.
+// latestSorted returns stamps sorted by namespace and name with one stamp
+// per session, its latest: stamps itself when it is so already, else a
+// sorted copy.
 func latestSorted(stamps []activity.Stamp) []activity.Stamp {
+	if slices.IsSortedFunc(stamps, func(a, b activity.Stamp) int {
+		if c := cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name)); c != 0 {
+			return c
+		}
+		return -1 // a duplicate: not sorted as wanted
+	}) {
+		return stamps // a Tracker's flush: sorted, one per session
+	}
 	out := slices.Clone(stamps)
 	slices.SortFunc(out, func(a, b activity.Stamp) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name), b.At.Compare(a.At)) // latest first

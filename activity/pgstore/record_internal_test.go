@@ -65,6 +65,8 @@ func TestLatestSorted(t *testing.T) {
 		{"sorted by namespace, then name", []activity.Stamp{st("b", "a", 1), st("a", "b", 1), st("a", "a", 1)}, []activity.Stamp{st("a", "a", 1), st("a", "b", 1), st("b", "a", 1)}},
 		{"latest of duplicates", []activity.Stamp{st("a", "x", 1), st("a", "x", 3), st("a", "x", 2)}, []activity.Stamp{st("a", "x", 3)}},
 		{"same name, other namespace", []activity.Stamp{st("b", "x", 1), st("a", "x", 2)}, []activity.Stamp{st("a", "x", 2), st("b", "x", 1)}},
+		{"sorted already", []activity.Stamp{st("a", "a", 2), st("a", "b", 1), st("b", "a", 3)}, []activity.Stamp{st("a", "a", 2), st("a", "b", 1), st("b", "a", 3)}},
+		{"sorted but for an adjacent duplicate", []activity.Stamp{st("a", "a", 1), st("a", "a", 5), st("a", "b", 1)}, []activity.Stamp{st("a", "a", 5), st("a", "b", 1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -113,8 +113,9 @@ func (s *Store) List(ctx context.Context, namespace string) ([]activity.Session,
 
 // Each calls fn with each session of the namespace, sorted by name byte by
 // byte, streaming the rows from the database: it holds one row at a time,
-// whatever the number of sessions. fn must not call the Store: the rows
-// hold a connection of the pool until Each returns. It stops at the first
+// whatever the number of sessions. The rows hold one connection of the
+// pool until Each returns, so an fn that calls the Store uses another. It
+// stops at the first
 // error fn returns and returns it; it returns ctx.Err() (possibly wrapped)
 // when ctx ends, or the database's error.
 func (s *Store) Each(ctx context.Context, namespace string, fn func(activity.Session) error) error {
