@@ -73,14 +73,8 @@ func loadMigrations() ([]migration, error) {
 }
 
 // SchemaVersion is the schema version this package migrates to and works
-// with.
-var SchemaVersion = func() int {
-	ms, err := loadMigrations()
-	if err != nil {
-		panic(err)
-	}
-	return len(ms)
-}()
+// with: the number of its embedded migrations.
+const SchemaVersion = 1
 
 // Migrate creates or upgrades the Store's tables in the first schema of the
 // connections' search_path (their current_schema()), and returns once they
@@ -117,8 +111,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+versionTable).Scan(&current); err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
 	}
-	if current > len(ms) {
-		return fmt.Errorf("%w: version %d, this package knows %d", ErrSchemaTooNew, current, len(ms))
+	if len(ms) != SchemaVersion {
+		return fmt.Errorf("pgstore: %d embedded migrations, SchemaVersion says %d", len(ms), SchemaVersion)
+	}
+	if current > SchemaVersion {
+		return fmt.Errorf("%w: version %d, this package knows %d", ErrSchemaTooNew, current, SchemaVersion)
 	}
 	for _, m := range ms[current:] {
 		if _, err := tx.Exec(ctx, m.sql); err != nil {

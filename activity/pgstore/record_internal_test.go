@@ -95,3 +95,11 @@ func TestRetryable(t *testing.T) {
 		})
 	}
 }
+
+// TestSchemaVersionCountsTheMigrations: a migration added without raising
+// SchemaVersion, or the reverse, is caught here rather than by Migrate.
+func TestSchemaVersionCountsTheMigrations(t *testing.T) {
+	ms, err := loadMigrations()
+	require.NoError(t, err)
+	assert.Len(t, ms, SchemaVersion)
+}
