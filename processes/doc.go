@@ -53,20 +53,38 @@
 // which every poll carries, so a client that kept a cursor from an earlier
 // session under the same ID can tell.
 //
-// # Termination
+// # Containment and termination
+//
+// On Linux each session's process tree lives in a cgroup v2 of its own,
+// under a cgroup the Manager creates for itself: in the parent given with
+// [WithCgroup], or by default in the host process's own cgroup where it may
+// create groups (a delegated subtree; as root, any). The child is started
+// inside its cgroup (clone3 CLONE_INTO_CGROUP), so nothing it forks, setsid
+// or environment-cleared or double-forked, can leave the session. Where no
+// writable cgroup2 exists, or with [WithoutCgroup], the Manager falls back
+// to the process group and a walk of /proc, says so once at Info, and
+// [Manager.Containment] reports which mode is in use and why.
 //
 // Closing a session that still has a process behind it terminates the
 // process: the graceful signal (SIGTERM, or SIGHUP for a terminal) and then
 // SIGCONT, so that a stopped process runs its handler (as systemd.kill(5)
-// does), to its process group and to every descendant that left it, found
-// in /proc by parent links and by an environment cookie that descendants
-// inherit; then SIGKILL after the kill grace ([WithKillGrace], five seconds
-// by default), each session on its own timer. The child is reaped by the
-// Manager, and what is left of its tree is killed once it is and waited for
-// until it is gone. Descendants that hold the output pipes open after the
-// process exited are given the wait delay ([WithWaitDelay]) before the
-// pipes are closed, so Done never hangs on them. Nothing outlives its
-// session.
+// does); a frozen cgroup is thawed first. With a cgroup the signals go to
+// every member (cgroup.procs); in the fallback, to the process group and
+// every descendant found in /proc by parent links, by group and session and
+// by an environment cookie that descendants inherit. SIGKILL follows after
+// the kill grace ([WithKillGrace], five seconds by default), each session on
+// its own timer: cgroup.kill, or the fallback's signals. The child is reaped
+// by the Manager, and what is left of its tree is killed once it is and
+// waited for until it is gone: with a cgroup, cgroup.kill and then
+// cgroup.events "populated 0", after which the cgroup is removed; in the
+// fallback, scans of /proc until one finds nothing. Descendants that hold
+// the output pipes open after the process exited are given the wait delay
+// ([WithWaitDelay]) before the pipes are closed, so Done never hangs on
+// them. Nothing outlives its session.
+//
+// What the fallback cannot see, it cannot kill: a descendant that clears its
+// environment and leaves the process group, the session and the tree (its
+// parent exits) between two scans.
 //
 // Forget, eviction and the other closes terminate in the background;
 // [Session.Terminate] waits until the process and every descendant it
@@ -76,8 +94,29 @@
 // No process is ever signalled by a pid that may have been reused: the
 // leader's process group only while the leader is unreaped (a zombie keeps
 // its pid), every other process through a pidfd opened after checking that
-// its pid still names the process found (pidfd_open(2),
+// its pid still names the process found, or its cgroup (pidfd_open(2),
 // pidfd_send_signal(2)).
+//
+// When the host process dies, so do the sessions. Every child carries a
+// parent-death SIGKILL (PR_SET_PDEATHSIG), from a thread the Manager keeps
+// for forking while it has processes (the kernel ties the signal to the
+// forking thread). With cgroups, a small watchdog process per Manager,
+// outside its cgroup, waits on a pipe only the host writes to; when the
+// host dies, it writes cgroup.kill of the Manager's cgroup, which kills
+// every process of every session, and the next Manager under the same
+// parent removes the groups left behind. In the fallback only the sessions'
+// own processes die with the host; their descendants live on.
+//
+// # Pause, usage and limits
+//
+// [Session.Pause] freezes a session's tree (cgroup.freeze; SIGSTOP to every
+// member found in the fallback) and [Session.Resume] thaws it.
+// [Session.Usage] reads CPU time, processes and, where the memory
+// controller is enabled, memory (cgroup files, or /proc in the fallback),
+// and [ActivityCPU] makes CPU use count as activity. [StartOptions].Limits
+// sets memory.max, pids.max and cpu.max where their controllers are
+// enabled, and fails with an errors.ErrUnsupported error naming the
+// controller where they are not, never silently.
 //
 // # The caller's command
 //
@@ -133,6 +172,8 @@
 // needs Linux (pidfds from 5.3, /proc); elsewhere [Manager.Start] returns an
 // error for which errors.Is(err, errors.ErrUnsupported) holds. Without
 // pidfds, waiting for an exit falls back to a blocked thread per process.
+// Containment in cgroups needs cgroup v2 with clone3 (Linux 5.7) and
+// cgroup.kill (5.14).
 //
 // # What it does not do
 //

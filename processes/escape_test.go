@@ -66,6 +66,14 @@ func TestNothingEscapesTheFallback(t *testing.T) {
 		{"environment-cleared process staying in the session's group", func(t *testing.T, tag string) *exec.Cmd {
 			return exec.Command("sh", "-c", `env -i sh -c 'exec sleep 99999.`+tag+`' >/dev/null 2>&1 & echo started; exit 0`)
 		}, atLeast(1)},
+		{"200 descendants, setsid'd and double-forked", func(t *testing.T, tag string) *exec.Cmd {
+			return exec.Command("sh", "-c", `for i in $(seq 50); do
+				sleep 99999.`+tag+` >/dev/null 2>&1 &
+				setsid sleep 99999.`+tag+` >/dev/null 2>&1 &
+				(sleep 99999.`+tag+` >/dev/null 2>&1 &) 
+				(setsid sh -c 'sleep 99999.`+tag+` &' >/dev/null 2>&1 &)
+			done; echo started; exec sleep 99999.`+tag)
+		}, atLeast(201)},
 	}
 	ends := []struct {
 		name string
@@ -81,20 +89,40 @@ func TestNothingEscapesTheFallback(t *testing.T) {
 			require.NoError(t, m.Shutdown(ctx))
 		}},
 	}
-	for _, esc := range escapes {
-		for _, end := range ends {
-			t.Run(esc.name+"/"+end.name, func(t *testing.T) {
-				tag := newTag()
-				t.Cleanup(func() { killTagged(tag) })
-				m := newReal(t, processes.WithKillGrace(200*time.Millisecond), processes.WithWaitDelay(50*time.Millisecond))
-				s, err := m.Start(esc.cmd(t, tag), processes.StartOptions{})
-				require.NoError(t, err)
-				esc.ready(t, s, tag)
-				end.end(t, m, s)
-				assert.Empty(t, tagged(tag), "processes left alive")
-			})
+	for _, mode := range containments(t) {
+		for _, esc := range escapes {
+			for _, end := range ends {
+				t.Run(mode.name+"/"+esc.name+"/"+end.name, func(t *testing.T) {
+					tag := newTag()
+					t.Cleanup(func() { killTagged(tag) })
+					m := newReal(t, processes.WithKillGrace(200*time.Millisecond), processes.WithWaitDelay(50*time.Millisecond), mode.opt)
+					s, err := m.Start(esc.cmd(t, tag), processes.StartOptions{})
+					require.NoError(t, err)
+					esc.ready(t, s, tag)
+					end.end(t, m, s)
+					assert.Empty(t, tagged(tag), "processes left alive")
+				})
+			}
 		}
 	}
+}
+
+// containment is one way to run a test: with a cgroup per session, or in
+// the fallback.
+type containment struct {
+	name string
+	opt  processes.Option
+}
+
+// containments returns both modes, failing where cgroups should be had and
+// cannot: on Linux as root, with a writable cgroup2 mount.
+func containments(t *testing.T) []containment {
+	t.Helper()
+	probe := processes.NewManager(0)
+	c := probe.Containment()
+	require.NoError(t, probe.Shutdown(t.Context()))
+	require.NotEmpty(t, c.Cgroup, "no cgroup for the tests: %v", c.Err)
+	return []containment{{"cgroup", nil}, {"fallback", processes.WithoutCgroup()}}
 }
 
 // TestNothingEscapesByJoiningAnotherSessionsGroup: a double-forked
@@ -102,7 +130,13 @@ func TestNothingEscapesTheFallback(t *testing.T) {
 // found by its session's cookie and dies with its own session, and the
 // other session is left alone.
 func TestNothingEscapesByJoiningAnotherSessionsGroup(t *testing.T) {
-	m := newReal(t, processes.WithKillGrace(200*time.Millisecond), processes.WithWaitDelay(50*time.Millisecond))
+	for _, mode := range containments(t) {
+		t.Run(mode.name, func(t *testing.T) { testJoinAnotherGroup(t, mode.opt) })
+	}
+}
+
+func testJoinAnotherGroup(t *testing.T, opt processes.Option) {
+	m := newReal(t, processes.WithKillGrace(200*time.Millisecond), processes.WithWaitDelay(50*time.Millisecond), opt)
 	host := start(t, m, processes.StartOptions{}, "sleep", "1000")
 	tag := newTag()
 	t.Cleanup(func() { killTagged(tag) })

@@ -21,6 +21,11 @@ type ExitStatus struct {
 	// outside the Manager reaped the child first (waitid's ECHILD); Code is
 	// -1 then.
 	Lost bool
+	// OOMKills counts the processes of the session's cgroup that the
+	// kernel's OOM killer killed, up to the exit (memory.events oom_kill):
+	// non-zero says why a process died of SIGKILL. It is 0 where unknown:
+	// without a cgroup or its memory controller.
+	OOMKills int64
 	// At is when the exit was recorded, on the session's clock.
 	At time.Time
 }

@@ -242,25 +242,27 @@ func TestFaultDaemonizedGrandchild(t *testing.T) {
 		{"double fork with setsid", `setsid sh -c 'sleep 1000 >/dev/null 2>&1 & echo $!'; exit 0`, true, true},
 	}
 	stops := endings(idle)
-	for _, sc := range scripts {
-		for _, st := range stops {
-			t.Run(sc.name+"/"+st.name, func(t *testing.T) {
-				c := clock.NewMock()
-				m := processes.NewManager(idle, processes.WithClock(c), processes.WithKillGrace(time.Second))
-				shutdown(t, m)
-				s := start(t, m, processes.StartOptions{}, "sh", "-c", sc.script)
-				assert.Equal(t, 0, waitDone(t, s), "exit code of the child")
-				pids := pidsIn(t, streams(s)["stdout"])
-				require.Len(t, pids, 1, "got stdout %q, want one pid", streams(s)["stdout"])
-				gc := pids[0]
-				st0, ok := proctest.Stat(gc)
-				require.True(t, ok && st0.State != "Z", "the grandchild %d is not running", gc)
-				require.Equal(t, sc.leftGroup, st0.Pgrp != s.Pid(), "got pgrp %d, leader %d", st0.Pgrp, s.Pid())
-				require.NotEqual(t, s.Pid(), st0.PPid, "the grandchild's parent is still the leader")
+	for _, mode := range containments(t) {
+		for _, sc := range scripts {
+			for _, st := range stops {
+				t.Run(mode.name+"/"+sc.name+"/"+st.name, func(t *testing.T) {
+					c := clock.NewMock()
+					m := processes.NewManager(idle, processes.WithClock(c), processes.WithKillGrace(time.Second), mode.opt)
+					shutdown(t, m)
+					s := start(t, m, processes.StartOptions{}, "sh", "-c", sc.script)
+					assert.Equal(t, 0, waitDone(t, s), "exit code of the child")
+					pids := pidsIn(t, streams(s)["stdout"])
+					require.Len(t, pids, 1, "got stdout %q, want one pid", streams(s)["stdout"])
+					gc := pids[0]
+					st0, ok := proctest.Stat(gc)
+					require.True(t, ok && st0.State != "Z", "the grandchild %d is not running", gc)
+					require.Equal(t, sc.leftGroup, st0.Pgrp != s.Pid(), "got pgrp %d, leader %d", st0.Pgrp, s.Pid())
+					require.NotEqual(t, s.Pid(), st0.PPid, "the grandchild's parent is still the leader")
 
-				st.end(t, m, c, s)
-				proctest.RequireGone(t, gc, s.Pid())
-			})
+					st.end(t, m, c, s)
+					proctest.RequireGone(t, gc, s.Pid())
+				})
+			}
 		}
 	}
 }
@@ -500,10 +502,13 @@ const lastPidFile = "/proc/sys/kernel/ns_last_pid"
 
 // startWithPid starts `sleep 1000` outside any Manager with the given pid,
 // which must be free, retrying while other forks on the machine take it
-// first.
+// first. It returns nil if another process took the pid for good.
 func startWithPid(t *testing.T, pid int) *exec.Cmd {
 	t.Helper()
 	for range 100 {
+		if proctest.Alive(pid) {
+			return nil // a fork elsewhere got it and lives on
+		}
 		require.NoError(t, os.WriteFile(lastPidFile, []byte(strconv.Itoa(pid-1)), 0))
 		cmd := exec.Command("sleep", "1000")
 		require.NoError(t, cmd.Start())
@@ -513,7 +518,6 @@ func startWithPid(t *testing.T, pid int) *exec.Cmd {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
-	t.Fatalf("could not get pid %d for a new process", pid)
 	return nil
 }
 
@@ -530,34 +534,45 @@ func TestFaultClosingExitedSessionSparesReusedPid(t *testing.T) {
 	}
 	const idle = time.Minute
 	tests := endings(idle)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := clock.NewMock()
-			m := processes.NewManager(idle, processes.WithClock(c), processes.WithKillGrace(time.Second))
-			shutdown(t, m)
-			s := start(t, m, processes.StartOptions{}, "true")
-			assert.Equal(t, 0, waitDone(t, s), "exit code")
-			proctest.RequireGone(t, s.Pid())
-
-			bystander := startWithPid(t, s.Pid())
-			waited := false
-			t.Cleanup(func() {
-				if !waited {
-					_ = bystander.Process.Kill()
-					_ = bystander.Wait()
+	for _, mode := range containments(t) {
+		for _, tt := range tests {
+			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
+				c := clock.NewMock()
+				m := processes.NewManager(idle, processes.WithClock(c), processes.WithKillGrace(time.Second), mode.opt)
+				shutdown(t, m)
+				// Other tests fork too: retry with a new session while
+				// one of their processes takes the pid first.
+				var s *processes.Session
+				var bystander *exec.Cmd
+				for range 10 {
+					s = start(t, m, processes.StartOptions{}, "true")
+					assert.Equal(t, 0, waitDone(t, s), "exit code")
+					proctest.RequireGone(t, s.Pid())
+					if bystander = startWithPid(t, s.Pid()); bystander != nil {
+						break
+					}
+					m.Forget(s.ID)
 				}
-			})
-			tt.end(t, m, c, s)
+				require.NotNil(t, bystander, "could not get a session's old pid for a new process")
+				waited := false
+				t.Cleanup(func() {
+					if !waited {
+						_ = bystander.Process.Kill()
+						_ = bystander.Wait()
+					}
+				})
+				tt.end(t, m, c, s)
 
-			// Whatever the Manager sent went out before it returned; a
-			// SIGKILL among it wins over the SIGTERM sent now.
-			require.NoError(t, bystander.Process.Signal(syscall.SIGTERM))
-			_ = bystander.Wait()
-			waited = true
-			ws := bystander.ProcessState.Sys().(syscall.WaitStatus)
-			assert.Equal(t, syscall.SIGTERM, ws.Signal(),
-				"the bystander that got the session's old pid %d died of %q; want it alive until the test's SIGTERM", s.Pid(), ws.Signal().String())
-		})
+				// Whatever the Manager sent went out before it returned; a
+				// SIGKILL among it wins over the SIGTERM sent now.
+				require.NoError(t, bystander.Process.Signal(syscall.SIGTERM))
+				_ = bystander.Wait()
+				waited = true
+				ws := bystander.ProcessState.Sys().(syscall.WaitStatus)
+				assert.Equal(t, syscall.SIGTERM, ws.Signal(),
+					"the bystander that got the session's old pid %d died of %q; want it alive until the test's SIGTERM", s.Pid(), ws.Signal().String())
+			})
+		}
 	}
 }
 

@@ -3,7 +3,6 @@
 package processes_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -179,13 +178,15 @@ func TestShutdownReturnsByTheEndOfItsContext(t *testing.T) {
 	proctest.RequireGone(t, s.Pid())
 }
 
-// TestShutdownReturnsWhileOutputIsHeldOpen: a descendant that escaped the
-// tree (environment cleared, setsid, orphaned, deaf to SIGTERM) holds the
-// output open, so the session cannot finish before the wait delay, an hour
-// on a mock clock. Shutdown still returns by the end of its context.
+// TestShutdownReturnsWhileOutputIsHeldOpen: in the fallback, a descendant
+// that escaped the tree (environment cleared, setsid, orphaned, deaf to
+// SIGTERM) holds the output open, so the session cannot finish before the
+// wait delay, an hour on a mock clock. Shutdown still returns by the end of
+// its context.
 func TestShutdownReturnsWhileOutputIsHeldOpen(t *testing.T) {
 	c := clock.NewMock()
-	m := processes.NewManager(0, processes.WithClock(c), processes.WithKillGrace(time.Second), processes.WithWaitDelay(time.Hour))
+	m := processes.NewManager(0, processes.WithClock(c), processes.WithKillGrace(time.Second), processes.WithWaitDelay(time.Hour),
+		processes.WithoutCgroup())
 	s, err := m.Start(exec.Command("sh", "-c",
 		`env -i setsid sh -c 'trap "" TERM HUP; exec sleep 1000' & echo $!`), processes.StartOptions{})
 	require.NoError(t, err)
@@ -467,6 +468,39 @@ func TestInvocationIDTellsIncarnationsApart(t *testing.T) {
 	assert.ErrorIs(t, a.CloseReason(), processes.ErrReplaced)
 }
 
+// TestAllAndCreatedAt: All yields every registered session, and lets its
+// caller forget them as it goes; CreatedAt is the registration time.
+func TestAllAndCreatedAt(t *testing.T) {
+	c := clock.NewMock()
+	m := processes.NewManager(0, processes.WithClock(c))
+	want := map[string]bool{}
+	for i := range 100 {
+		id := strconv.Itoa(i)
+		want[id] = true
+		m.Register(&processes.Session{ID: id})
+	}
+	c.Add(time.Hour)
+	got := map[string]bool{}
+	for s := range m.All() {
+		got[s.ID] = true
+		assert.Equal(t, time.Unix(0, 0).UTC(), s.CreatedAt().UTC())
+		m.Forget(s.ID)
+	}
+	assert.Equal(t, want, got)
+	assert.Zero(t, m.Len())
+	assert.True(t, (&processes.Session{}).CreatedAt().IsZero())
+}
+
+// TestLastSeq: the newest Seq, whatever was dropped.
+func TestLastSeq(t *testing.T) {
+	s := &processes.Session{ID: "a"}
+	assert.Zero(t, s.LastSeq())
+	s.Append("stdout", []byte("x"))
+	s.Append("stderr", make([]byte, processes.MaxBufferBytes))
+	assert.Equal(t, 2, s.LastSeq())
+	assert.Equal(t, 2, s.Output(0).Chunks[0].Seq, "the first chunk was dropped")
+}
+
 // TestCloseReasons: every way a session ends is told by CloseReason and by
 // WaitOutput, and each reason is an ErrClosed.
 func TestCloseReasons(t *testing.T) {
@@ -621,29 +655,3 @@ func TestDribbleMakesFewChunks(t *testing.T) {
 }
 
 var _ = errors.Is
-
-// TestChildrenDieWithTheHost SIGKILLs a host process that started sessions
-// from many goroutines: every child dies with it, through its parent-death
-// signal, which the forker's thread outlives until the host dies.
-func TestChildrenDieWithTheHost(t *testing.T) {
-	const n = 20
-	host := exec.Command(os.Args[0], "-test.run=^$")
-	host.Env = append(os.Environ(), helperEnv+"=host", "HOST_SESSIONS="+strconv.Itoa(n))
-	out, err := host.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, host.Start())
-	var pids []int
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && sc.Text() != "ready" {
-		pid, err := strconv.Atoi(sc.Text())
-		require.NoError(t, err, "host said %q", sc.Text())
-		pids = append(pids, pid)
-	}
-	require.Len(t, pids, n)
-	for _, pid := range pids {
-		require.True(t, proctest.Alive(pid))
-	}
-	require.NoError(t, host.Process.Kill())
-	_ = host.Wait()
-	proctest.RequireGone(t, pids...)
-}

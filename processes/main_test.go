@@ -1,6 +1,7 @@
 package processes_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -87,24 +88,46 @@ func runHelper(mode string) {
 		fmt.Println("joined")
 		time.Sleep(time.Hour)
 	case "host":
-		// A host of HOST_SESSIONS sessions of `sleep 1000`, each started
-		// from a different goroutine: prints their pids, then waits to be
-		// killed.
+		// A host of HOST_SESSIONS sessions, each started from a goroutine
+		// of its own, running HOST_SCRIPT with sh: prints its Manager's
+		// cgroup and its sessions' pids, then "ready" once every session
+		// printed "ready", then waits to be killed. HOST_FALLBACK=1 turns
+		// cgroups off; HOST_CGROUP is the parent of its Manager's cgroup.
 		n, _ := strconv.Atoi(os.Getenv("HOST_SESSIONS"))
-		m := processes.NewManager(0)
-		pids := make(chan int, n)
+		var opts []processes.Option
+		if os.Getenv("HOST_FALLBACK") == "1" {
+			opts = append(opts, processes.WithoutCgroup())
+		} else if parent := os.Getenv("HOST_CGROUP"); parent != "" {
+			opts = append(opts, processes.WithCgroup(parent))
+		}
+		m := processes.NewManager(0, opts...)
+		fmt.Println("cgroup", m.Containment().Cgroup)
+		started := make(chan *processes.Session, n)
 		for range n {
 			go func() {
-				s, err := m.Start(exec.Command("sleep", "1000"), processes.StartOptions{})
+				s, err := m.Start(exec.Command("sh", "-c", os.Getenv("HOST_SCRIPT")), processes.StartOptions{})
 				if err != nil {
 					fmt.Println("start:", err)
 					os.Exit(1)
 				}
-				pids <- s.Pid()
+				started <- s
 			}()
 		}
 		for range n {
-			fmt.Println(<-pids)
+			s := <-started
+			for since := 0; ; {
+				out := s.Output(since)
+				var text string
+				for _, c := range out.Chunks {
+					text += string(c.Data)
+					since = c.Seq
+				}
+				if strings.Contains(text, "ready") {
+					break
+				}
+				_ = s.WaitOutput(context.Background(), since)
+			}
+			fmt.Println("pid", s.Pid())
 		}
 		fmt.Println("ready")
 		select {}

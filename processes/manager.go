@@ -3,6 +3,7 @@ package processes
 import (
 	"context"
 	"fmt"
+	"iter"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,11 @@ type Manager struct {
 	startMu sync.RWMutex // held for reading by each Start, for writing by Shutdown
 	liveMu  sync.Mutex
 	live    map[*process]struct{} // started and not yet gone
+
+	cgParent string // WithCgroup
+	cgOff    bool   // WithoutCgroup
+	cgMu     sync.Mutex
+	cg       cgroupState
 
 	forkMu   sync.Mutex
 	forks    chan forkReq  // to the forker; nil until the first Start
@@ -257,6 +263,30 @@ func (m *Manager) Remove(s *Session) bool {
 	return true
 }
 
+// All returns the sessions registered now, shard by shard: each shard is
+// read under its read lock and the sessions are yielded with no lock held,
+// so the caller may Forget or Register as it goes (a session registered
+// meanwhile may or may not be yielded). It is safe for concurrent use.
+func (m *Manager) All() iter.Seq[*Session] {
+	return func(yield func(*Session) bool) {
+		var batch []*Session
+		for i := range m.shards {
+			sh := &m.shards[i]
+			batch = batch[:0]
+			sh.mu.RLock()
+			for _, s := range sh.sessions {
+				batch = append(batch, s)
+			}
+			sh.mu.RUnlock()
+			for _, s := range batch {
+				if !yield(s) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // Clock returns the clock the Manager and its sessions read: the one given
 // with WithClock, or the real clock.
 func (m *Manager) Clock() clock.Clock { return m.clock() }
@@ -422,5 +452,6 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		}
 	}
 	m.waitForker()
+	m.closeCgroup()
 	return nil
 }

@@ -107,3 +107,21 @@ func WithCPUThreshold(d time.Duration) Option {
 		m.cpuMin = d
 	}
 }
+
+// WithCgroup makes the Manager contain each session's process tree in a
+// cgroup v2 of its own, under a cgroup of the Manager's own that it creates
+// in parent, a cgroup2 directory it may create groups in (a delegated
+// subtree; find the mount in /proc/self/mountinfo: /sys/fs/cgroup on
+// systemd hosts, /sys/fs/cgroup/unified on hybrid ones). Without this
+// option the Manager tries its own process's cgroup. Where neither works,
+// it falls back to the process group and /proc walk and says so at Info
+// and in [Manager.Containment]. See [Containment].
+func WithCgroup(parent string) Option {
+	return func(m *Manager) { m.cgParent, m.cgOff = parent, false }
+}
+
+// WithoutCgroup makes the Manager use the process-group and /proc-walk
+// fallback even where cgroups are available.
+func WithoutCgroup() Option {
+	return func(m *Manager) { m.cgParent, m.cgOff = "", true }
+}

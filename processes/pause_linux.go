@@ -10,9 +10,10 @@ import (
 // while they wait for signals to take effect, where no cgroup tells.
 const pauseCheck = time.Millisecond
 
-// pause stops the tree: SIGSTOP to the group and every descendant found,
-// then waits until each of them is stopped, rescanning for members forked
-// meanwhile.
+// pause stops the tree: it freezes its cgroup and waits for cgroup.events
+// to say frozen, or in the fallback sends SIGSTOP to the group and every
+// descendant found, then waits until each of them is stopped, rescanning
+// for members forked meanwhile.
 func (p *process) pause(ctx context.Context) error {
 	p.pauseMu.Lock()
 	defer p.pauseMu.Unlock()
@@ -20,11 +21,15 @@ func (p *process) pause(ctx context.Context) error {
 		return nil
 	}
 	p.paused.Store(true)
+	if p.cg != nil {
+		return p.cg.Freeze(ctx)
+	}
 	return p.settle(ctx, syscall.SIGSTOP, func(st procStat) bool { return st.stopped })
 }
 
-// resume continues the tree: SIGCONT to the group and every descendant
-// found, then waits until none is stopped.
+// resume continues the tree: it thaws its cgroup, or in the fallback sends
+// SIGCONT to the group and every descendant found, then waits until none
+// is stopped.
 func (p *process) resume(ctx context.Context) error {
 	p.pauseMu.Lock()
 	defer p.pauseMu.Unlock()
@@ -32,6 +37,9 @@ func (p *process) resume(ctx context.Context) error {
 		return nil
 	}
 	p.paused.Store(false)
+	if p.cg != nil {
+		return p.cg.Thaw(ctx)
+	}
 	return p.settle(ctx, syscall.SIGCONT, func(st procStat) bool { return !st.stopped })
 }
 

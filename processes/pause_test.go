@@ -25,61 +25,76 @@ func cpu(t *testing.T, s *processes.Session) time.Duration {
 // TestPauseStopsTheTreeAndResumeRestartsIt: a paused busy loop uses no CPU
 // while another one, running, uses 200 ms; resumed, it uses CPU again.
 func TestPauseStopsTheTreeAndResumeRestartsIt(t *testing.T) {
-	m := newReal(t)
-	const loop = `sh -c 'while :; do :; done' & while :; do :; done`
-	paused := start(t, m, processes.StartOptions{}, "sh", "-c", loop)
-	running := start(t, m, processes.StartOptions{}, "sh", "-c", loop)
-	require.Eventually(t, func() bool { return cpu(t, paused) > 0 }, 10*time.Second, time.Millisecond)
+	for _, mode := range containments(t) {
+		t.Run(mode.name, func(t *testing.T) {
+			m := newReal(t, mode.opt)
+			const loop = `sh -c 'while :; do :; done' & while :; do :; done`
+			paused := start(t, m, processes.StartOptions{}, "sh", "-c", loop)
+			running := start(t, m, processes.StartOptions{}, "sh", "-c", loop)
+			require.Eventually(t, func() bool {
+				u, err := paused.Usage()
+				return err == nil && u.Procs == 2 && u.CPU > 0
+			}, 10*time.Second, time.Millisecond, "the loop and its child never both ran")
 
-	require.NoError(t, paused.Pause(t.Context()))
-	assert.True(t, paused.Paused())
-	require.NoError(t, paused.Pause(t.Context()), "Pause of a paused session")
-	u, err := paused.Usage()
-	require.NoError(t, err)
-	assert.Equal(t, 2, u.Procs, "the loop and its child")
-	before, base := u.CPU, cpu(t, running)
-	require.Eventually(t, func() bool { return cpu(t, running)-base >= 200*time.Millisecond },
-		10*time.Second, time.Millisecond)
-	assert.LessOrEqual(t, cpu(t, paused)-before, 10*time.Millisecond, "a paused tree used CPU (one tick is the resolution)")
+			require.NoError(t, paused.Pause(t.Context()))
+			assert.True(t, paused.Paused())
+			require.NoError(t, paused.Pause(t.Context()), "Pause of a paused session")
+			u, err := paused.Usage()
+			require.NoError(t, err)
+			assert.Equal(t, 2, u.Procs, "the loop and its child")
+			before, base := u.CPU, cpu(t, running)
+			require.Eventually(t, func() bool { return cpu(t, running)-base >= 200*time.Millisecond },
+				10*time.Second, time.Millisecond)
+			assert.LessOrEqual(t, cpu(t, paused)-before, 10*time.Millisecond, "a paused tree used CPU (one tick is the resolution)")
 
-	require.NoError(t, paused.Resume(t.Context()))
-	assert.False(t, paused.Paused())
-	require.Eventually(t, func() bool { return cpu(t, paused)-before >= 50*time.Millisecond },
-		10*time.Second, time.Millisecond, "the resumed tree does not run")
+			require.NoError(t, paused.Resume(t.Context()))
+			assert.False(t, paused.Paused())
+			require.Eventually(t, func() bool { return cpu(t, paused)-before >= 50*time.Millisecond },
+				10*time.Second, time.Millisecond, "the resumed tree does not run")
+		})
+	}
 }
 
 // TestPausedSessionRunsItsHandlerOnTerminate: terminating a paused session
 // continues it, so its SIGTERM handler runs.
 func TestPausedSessionRunsItsHandlerOnTerminate(t *testing.T) {
-	m := newReal(t, processes.WithKillGrace(time.Hour))
-	s, err := m.Start(helperCmd(t, "exit-on-term"), processes.StartOptions{})
-	require.NoError(t, err)
-	waitFor(t, s, "ready")
-	require.NoError(t, s.Pause(t.Context()))
-	require.NoError(t, s.Terminate(t.Context()))
-	assert.Equal(t, 7, waitDone(t, s), "the handler did not run")
-	assert.False(t, s.Paused())
+	for _, mode := range containments(t) {
+		t.Run(mode.name, func(t *testing.T) {
+			m := newReal(t, processes.WithKillGrace(time.Hour), mode.opt)
+			s, err := m.Start(helperCmd(t, "exit-on-term"), processes.StartOptions{})
+			require.NoError(t, err)
+			waitFor(t, s, "ready")
+			require.NoError(t, s.Pause(t.Context()))
+			require.NoError(t, s.Terminate(t.Context()))
+			assert.Equal(t, 7, waitDone(t, s), "the handler did not run")
+			assert.False(t, s.Paused())
+		})
+	}
 }
 
 // TestActivityCPUKeepsABusySilentSession: on a mock clock, a silent
 // CPU-bound session counting ActivityCPU outlives its idle timeout while an
 // idle one is evicted.
 func TestActivityCPUKeepsABusySilentSession(t *testing.T) {
-	c := clock.NewMock()
-	m := processes.NewManager(time.Minute, processes.WithClock(c))
-	shutdown(t, m)
-	opts := processes.StartOptions{Activity: processes.ActivityOutput | processes.ActivityCPU}
-	busy := start(t, m, opts, "sh", "-c", `while :; do :; done`)
-	idle := start(t, m, opts, "sleep", "1000")
-	c.Add(2 * time.Minute)
-	require.Eventually(t, func() bool { return cpu(t, busy) >= 50*time.Millisecond }, 10*time.Second, time.Millisecond)
-	m.Sweep()
-	_, ok := m.Get(busy.ID)
-	assert.True(t, ok, "a busy session was evicted")
-	_, ok = m.Get(idle.ID)
-	assert.False(t, ok, "an idle session was kept")
-	assert.Equal(t, c.Now(), busy.LastActivity(), "the sweep counted the CPU as activity now")
-	proctest.RequireGone(t, idle.Pid())
+	for _, mode := range containments(t) {
+		t.Run(mode.name, func(t *testing.T) {
+			c := clock.NewMock()
+			m := processes.NewManager(time.Minute, processes.WithClock(c), mode.opt)
+			shutdown(t, m)
+			opts := processes.StartOptions{Activity: processes.ActivityOutput | processes.ActivityCPU}
+			busy := start(t, m, opts, "sh", "-c", `while :; do :; done`)
+			idle := start(t, m, opts, "sleep", "1000")
+			c.Add(2 * time.Minute)
+			require.Eventually(t, func() bool { return cpu(t, busy) >= 50*time.Millisecond }, 10*time.Second, time.Millisecond)
+			m.Sweep()
+			_, ok := m.Get(busy.ID)
+			assert.True(t, ok, "a busy session was evicted")
+			_, ok = m.Get(idle.ID)
+			assert.False(t, ok, "an idle session was kept")
+			assert.Equal(t, c.Now(), busy.LastActivity(), "the sweep counted the CPU as activity now")
+			proctest.RequireGone(t, idle.Pid())
+		})
+	}
 }
 
 // TestPauseErrors: what Pause, Resume and Usage say of sessions they cannot

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"github.com/benbjohnson/clock"
+
+	"github.com/sessionkit/sessionkit/internal/cgroup"
 )
 
 // process is what runs behind a session started by Manager.Start: the
@@ -23,6 +25,7 @@ type process struct {
 	stopSig    syscall.Signal // the graceful stop: SIGTERM, SIGHUP for terminals
 	pidfd      *os.File       // nil where pidfds are not supported
 	tty        *os.File       // the terminal's master, nil for pipes
+	cg         *cgroup.Group  // the session's cgroup, nil in the fallback
 
 	stdin       *os.File      // the write end of the stdin pipe, or the terminal
 	stdinClosed atomic.Bool   // CloseStdin was called or the process exited

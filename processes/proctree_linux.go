@@ -227,23 +227,6 @@ func signalTrees(ps []*process, sigs ...syscall.Signal) map[*process][]procRef {
 	return found
 }
 
-// killRefs sends SIGKILL to each process in refs that is still the same
-// incarnation, and returns a pidfd of each, to wait until it is gone.
-func killRefs(refs []procRef) []*os.File {
-	var out []*os.File
-	buf := make([]byte, 1024)
-	for _, r := range refs {
-		if f := openRef(r, buf); f != nil {
-			if pidfdSignal(f, syscall.SIGKILL) == nil {
-				out = append(out, f)
-			} else {
-				f.Close()
-			}
-		}
-	}
-	return out
-}
-
 const (
 	sysPidfdOpen       = 434   // pidfd_open(2), Linux 5.3
 	sysPidfdSendSignal = 424   // pidfd_send_signal(2), Linux 5.1
@@ -327,6 +310,88 @@ func (m *Manager) leaders() map[int]bool {
 			}
 		}
 		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// hunt finds what is left of the trees of processes whose leaders were
+// reaped, scan after scan, for the completer: the first scan is treePids',
+// and each later one looks only at the processes no scan has seen, so that
+// it takes far less time than a process needs to fork and exec: a daemon
+// that hops pids cannot outrun it. A process is claimed by its cookie, by
+// the group or session of a leader whose pid no process now has (see
+// treePids), or by its parent having been claimed.
+type hunt struct {
+	ps        []*process
+	seen      map[int]bool // pids some scan examined
+	owned     map[int]bool // pids claimed
+	byCookie  map[string]bool
+	byGroup   map[int]bool
+	bySession map[int]bool
+	buf       []byte
+}
+
+func newHunt(ps []*process) *hunt {
+	return &hunt{ps: ps, seen: make(map[int]bool), owned: make(map[int]bool), buf: make([]byte, 1024)}
+}
+
+// scan returns the processes it newly claims.
+func (h *hunt) scan() []procRef {
+	if h.byCookie == nil {
+		// The first scan: all of /proc.
+		h.byCookie, h.byGroup, h.bySession = map[string]bool{}, map[int]bool{}, map[int]bool{}
+		for _, p := range h.ps {
+			h.byCookie[p.cookie] = true
+			if _, ok := readStat(p.pid, h.buf); !ok {
+				h.byGroup[p.pid] = true
+				if p.ownSession {
+					h.bySession[p.pid] = true
+				}
+			}
+		}
+		for _, st := range listProcs() {
+			h.seen[st.pid] = true
+		}
+		var out []procRef
+		for _, refs := range treePids(h.ps) {
+			for _, r := range refs {
+				h.owned[r.pid] = true
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	var fresh []procStat
+	self := os.Getpid()
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil || h.seen[pid] {
+			continue
+		}
+		h.seen[pid] = true
+		if st, ok := readStat(pid, h.buf); ok && !st.dead && pid != self && pid > 1 {
+			fresh = append(fresh, st)
+		}
+	}
+	var out []procRef
+	for changed := true; changed; {
+		changed = false
+		for _, st := range fresh {
+			if h.owned[st.pid] {
+				continue
+			}
+			if h.owned[st.ppid] || h.byGroup[st.pgrp] || h.bySession[st.sid] || h.byCookie[environCookie(st.pid)] {
+				h.owned[st.pid] = true
+				out = append(out, procRef{st.pid, st.start})
+				changed = true
+			}
+		}
 	}
 	return out
 }

@@ -92,6 +92,11 @@ func (p *process) wait() {
 	if p.pidfd != nil {
 		p.pidfd.Close()
 	}
+	if p.cg != nil {
+		if u, err := p.cg.Usage(); err == nil && u.OOMKillsOK {
+			st.OOMKills = u.OOMKills
+		}
+	}
 
 	select {
 	case <-p.outDone:

@@ -266,6 +266,14 @@ func (s *Session) ExitStatus() (ExitStatus, bool) {
 	return s.exit, s.exited
 }
 
+// CreatedAt returns when the session was started or first registered, on
+// its clock; the zero time for a session never registered.
+func (s *Session) CreatedAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.createdAt
+}
+
 // LastActivity returns when the session was last active, as its Activity
 // policy counts it. It is the zero time for a session that was never active
 // nor registered.
@@ -356,6 +364,15 @@ func (s *Session) exitLocked() *int {
 	}
 	code := s.exit.recorded()
 	return &code
+}
+
+// LastSeq returns the Seq of the newest chunk, 0 before the first: a cursor
+// past it belongs to another session (see InvocationID). It does not count
+// as a poll.
+func (s *Session) LastSeq() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ring.Last()
 }
 
 // InvocationID returns 128 random bits, URL-safe base64, that identify this

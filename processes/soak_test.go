@@ -113,6 +113,8 @@ func TestSoak(t *testing.T) {
 	c := clock.NewMock()
 	m := processes.NewManager(idle, processes.WithClock(c), processes.WithKillGrace(10*time.Second))
 	shutdown(t, m)
+	cgroups := m.Containment().Cgroup
+	require.NotEmpty(t, cgroups, "the soak runs with a cgroup per session")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -201,6 +203,8 @@ func TestSoak(t *testing.T) {
 		require.Eventually(t, func() bool { return len(groupMembers(pgids)) == 0 }, 10*time.Second, 5*time.Millisecond,
 			"wave %d: processes left in the groups of evicted sessions", w)
 		assert.Equal(t, len(kept), m.Len(), "wave %d: sessions in the Manager", w)
+		require.Eventually(t, func() bool { return subdirs(t, cgroups) <= len(kept) }, 10*time.Second, 5*time.Millisecond,
+			"wave %d: %d session cgroups left for %d sessions", w, subdirs(t, cgroups), len(kept))
 		evictedTotal += len(evicted)
 		carried = kept
 	}
@@ -226,6 +230,7 @@ func TestSoak(t *testing.T) {
 	defer scancel()
 	require.NoError(t, m.Shutdown(sctx))
 	elapsed := time.Since(began)
+	assert.NoDirExists(t, cgroups, "the Manager's cgroup was left")
 
 	endG, endFDs := goroutines(t), openFDs(t)
 	endHeap := heapAlloc()
@@ -237,4 +242,18 @@ func TestSoak(t *testing.T) {
 	assert.LessOrEqual(t, endFDs, startFDs+2, "got %d open fds, want at most %d", endFDs, startFDs+2)
 	assert.LessOrEqual(t, endHeap, startHeap+8*mib, "got heap %d bytes, want at most %d", endHeap, startHeap+8*mib)
 	assert.Empty(t, children, "child processes left, alive or zombie")
+}
+
+// subdirs counts the directories in dir: session cgroups in a Manager's.
+func subdirs(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	n := 0
+	for _, e := range ents {
+		if e.IsDir() {
+			n++
+		}
+	}
+	return n
 }

@@ -33,6 +33,9 @@ type StartOptions struct {
 	// takes ownership of TTY: it closes it, even on error. Package ptyterm
 	// sets this; most callers leave it nil.
 	TTY *os.File
+	// Limits bounds the memory, processes and CPU of the session's tree,
+	// through its cgroup. The zero Limits limits nothing; see [Limits].
+	Limits Limits
 	// Value is any data the caller keeps with the session, returned by
 	// [Session.Value]. Package ptyterm keeps its Terminal there.
 	Value any

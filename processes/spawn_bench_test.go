@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/sessionkit/sessionkit/processes"
@@ -81,24 +82,62 @@ func BenchmarkExecTrueBaseline(b *testing.B) {
 	}
 }
 
-// BenchmarkStartTrue starts /bin/true as a session and waits until Done.
-// The exited sessions stay registered until the Manager shuts down after
-// the timed loop, as they would for final polls.
+// modes are the two containments, for the benchmarks that compare them.
+var modes = []struct {
+	name string
+	opt  processes.Option
+}{{"cgroup", nil}, {"fallback", processes.WithoutCgroup()}}
+
+// BenchmarkStartTrue starts /bin/true as a session and waits until Done,
+// with a cgroup per session (created, entered at clone, and removed when
+// the Manager shuts down) and in the fallback. The exited sessions stay
+// registered until the Manager shuts down after the timed loop, as they
+// would for final polls.
 func BenchmarkStartTrue(b *testing.B) {
-	m := processes.NewManager(0)
-	defer m.Shutdown(context.Background())
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := m.Start(exec.Command("/bin/true"), processes.StartOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		<-s.Done()
+	for _, mode := range modes {
+		b.Run(mode.name, func(b *testing.B) {
+			m := processes.NewManager(0, mode.opt)
+			defer m.Shutdown(context.Background())
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := m.Start(exec.Command("/bin/true"), processes.StartOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-s.Done()
+			}
+		})
 	}
 }
 
-// BenchmarkForgetExited forgets an exited session: the final sweep of its
-// process tree through /proc.
+// BenchmarkCloseExited closes an exited session and waits until it is
+// gone: with a cgroup, cgroup.kill, the wait for populated 0 and the
+// removal of the cgroup; in the fallback, the last scans of /proc.
+func BenchmarkCloseExited(b *testing.B) {
+	for _, mode := range modes {
+		b.Run(mode.name, func(b *testing.B) {
+			m := processes.NewManager(0, mode.opt)
+			defer m.Shutdown(context.Background())
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				s, err := m.Start(exec.Command("/bin/true"), processes.StartOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-s.Done()
+				b.StartTimer()
+				m.Forget(s.ID)
+				if err := s.Terminate(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkForgetExited forgets an exited session: Forget returns once the
+// termination began; the rest runs in the background.
 func BenchmarkForgetExited(b *testing.B) {
 	m := processes.NewManager(0)
 	defer m.Shutdown(context.Background())
@@ -112,5 +151,63 @@ func BenchmarkForgetExited(b *testing.B) {
 		<-s.Done()
 		b.StartTimer()
 		m.Forget(s.ID)
+	}
+}
+
+// BenchmarkSignalBaseline is the bare baseline of BenchmarkPauseResume:
+// SIGSTOP and SIGCONT to one process, without waiting for their effect.
+func BenchmarkSignalBaseline(b *testing.B) {
+	cmd := exec.Command("sleep", "1000")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for b.Loop() {
+		_ = cmd.Process.Signal(syscall.SIGSTOP)
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+	}
+}
+
+// BenchmarkPauseResume pauses and resumes a session of two processes and
+// waits each time until the tree is frozen, then running.
+func BenchmarkPauseResume(b *testing.B) {
+	for _, mode := range modes {
+		b.Run(mode.name, func(b *testing.B) {
+			m := processes.NewManager(0, mode.opt)
+			defer m.Shutdown(context.Background())
+			s, err := m.Start(exec.Command("sh", "-c", "sleep 1000 & exec sleep 1000"), processes.StartOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			for b.Loop() {
+				if err := s.Pause(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Resume(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUsage reads the usage of a session of two processes.
+func BenchmarkUsage(b *testing.B) {
+	for _, mode := range modes {
+		b.Run(mode.name, func(b *testing.B) {
+			m := processes.NewManager(0, mode.opt)
+			defer m.Shutdown(context.Background())
+			s, err := m.Start(exec.Command("sh", "-c", "sleep 1000 & exec sleep 1000"), processes.StartOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Usage(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

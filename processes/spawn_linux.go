@@ -57,13 +57,28 @@ func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, 
 	if attr.Pdeathsig == 0 {
 		attr.Pdeathsig = syscall.SIGKILL // see startCmd
 	}
+	cg, err := m.sessionCgroup(p.cookie, opts.Limits)
+	if err != nil {
+		closeAll(childEnds)
+		closeAll(p.outs)
+		if p.tty == nil {
+			closeAll([]*os.File{p.stdin})
+		}
+		return nil, nil, err
+	}
+	if cg != nil {
+		// The child starts inside its cgroup (clone3 CLONE_INTO_CGROUP):
+		// nothing it forks can run outside it, even for a moment.
+		attr.UseCgroupFD, attr.CgroupFD = true, cg.FD()
+		p.cg = cg
+	}
 	pidfd := -1
 	attr.PidFD = &pidfd
 	cmd.SysProcAttr = &attr
 	cmd.Env = append(cmd.Environ(), cookieVar+"="+p.cookie)
 
 	m.addLive(p)
-	err := m.startCmd(cmd)
+	err = m.startCmd(cmd)
 	closeAll(childEnds)
 	if opts.TTY != nil {
 		// The child has its own copies of the slave; the master lives on
@@ -72,6 +87,10 @@ func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, 
 	}
 	if err != nil {
 		m.removeLive(p)
+		if cg != nil {
+			_ = cg.Remove()
+			_ = cg.Close()
+		}
 		closeAll(p.outs)
 		if p.tty == nil {
 			closeAll([]*os.File{p.stdin})

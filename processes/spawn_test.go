@@ -168,18 +168,20 @@ func TestDescendantsThatLeftTheGroupAreKilled(t *testing.T) {
 		{"setsid child of a live shell", `setsid sleep 1000 >/dev/null 2>&1 & echo $!; echo ready; wait`},
 		{"daemon whose parent exited", `setsid sh -c 'sleep 1000 >/dev/null 2>&1 & echo $!' ; echo ready; sleep 1000`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := newReal(t)
-			s := start(t, m, processes.StartOptions{}, "sh", "-c", tt.script)
-			waitFor(t, s, "ready")
-			pids := pidsIn(t, streams(s)["stdout"])
-			require.Len(t, pids, 1)
-			require.True(t, proctest.Alive(pids[0]))
-			m.Forget(s.ID)
-			waitDone(t, s)
-			proctest.RequireGone(t, append(pids, s.Pid())...)
-		})
+	for _, mode := range containments(t) {
+		for _, tt := range tests {
+			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
+				m := newReal(t, mode.opt)
+				s := start(t, m, processes.StartOptions{}, "sh", "-c", tt.script)
+				waitFor(t, s, "ready")
+				pids := pidsIn(t, streams(s)["stdout"])
+				require.Len(t, pids, 1)
+				require.True(t, proctest.Alive(pids[0]))
+				m.Forget(s.ID)
+				waitDone(t, s)
+				proctest.RequireGone(t, append(pids, s.Pid())...)
+			})
+		}
 	}
 }
 

@@ -1,20 +1,22 @@
 package processes
 
 import (
+	"context"
 	"os"
 	"syscall"
 )
 
 // maxScans bounds the scans of /proc that complete one batch of
 // terminations: each kills what it finds, and the last finds nothing.
-const maxScans = 8
+const maxScans = 64
 
 // terminate begins terminating each of ps not already terminating: the
 // graceful signal, followed by SIGCONT so that a stopped process runs its
-// handler (as systemd.kill(5) does), to the process group and every
+// handler (as systemd.kill(5) does), to every member of its cgroup (thawed
+// first, if paused), or in the fallback to the process group and every
 // descendant found, and SIGKILL after the kill grace, each process on its
-// own timer. One scan of /proc serves all of ps. A process that already
-// exited gets SIGKILL for what is left of its tree.
+// own timer. One scan of /proc serves all of the fallback's. A process that
+// already exited gets SIGKILL for what is left of its tree.
 func (m *Manager) terminate(ps []*process) {
 	// The grace timers are armed before any signal is sent, so that
 	// whoever sees a signal's effect knows the grace is running.
@@ -42,6 +44,13 @@ func (m *Manager) terminate(ps []*process) {
 	// exited ones gets SIGKILL when they complete.
 	bySig := map[syscall.Signal][]*process{}
 	for _, p := range running {
+		if p.cg != nil {
+			// Frozen members cannot run a handler: thaw, then signal.
+			_ = p.cg.Thaw(context.Background())
+			_, _ = p.cg.Signal(p.stopSig)
+			_, _ = p.cg.Signal(syscall.SIGCONT)
+			continue
+		}
 		bySig[p.stopSig] = append(bySig[p.stopSig], p)
 	}
 	found := map[*process][]procRef{}
@@ -62,8 +71,9 @@ func (m *Manager) terminate(ps []*process) {
 	}
 }
 
-// kill escalates p's termination to SIGKILL now: the leader, its group and
-// every descendant found by a fresh scan. It does nothing once p is gone.
+// kill escalates p's termination to SIGKILL now: cgroup.kill of its cgroup,
+// or in the fallback the leader, its group and every descendant found by a
+// fresh scan. It does nothing once p is gone.
 func (p *process) kill() {
 	select {
 	case <-p.gone:
@@ -72,6 +82,10 @@ func (p *process) kill() {
 	}
 	if !p.finished.Load() {
 		p.m.logger().Info("processes: escalating to SIGKILL", "id", p.s.ID, "pid", p.pid)
+	}
+	if p.cg != nil {
+		_ = p.cg.Kill()
+		return
 	}
 	signalTrees([]*process{p}, syscall.SIGKILL)
 }
@@ -125,36 +139,65 @@ func (m *Manager) completer() {
 			return
 		}
 		m.doneMu.Unlock()
+		// A cgroup holds every process of its session: kill them all at
+		// once and wait until it is empty, then remove it. No scan.
+		var walk []*process
+		for _, p := range batch {
+			if p.cg == nil {
+				walk = append(walk, p)
+				continue
+			}
+			if populated, err := p.cg.Populated(); err != nil || populated {
+				if err := p.cg.Kill(); err == nil {
+					_ = p.cg.WaitEmpty(context.Background())
+				}
+			}
+			if err := p.cg.Remove(); err != nil {
+				m.logger().Warn("processes: removing a session's cgroup", "id", p.s.ID, "cgroup", p.cg.Path(), "err", err)
+			}
+			_ = p.cg.Close()
+		}
 		// Every leader is reaped, so no group is signalled by its pid:
 		// only the processes found, each checked to be the same
-		// incarnation, and those a scan finds. Scans repeat until one
-		// finds nothing alive, so that a descendant forked while the
-		// previous one ran (from a SIGTERM handler, or a daemon that forks
-		// and exits to hop pids) is caught; the bound stops a fork bomb
-		// from holding the completer for ever.
-		var killed []*os.File
-		for _, p := range batch {
+		// incarnation, and those a hunt finds. Each is stopped first
+		// (SIGSTOP): a stopped process cannot fork, so scans repeat until
+		// one finds nothing new, catching what was forked meanwhile (from
+		// a SIGTERM handler, or by a daemon that forks and exits to hop
+		// pids), and only then is everything held killed. The bound stops
+		// a fork bomb from holding the completer for ever.
+		held := make(map[procRef]*os.File)
+		buf := make([]byte, 1024)
+		hold := func(refs []procRef) (added int) {
+			for _, r := range refs {
+				if _, ok := held[r]; ok {
+					continue
+				}
+				if f := openRef(r, buf); f != nil {
+					_ = pidfdSignal(f, syscall.SIGSTOP)
+					held[r] = f
+					added++
+				}
+			}
+			return added
+		}
+		for _, p := range walk {
 			p.stopMu.Lock()
 			found := p.found
 			p.stopMu.Unlock()
-			killed = append(killed, killRefs(found)...)
+			hold(found)
 		}
-		for range maxScans {
-			// What was killed is gone before the next scan, which
-			// then sees only what is new.
-			for _, f := range killed {
-				awaitGone(f)
-				f.Close()
-			}
-			killed = killed[:0]
-			for _, refs := range treePids(batch) {
-				killed = append(killed, killRefs(refs)...)
-			}
-			if len(killed) == 0 {
-				break
+		if len(walk) > 0 {
+			h := newHunt(walk)
+			for range maxScans {
+				if hold(h.scan()) == 0 {
+					break
+				}
 			}
 		}
-		for _, f := range killed {
+		for _, f := range held {
+			_ = pidfdSignal(f, syscall.SIGKILL)
+		}
+		for _, f := range held {
 			awaitGone(f)
 			f.Close()
 		}

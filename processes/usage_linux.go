@@ -7,9 +7,21 @@ import "time"
 // times(2)).
 const userHZ = 100
 
-// usage reads what the tree uses: its CPU time and processes, from the
-// /proc walk.
+// usage reads what the tree uses: from its cgroup's files, or its CPU time
+// and processes from the /proc walk.
 func (p *process) usage() (Usage, error) {
+	if p.cg != nil {
+		u, err := p.cg.Usage()
+		if err != nil || (p.finished.Load() && u.Procs == 0) {
+			return Usage{}, ErrExited
+		}
+		return Usage{
+			CPU: u.CPU, Memory: u.Memory, MemoryOK: u.MemoryOK,
+			MemoryPeak: u.MemoryPeak, MemoryPeakOK: u.MemoryPeakOK,
+			OOMKills: u.OOMKills, OOMKillsOK: u.OOMKillsOK,
+			Procs: u.Procs, At: p.m.clock().Now(),
+		}, nil
+	}
 	if p.finished.Load() {
 		return Usage{}, ErrExited
 	}
@@ -23,13 +35,22 @@ type treeStats struct {
 	procs int
 }
 
-// treeUsage returns the CPU time and process count of each tree of ps,
-// from one /proc walk: the leader's CPU with its reaped children's, and
-// every live descendant's.
+// treeUsage returns the CPU time and process count of each tree of ps:
+// from its cgroup's files, or from one /proc walk for all of the others,
+// the leader's CPU with its reaped children's, and every live
+// descendant's.
 func treeUsage(ps []*process) map[*process]treeStats {
 	out := make(map[*process]treeStats, len(ps))
+	var walk []*process
+	for _, p := range ps {
+		if p.cg == nil {
+			walk = append(walk, p)
+		} else if u, err := p.cg.Usage(); err == nil {
+			out[p] = treeStats{cpu: u.CPU, procs: u.Procs}
+		}
+	}
 	buf := make([]byte, 1024)
-	for p, refs := range treePids(ps) {
+	for p, refs := range treePids(walk) {
 		var ticks uint64
 		var n int
 		for _, r := range refs {

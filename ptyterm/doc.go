@@ -17,7 +17,11 @@
 // default) without activity, the Manager's sweep closes it.
 // [Options.OnIdleWarning] is called once per idle stretch, [Options.WarnBefore]
 // ahead of that close, on the Manager's clock, so a client can warn the user;
-// new input starts a new stretch.
+// new input starts a new stretch. A viewer that stays connected (an open
+// event stream, a long poll) does not keep an idle terminal open: terminals
+// count input, not processes.ActivityConnected. A zero IdleTimeout inherits
+// DefaultIdleTimeout; a negative one, such as processes.NeverIdle, never
+// idles out.
 //
 // # Reconnecting
 //
@@ -31,11 +35,15 @@
 // # Lifecycle
 //
 // [Start] opens the terminal and starts the program. [Terminal.Close],
-// eviction and Forget do what a real terminal going away does: SIGHUP to the
-// program's process group and session, SIGKILL after the Manager's kill
-// grace, then the terminal is closed and the program reaped. Close waits for
-// all of it. Output printed before the program exited is kept, and the exit
-// is visible only once that output is in.
+// eviction and Forget do what a real terminal going away does: SIGHUP, then
+// SIGCONT for a suspended job, to every process of the session (its cgroup,
+// or its process group and session in the Manager's fallback), SIGKILL
+// after the Manager's kill grace, then the terminal is closed and the
+// program reaped. Close waits until every process it signalled is gone and
+// every OnIdleWarning call on another goroutine has returned. Output
+// printed before the program exited is kept, and the exit is visible only
+// once that output is in. Session().Signal of SIGINT, SIGQUIT or SIGTSTP
+// reaches the terminal's foreground job, as typing ^C, ^\ or ^Z does.
 //
 // # Cost
 //

@@ -19,9 +19,10 @@ import (
 // Options configure a [Bridge]. Sessions is required; the zero value of
 // every other field has the meaning its comment gives.
 type Options struct {
-	// Sessions lists the sessions to report, at each Sync. It is called
-	// with no lock held and must not call the Bridge. Sessions listed twice
-	// are reported once; nil sessions are skipped.
+	// Sessions lists the sessions to report, at each Sync: a Manager's
+	// All, or a filter of it. It is called with no lock held and must not
+	// call the Bridge. Sessions listed twice are reported once; nil
+	// sessions are skipped.
 	Sessions iter.Seq[*processes.Session]
 	// Namespace returns the namespace of a session's record. nil: the
 	// session's WorkspaceID.
@@ -180,9 +181,9 @@ func (b *Bridge) create(ctx context.Context, k key, s *processes.Session, rec ac
 	r := &reported{s: s, state: rec.State, idle: rec.IdleTimeout}
 	if rec.LastActivity != nil {
 		r.last = *rec.LastActivity
-		rec.CreatedAt = *rec.LastActivity
-	} else {
-		rec.CreatedAt = b.clk.Now()
+	}
+	if rec.CreatedAt = s.CreatedAt(); rec.CreatedAt.IsZero() {
+		rec.CreatedAt = b.clk.Now() // a session no Manager registered
 	}
 	_, err := b.store.Update(ctx, rec)
 	switch {

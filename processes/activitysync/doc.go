@@ -51,9 +51,5 @@
 // # What it does not do
 //
 // It does not read the Store back into the Manager, stop or wake processes,
-// or delete records: closed sessions stay in the Store as closed. It does
-// not report a session's creation time exactly, which package processes
-// does not expose: a record's CreatedAt is the session's activity when the
-// Bridge first saw it (registration stamps it, so that is its registration
-// time unless the Bridge started later).
+// or delete records: closed sessions stay in the Store as closed.
 package activitysync

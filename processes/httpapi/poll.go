@@ -137,10 +137,6 @@ func (h *handler) pollPage(merge bool) processes.PageOptions {
 // invocation is not s's (409 invocation_changed), or, without an
 // invocation, one past s's newest Seq (409 cursor_ahead). When it returns
 // false it has answered the request.
-//
-// Without an invocation and with since > 0, it reads the chunk at since (a
-// page of one chunk before it), the only way package processes offers to
-// tell a cursor at the newest Seq from one past it.
 func (h *handler) checkCursor(w http.ResponseWriter, s *processes.Session, inv string, since int) bool {
 	cur := s.InvocationID()
 	switch {
@@ -151,7 +147,7 @@ func (h *handler) checkCursor(w http.ResponseWriter, s *processes.Session, inv s
 			InvocationID: cur,
 		})
 		return false
-	case inv == "" && since > 0 && len(s.Page(since-1, processes.PageOptions{MaxBytes: 1}).Chunks) == 0:
+	case inv == "" && since > s.LastSeq():
 		writeJSON(w, http.StatusConflict, errorBody{
 			Error:        ErrCursorAhead.Error() + ": since " + strconv.Itoa(since) + " is past the newest seq; pass the invocation the cursor was taken in",
 			Code:         CodeCursorAhead,
