@@ -58,20 +58,32 @@ func (s *Session) CloseStdin() error {
 // without a process, [ErrExited] once the process exited, and [ErrInvalid]
 // for a signal that is not a syscall.Signal.
 func (s *Session) Signal(sig os.Signal) error {
-	proc, exited := s.input()
-	switch {
-	case proc == nil:
-		return ErrNoProcess
-	case exited || proc.finished.Load():
-		return ErrExited
+	proc, err := s.running()
+	if err != nil {
+		return err
 	}
 	return proc.signal(sig)
 }
 
+// running counts an action on the process as input activity and returns
+// the process, or ErrNoProcess for a session without one and ErrExited once
+// it exited.
+func (s *Session) running() (*process, error) {
+	proc, exited := s.input()
+	switch {
+	case proc == nil:
+		return nil, ErrNoProcess
+	case exited || proc.finished.Load():
+		return nil, ErrExited
+	}
+	return proc, nil
+}
+
 // Terminate stops the process and every descendant: the graceful signal
 // (SIGTERM, or SIGHUP for a terminal) and SIGCONT, so that a stopped process
-// runs its handler, to its process group and to descendants that left it,
-// then SIGKILL after the Manager's kill grace. It joins a termination that
+// runs its handler, to every process of the session (its cgroup, thawed
+// first if paused; in the fallback, its process group and the descendants
+// found), then SIGKILL after the Manager's kill grace. It joins a termination that
 // Forget, eviction or Shutdown began. It returns nil once the process was
 // reaped, its output is in, and every descendant signalled is gone (at
 // once for a session whose process and descendants are all gone). When ctx
@@ -143,12 +155,9 @@ func (s *Session) Value() any {
 // when ctx ended before every member was stopped (the tree is then being
 // stopped; call Resume to undo).
 func (s *Session) Pause(ctx context.Context) error {
-	proc, exited := s.input()
-	switch {
-	case proc == nil:
-		return ErrNoProcess
-	case exited || proc.finished.Load():
-		return ErrExited
+	proc, err := s.running()
+	if err != nil {
+		return err
 	}
 	return proc.pause(ctx)
 }
