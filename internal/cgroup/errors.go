@@ -19,6 +19,10 @@ var (
 	// not on a cgroup2 file system.
 	ErrNotCgroup = errors.New("cgroup: not a cgroup2 directory")
 
+	// ErrRoot is returned by [Group.Signal] for the root group, which holds
+	// every process of the system that no other group holds.
+	ErrRoot = errors.New("cgroup: refusing to signal the root group")
+
 	// ErrLimit is returned by [Group.SetLimits] for a limit the kernel would
 	// refuse: a negative value, or a CPU limit below the kernel's 1 ms quota
 	// per 100 ms period.

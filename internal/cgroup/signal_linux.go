@@ -62,11 +62,19 @@ func pidfdSendSignal(pidfd int, sig syscall.Signal) error {
 //
 // A frozen member receives the signal when thawed; SIGKILL kills it frozen
 // (cgroup-v2.rst, "Core Interface Files", cgroup.freeze). The error wraps
-// errors.ErrUnsupported before Linux 5.3 and fs.ErrNotExist once the group
-// is removed; members that exit meanwhile are no error.
+// errors.ErrUnsupported before Linux 5.3, fs.ErrNotExist once the group is
+// removed, and [ErrRoot] for the root group, which would be every process
+// of the system; members that exit meanwhile are no error.
 func (g *Group) Signal(sig syscall.Signal) (int, error) {
 	n := 0
 	err := g.do(func(dirfd int) error {
+		// Every group but the root has cgroup.events (cgroup-v2.rst,
+		// "Core Interface Files").
+		if err := syscall.Faccessat(dirfd, "cgroup.events", 0, 0); err == syscall.ENOENT {
+			if _, perr := readAt(dirfd, g.path, "cgroup.procs", nil); perr == nil {
+				return fmt.Errorf("%w: %s", ErrRoot, g.path)
+			}
+		}
 		return walk(dirfd, g.path, func(dirfd int, dir string) error {
 			m, err := signalMembers(dirfd, dir, sig, nil)
 			n += m
@@ -105,7 +113,7 @@ func signalMembers(dirfd int, dir string, sig syscall.Signal, seen map[int]bool)
 					closeAll(fds[:i])
 					return n, err
 				}
-				if err != syscall.ESRCH && err != syscall.EINVAL {
+				if !gone(err) {
 					errs = append(errs, fmt.Errorf("cgroup: pidfd_open %d: %w", pid, err))
 				}
 			} else {
@@ -126,13 +134,13 @@ func signalMembers(dirfd int, dir string, sig syscall.Signal, seen map[int]bool)
 				continue
 			}
 			if _, member := slices.BinarySearch(again, pid); member {
-				switch err := pidfdSendSignal(fds[i], sig); err {
-				case nil:
+				switch err := pidfdSendSignal(fds[i], sig); {
+				case err == nil:
 					n++
 					if seen != nil {
 						seen[pid] = true
 					}
-				case syscall.ESRCH:
+				case err == syscall.ESRCH:
 				default:
 					errs = append(errs, fmt.Errorf("cgroup: pidfd_send_signal %d: %w", pid, err))
 				}
@@ -141,6 +149,14 @@ func signalMembers(dirfd int, dir string, sig syscall.Signal, seen map[int]bool)
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// gone reports whether a pidfd call failed because the process is gone:
+// ESRCH, as pidfd_open(2) documents, or ENOENT, which Linux 6.18 returns for
+// a process that has just exited; EINVAL for a pid that is no longer a
+// thread-group leader.
+func gone(err error) bool {
+	return err == syscall.ESRCH || err == syscall.ENOENT || err == syscall.EINVAL
 }
 
 // testHookSignalListed, when set by a test, runs between reading

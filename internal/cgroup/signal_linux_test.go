@@ -234,3 +234,19 @@ func TestKillRemoved(t *testing.T) {
 	_, err = g.Signal(syscall.SIGTERM)
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// Signal refuses the root group, which holds every process of the system
+// that no other group holds. (Signal 0 would be harmless anyway.)
+func TestSignalRefusesRoot(t *testing.T) {
+	mp, err := cgroup.Mount()
+	require.NoError(t, err)
+	if _, err := os.Stat(filepath.Join(mp, "cgroup.events")); err == nil {
+		t.Skipf("the cgroup2 mount %s shows a non-root group (a cgroup namespace)", mp)
+	}
+	root, err := cgroup.Open(mp)
+	require.NoError(t, err)
+	defer root.Close()
+	n, err := root.Signal(0)
+	assert.ErrorIs(t, err, cgroup.ErrRoot)
+	assert.Zero(t, n)
+}
