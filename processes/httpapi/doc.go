@@ -16,6 +16,8 @@
 //	                                 "lost_bytes", "missed", "invocation_id", "more"}
 //	GET    /{sid}/events?since=N&merge=1&invocation=ID
 //	                                 the same as Server-Sent Events, ending with the exit
+//	GET    /{sid}/attach?since=N&invocation=ID
+//	                                 a WebSocket: output out, keystrokes and resizes in (see Attaching)
 //	POST   /{sid}/stdin[?close=1]    the raw body to stdin, then close stdin if asked: 204
 //	POST   /{sid}/signal?name=INT    a signal to the process group: 204
 //	POST   /{sid}/terminate          SIGTERM, then SIGKILL after the grace; waits: 200 {"exit": code}
@@ -114,7 +116,11 @@
 // Options.CrossOrigin replaces the protection, and Options.AllowCrossOrigin
 // turns it off for deployments where every request carries a credential a
 // browser never attaches by itself. The GET routes change no state and are
-// not checked. The protection does not stop DNS rebinding, where the
+// not checked, except attach, whose socket writes to stdin: its upgrade
+// is refused with 403 "cross_origin" unless the Origin header is absent,
+// names the request's own host, or is one of Options.TrustedOrigins
+// (patterns of [path.Match] on "scheme://host"); a CrossOrigin of one's own
+// does not lend attach its trusted origins. The protection does not stop DNS rebinding, where the
 // attacker's page is same-origin with a name that resolves to the server:
 // a server on loopback should also check the Host header (as
 // examples/sdkpoll does), or require credentials.
@@ -213,6 +219,51 @@
 // which [processes.Manager.Shutdown] does to all: shut the Manager down
 // before the http.Server, whose Shutdown does not end streams itself.
 //
+// # Attaching
+//
+// GET attach upgrades to a WebSocket (RFC 6455, by github.com/coder/websocket)
+// for a web terminal such as xterm.js: the session's output as it comes,
+// from since (missing: 0, the whole ring), and the user's keystrokes and
+// resizes the other way, on one connection. Its query is that of events;
+// the cursor is checked the same way, and every refusal (400, 401, 403,
+// 404, 409) is an ordinary JSON error before the upgrade. Messages:
+//
+//	dir  frame   message                                              when
+//	out  text    {"type":"hello","invocation_id":"…","since":N}        first
+//	out  binary  output bytes, as the program wrote them             each chunk (runs of a stream merged)
+//	out  text    {"type":"missed","missed":n,"lost_bytes":n}          output after the cursor was dropped first
+//	out  text    {"type":"exit","exit":code|null,"seq":N}             last, once all output was sent; then close 1000 "exited"
+//	out  text    {"type":"closed","code":"forgotten","error":"…"}     last, when the session is closed; then close 1000 with the code
+//	out  text    {"type":"error","code":"not_terminal","error":"…"}   an input or control message failed; the socket stays open
+//	in   binary  keystrokes, written to stdin as they are            any time
+//	in   text    {"type":"input","data":"ls\r"}                       keystrokes as a string, the same as binary
+//	in   text    {"type":"resize","rows":24,"cols":80}                 set a terminal's size
+//
+// The codes of closed are those of a 410: idle_timeout, forgotten,
+// replaced, reclaimed, shut_down (or closed); those of error are the
+// codes of the other routes: bad_request (not JSON, an unknown type, a
+// zero size), not_terminal (resize of a pipe session), exited and
+// no_process (input without a running process). Output is not framed on
+// line or character boundaries: a UTF-8 character may span two messages.
+// Input is user activity ([processes.Session.WriteContext]), and so is a
+// resize; the input of several viewers is written one message at a time,
+// never interleaved within one. Each message is written before the next
+// is read, so a program that does not read its input stops the reading of
+// that socket's messages, and of nothing else.
+//
+// Several viewers may attach to one session at once. Each has its own
+// cursor into the session's ring, so a viewer that reads slowly never
+// slows the program or another viewer: it falls behind, and when the ring
+// dropped what it had not yet sent it gets a missed message, exactly as a
+// poll would, then carries on from the oldest output kept. A write that
+// blocks for Options.WriteTimeout ([DefaultWriteTimeout]) closes the
+// socket: a viewer that stopped reading is cut off. An attachment holds
+// the session ([processes.Session.Hold]) for as long as it is open, as an
+// event stream does. It ends when the process exited and all output was
+// sent, when the session is closed (the closed message says why), or when
+// the client goes away or sends a message larger than
+// [MaxAttachMessageBytes] (close 1009).
+//
 // # Limits
 //
 // Memory per request follows the bytes it returns, not the number of chunks
@@ -237,6 +288,14 @@
 //     costs its goroutine, its cursor and net/http's connection buffers
 //     (29 KiB per stream measured, client and server ends together). A
 //     write blocks at most Options.WriteTimeout [10 s].
+//   - An attachment copies and sends one batch at a time, as an event
+//     stream does: at most 3/4 of min(MaxResponseBytes, 256 KiB) of output
+//     (192 KiB) or one chunk of up to 1 MiB, kept only while it is
+//     written; and it reads one message of at most MaxAttachMessageBytes
+//     (32 KiB) at a time. An attachment that has caught up and is not
+//     being typed into holds no output: its two goroutines, its cursor
+//     and the connection's buffers. Each write blocks at most
+//     Options.WriteTimeout [10 s].
 //   - A stdin request holds a 32 KiB piece of its body, at most
 //     Options.MaxStdinWriters [4] of them per session, and waits at most
 //     Options.StdinTimeout [30 s] without progress.
@@ -260,10 +319,11 @@
 // # Concurrency
 //
 // The handler and a Client whose fields are set are safe for concurrent use.
-// The handler starts no goroutine: each request runs in its server's
-// goroutine and returns when it is answered, when its client leaves, when a
-// write times out, or, for stdin and terminate, once the process took the
-// bytes or is gone.
+// The handler starts no goroutine of its own: each request runs in its
+// server's goroutine and returns when it is answered, when its client
+// leaves, when a write times out, or, for stdin and terminate, once the
+// process took the bytes or is gone. An attachment also reads its socket in
+// a second goroutine, which it waits for before it returns.
 //
 // # What it does not do
 //

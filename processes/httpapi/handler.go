@@ -129,12 +129,12 @@ type Options struct {
 	// DefaultMaxResponseBytes; less than MinResponseBytes counts as that.
 	MaxResponseBytes int
 
-	// WriteTimeout is how long one write of a poll or an event stream to
-	// the client may block: the handler sets the connection's write
-	// deadline before each one, so that a client that stops reading is cut
-	// off and its request ends, and clears it once the answer is flushed.
-	// It replaces the server's WriteTimeout for these routes, so that a
-	// long poll or a stream outlives it. Zero means DefaultWriteTimeout;
+	// WriteTimeout is how long one write of a poll, an event stream or an
+	// attachment to the client may block: the handler sets the
+	// connection's write deadline before each one, so that a client that
+	// stops reading is cut off and its request ends, and clears it once the
+	// answer is flushed. It replaces the server's WriteTimeout for these
+	// routes, so that a long poll, a stream or an attachment outlives it. Zero means DefaultWriteTimeout;
 	// negative means none (the server's deadline, if any, stays).
 	WriteTimeout time.Duration
 
@@ -178,6 +178,7 @@ type handler struct {
 	authorize    func(*http.Request) (string, error)
 	start        func(*http.Request, *processes.Manager) (*processes.Session, error)
 	cop          *http.CrossOriginProtection // nil: cross-origin requests pass
+	origins      []string                    // Options.TrustedOrigins, for attachments
 	maxStdin     int64
 	maxWriters   int
 	stdinTimeout time.Duration
@@ -197,7 +198,8 @@ type handler struct {
 //
 //	mux.Handle(httpapi.DefaultPrefix+"/", httpapi.NewHandler(m, httpapi.Options{}))
 //
-// The handler is safe for concurrent use and starts no goroutine of its own.
+// The handler is safe for concurrent use and starts no goroutine of its own
+// (an attachment reads its socket in a goroutine its request waits for).
 // NewHandler panics if m is nil, the prefix does not start with "/", or a
 // trusted origin is malformed.
 func NewHandler(m *processes.Manager, opts Options) http.Handler {
@@ -257,6 +259,7 @@ func NewHandler(m *processes.Manager, opts Options) http.Handler {
 		if h.cop == nil {
 			h.cop = http.NewCrossOriginProtection()
 		}
+		h.origins = append([]string(nil), opts.TrustedOrigins...)
 		for _, o := range opts.TrustedOrigins {
 			if err := h.cop.AddTrustedOrigin(o); err != nil {
 				panic("httpapi: Options.TrustedOrigins: " + err.Error())
@@ -271,6 +274,7 @@ func NewHandler(m *processes.Manager, opts Options) http.Handler {
 	h.route(http.MethodDelete, prefix+"/{sid}", h.serveDelete)
 	h.route(http.MethodGet, prefix+"/{sid}/output", h.serveOutput)
 	h.route(http.MethodGet, prefix+"/{sid}/events", h.serveEvents)
+	h.route(http.MethodGet, prefix+"/{sid}/attach", h.serveAttach)
 	h.route(http.MethodPost, prefix+"/{sid}/stdin", h.serveStdin)
 	h.route(http.MethodPost, prefix+"/{sid}/signal", h.serveSignal)
 	h.route(http.MethodPost, prefix+"/{sid}/terminate", h.serveTerminate)

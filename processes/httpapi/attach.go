@@ -1,0 +1,264 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sessionkit/sessionkit/processes"
+)
+
+// MaxAttachMessageBytes is the largest message a client may send over an
+// attachment (GET {sid}/attach), in bytes: a larger one closes the socket
+// with status 1009 (message too big). A client sends longer input in
+// several messages.
+const MaxAttachMessageBytes = 32 << 10
+
+// Types of the JSON text messages of an attachment (the "type" field); the
+// package documentation describes each.
+const (
+	AttachHello  = "hello"  // out, first: invocation_id and since
+	AttachMissed = "missed" // out: missed and lost_bytes, as a poll's
+	AttachExit   = "exit"   // out, last: the exit code (null when unknown) and seq
+	AttachClosed = "closed" // out, last: the session was closed; code says why
+	AttachError  = "error"  // out: a control message or input failed; the socket stays open
+	AttachResize = "resize" // in: rows and cols of the terminal
+	AttachInput  = "input"  // in: data, keystrokes as a UTF-8 string
+)
+
+// attachMsg is every JSON text message of an attachment, both ways; the
+// fields a type does not use are left out.
+type attachMsg struct {
+	Type         string  `json:"type"`
+	InvocationID string  `json:"invocation_id,omitempty"`
+	Since        *int64  `json:"since,omitempty"`
+	Missed       int64   `json:"missed,omitempty"`
+	LostBytes    int64   `json:"lost_bytes,omitempty"`
+	Exit         *int    `json:"exit,omitempty"`
+	Seq          *int64  `json:"seq,omitempty"`
+	Code         string  `json:"code,omitempty"`
+	Error        string  `json:"error,omitempty"`
+	Rows         uint16  `json:"rows,omitempty"`
+	Cols         uint16  `json:"cols,omitempty"`
+	Data         *string `json:"data,omitempty"`
+}
+
+// checkOrigin refuses a WebSocket upgrade from a page of another origin
+// with 403 "cross_origin", as Options.CrossOrigin does for the routes that
+// change state: an attachment writes to the session's stdin. The request's
+// own host, and Options.TrustedOrigins, pass; so do requests without an
+// Origin header (not browsers). When it returns false it has answered the
+// request.
+func (h *handler) checkOrigin(w http.ResponseWriter, r *http.Request) bool {
+	if h.cop == nil {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if u, err := url.Parse(origin); err == nil && u.Host != "" {
+		if strings.EqualFold(u.Host, r.Host) {
+			return true
+		}
+		target := strings.ToLower(u.Scheme + "://" + u.Host)
+		for _, o := range h.origins {
+			if ok, _ := path.Match(strings.ToLower(o), target); ok {
+				return true
+			}
+		}
+	}
+	h.log.Debug("httpapi: cross-origin attachment refused", "path", r.URL.Path, "origin", origin)
+	writeError(w, http.StatusForbidden, CodeCrossOrigin, "httpapi: cross-origin request refused")
+	return false
+}
+
+func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, err := parseSince(q.Get("since"))
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	if !h.checkOrigin(w, r) {
+		return
+	}
+	s, ok := h.session(w, r)
+	if !ok || !h.checkCursor(w, s, q.Get("invocation"), since) {
+		return
+	}
+	// The attachment is a connected client for as long as it lasts.
+	release := s.Hold()
+	defer release()
+
+	// The server's read and write deadlines of the request would outlive
+	// the upgrade on the connection and cut the socket: each write sets
+	// its own, and reads wait as long as the client stays.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns:     h.origins,
+		InsecureSkipVerify: h.cop == nil,
+	})
+	if err != nil {
+		return // Accept answered
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(MaxAttachMessageBytes)
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	a := &attachment{h: h, c: c, s: s}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer cancel() // the client left or broke the protocol
+		a.readLoop(ctx)
+	})
+	code, reason := a.writeLoop(ctx, since)
+	if code >= 0 {
+		_ = c.Close(code, reason)
+	}
+	cancel()
+	_ = c.CloseNow()
+	wg.Wait()
+}
+
+// attachment is one open WebSocket of GET {sid}/attach.
+type attachment struct {
+	h *handler
+	c *websocket.Conn
+	s *processes.Session
+}
+
+// write sends one message within the handler's write timeout; an error
+// means the socket is closed (a write past the deadline closes it).
+func (a *attachment) write(ctx context.Context, typ websocket.MessageType, p []byte) error {
+	if a.h.writeTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.h.writeTimeout)
+		defer cancel()
+	}
+	return a.c.Write(ctx, typ, p)
+}
+
+// control sends a JSON text message.
+func (a *attachment) control(ctx context.Context, m attachMsg) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic("httpapi: encoding an attach message: " + err.Error())
+	}
+	return a.write(ctx, websocket.MessageText, b)
+}
+
+// writeLoop sends the hello, the output from since, then live output,
+// until the exit, the close of the session or the end of ctx. It returns
+// the close status and reason to end the socket with, or -1 when the
+// socket is already unusable.
+func (a *attachment) writeLoop(ctx context.Context, since int) (websocket.StatusCode, string) {
+	s := a.s
+	sn := int64(since)
+	if a.control(ctx, attachMsg{Type: AttachHello, InvocationID: s.InvocationID(), Since: &sn}) != nil {
+		return -1, ""
+	}
+	for {
+		out := s.Page(since, a.h.eventPage(true))
+		if out.Missed > 0 {
+			m := attachMsg{Type: AttachMissed, Missed: int64(out.Missed), LostBytes: int64(out.LostBytes)}
+			if a.control(ctx, m) != nil {
+				return -1, ""
+			}
+		}
+		for _, ch := range out.Chunks {
+			if a.write(ctx, websocket.MessageBinary, ch.Data) != nil {
+				return -1, ""
+			}
+			since = ch.Seq
+		}
+		if !out.Alive && !out.More {
+			seq := int64(since)
+			if a.control(ctx, attachMsg{Type: AttachExit, Exit: out.Exit, Seq: &seq}) != nil {
+				return -1, ""
+			}
+			return websocket.StatusNormalClosure, "exited"
+		}
+		if out.More {
+			continue
+		}
+		err := s.WaitOutput(ctx, since)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return -1, "" // the client left
+		case errors.Is(err, processes.ErrClosed) && exited(s):
+			// Closed after its exit: send the rest and the exit.
+		default:
+			_, code, msg := classify(err)
+			if a.control(ctx, attachMsg{Type: AttachClosed, Code: code, Error: msg}) != nil {
+				return -1, ""
+			}
+			return websocket.StatusNormalClosure, code
+		}
+	}
+}
+
+// readLoop takes the client's messages until the socket fails or closes:
+// binary messages are input, text messages JSON control messages. A failed
+// input or control message answers an error message and goes on.
+func (a *attachment) readLoop(ctx context.Context) {
+	for {
+		typ, p, err := a.c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ == websocket.MessageBinary {
+			err = a.input(ctx, p)
+		} else {
+			err = a.controlIn(ctx, p)
+		}
+		if err != nil {
+			_, code, msg := classify(err)
+			if a.control(ctx, attachMsg{Type: AttachError, Code: code, Error: msg}) != nil {
+				return
+			}
+		}
+	}
+}
+
+// input writes p to the session's stdin, which counts as input activity.
+func (a *attachment) input(ctx context.Context, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	_, err := a.s.WriteContext(ctx, p)
+	return err
+}
+
+// controlIn carries out one control message of the client.
+func (a *attachment) controlIn(ctx context.Context, p []byte) error {
+	var m attachMsg
+	if err := json.Unmarshal(p, &m); err != nil {
+		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: a text message is not a JSON control message"}
+	}
+	switch m.Type {
+	case AttachResize:
+		if m.Rows == 0 || m.Cols == 0 {
+			return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: rows and cols must be integers from 1 to 65535"}
+		}
+		return a.s.Resize(m.Rows, m.Cols)
+	case AttachInput:
+		if m.Data == nil {
+			return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: an input message needs data"}
+		}
+		return a.input(ctx, []byte(*m.Data))
+	}
+	return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: unknown control message type"}
+}

@@ -1,0 +1,360 @@
+//go:build linux
+
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/httpapi"
+	"github.com/sessionkit/sessionkit/ptyterm"
+)
+
+// wsMsg is one message of an attachment: output bytes, or a decoded JSON
+// control message.
+type wsMsg struct {
+	out  []byte
+	ctl  map[string]any
+	kind string // "output" or the control message's type
+}
+
+// dial attaches to path under the prefix with the given headers; it fails
+// the test unless the upgrade succeeds.
+func dial(t *testing.T, e *env, path string, hdr http.Header) *websocket.Conn {
+	t.Helper()
+	c, resp, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(e.base, "http")+path,
+		&websocket.DialOptions{HTTPHeader: hdr, HTTPClient: e.srv.Client()})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	require.NoError(t, err)
+	c.SetReadLimit(8 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// dialStatus tries to attach and returns the status of the refused upgrade.
+func dialStatus(t *testing.T, e *env, path string, hdr http.Header) int {
+	t.Helper()
+	c, resp, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(e.base, "http")+path,
+		&websocket.DialOptions{HTTPHeader: hdr, HTTPClient: e.srv.Client()})
+	if err == nil {
+		c.CloseNow()
+		return http.StatusSwitchingProtocols
+	}
+	require.NotNil(t, resp, "dial: %v", err)
+	if resp.Body != nil {
+		resp.Body.Close()
+	}
+	return resp.StatusCode
+}
+
+// next reads one message.
+func next(t *testing.T, c *websocket.Conn) (wsMsg, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	typ, p, err := c.Read(ctx)
+	if err != nil {
+		return wsMsg{}, err
+	}
+	if typ == websocket.MessageBinary {
+		return wsMsg{out: p, kind: "output"}, nil
+	}
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(p, &m), "control message %q", p)
+	return wsMsg{ctl: m, kind: m["type"].(string)}, nil
+}
+
+// readUntil reads messages until one of kind stop arrives, and returns the
+// output bytes before it and the control messages, stop included.
+func readUntil(t *testing.T, c *websocket.Conn, stop func(wsMsg) bool) (out []byte, ctls []wsMsg) {
+	t.Helper()
+	for {
+		m, err := next(t, c)
+		require.NoError(t, err)
+		if m.kind == "output" {
+			out = append(out, m.out...)
+		} else {
+			ctls = append(ctls, m)
+		}
+		if stop(m) {
+			return out, ctls
+		}
+	}
+}
+
+func kindIs(kinds ...string) func(wsMsg) bool {
+	return func(m wsMsg) bool {
+		for _, k := range kinds {
+			if m.kind == k {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// echoed stops once the output so far contains want.
+func echoed(want string) func(wsMsg) bool {
+	var seen []byte
+	return func(m wsMsg) bool {
+		seen = append(seen, m.out...)
+		return bytes.Contains(seen, []byte(want))
+	}
+}
+
+// sendJSON sends a control message.
+func sendJSON(t *testing.T, c *websocket.Conn, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	require.NoError(t, c.Write(t.Context(), websocket.MessageText, b))
+}
+
+// closeStatus reads until the socket ends and returns its close status.
+func closeStatus(t *testing.T, c *websocket.Conn) (websocket.StatusCode, string) {
+	t.Helper()
+	for {
+		_, err := next(t, c)
+		if err != nil {
+			var ce websocket.CloseError
+			if assertAs(t, err, &ce) {
+				return ce.Code, ce.Reason
+			}
+			return -1, ""
+		}
+	}
+}
+
+func assertAs(t *testing.T, err error, target any) bool {
+	t.Helper()
+	return assert.ErrorAs(t, err, target)
+}
+
+func TestAttachReplayThenLiveThenExit(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{})
+	s := &processes.Session{ID: "s"}
+	e.m.Register(s)
+	s.Append("stdout", []byte("one\n"))
+	s.Append("stdout", []byte("two\n"))
+
+	tests := []struct {
+		name, query, want string
+		since             float64
+	}{
+		{"from the start", "", "one\ntwo\nthree\n", 0},
+		{"since 1", "?since=1", "two\nthree\n", 1},
+		{"with the invocation", "?since=1&invocation=" + s.InvocationID(), "two\nthree\n", 1},
+	}
+	var conns []*websocket.Conn
+	for _, tt := range tests {
+		c := dial(t, e, "/s/attach"+tt.query, nil)
+		m, err := next(t, c)
+		require.NoError(t, err)
+		require.Equal(t, httpapi.AttachHello, m.kind, tt.name)
+		assert.Equal(t, s.InvocationID(), m.ctl["invocation_id"], tt.name)
+		assert.Equal(t, tt.since, m.ctl["since"], tt.name)
+		conns = append(conns, c)
+	}
+	s.Append("stdout", []byte("three\n")) // live for every viewer
+	s.SetExit(3)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, ctls := readUntil(t, conns[i], kindIs(httpapi.AttachExit))
+			assert.Equal(t, tt.want, string(out))
+			require.Len(t, ctls, 1, "control messages: %v", ctls)
+			assert.Equal(t, map[string]any{"type": "exit", "exit": 3.0, "seq": 3.0}, ctls[0].ctl)
+			code, reason := closeStatus(t, conns[i])
+			assert.Equal(t, websocket.StatusNormalClosure, code)
+			assert.Equal(t, "exited", reason)
+		})
+	}
+}
+
+func TestAttachRefused(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{Authorize: byHeader, TrustedOrigins: []string{"https://app.example.com"}})
+	s := &processes.Session{ID: httpapi.ScopedID("a", "s"), WorkspaceID: "a"}
+	e.m.Register(s)
+	s.Append("stdout", []byte("x"))
+	hdr := func(kv ...string) http.Header {
+		h := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	tests := []struct {
+		name string
+		path string
+		hdr  http.Header
+		want int
+	}{
+		{"own workspace, no Origin", "/s/attach", hdr("X-Workspace", "a"), http.StatusSwitchingProtocols},
+		{"same origin", "/s/attach", hdr("X-Workspace", "a", "Origin", e.srv.URL), http.StatusSwitchingProtocols},
+		{"trusted origin", "/s/attach", hdr("X-Workspace", "a", "Origin", "https://app.example.com"), http.StatusSwitchingProtocols},
+		{"cross origin", "/s/attach", hdr("X-Workspace", "a", "Origin", "https://evil.example"), http.StatusForbidden},
+		{"trusted host on another scheme", "/s/attach", hdr("X-Workspace", "a", "Origin", "http://app.example.com"), http.StatusForbidden},
+		{"another workspace", "/s/attach", hdr("X-Workspace", "b"), http.StatusNotFound},
+		{"no such session", "/t/attach", hdr("X-Workspace", "a"), http.StatusNotFound},
+		{"unauthorized", "/s/attach", nil, http.StatusUnauthorized},
+		{"bad since", "/s/attach?since=-1", hdr("X-Workspace", "a"), http.StatusBadRequest},
+		{"cursor ahead", "/s/attach?since=9", hdr("X-Workspace", "a"), http.StatusConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, dialStatus(t, e, tt.path, tt.hdr))
+		})
+	}
+	r := e.doHeader(t, "GET", "/s/attach", "a", "", hdr("Origin", "https://evil.example", "Connection", "Upgrade",
+		"Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="))
+	require.Equal(t, http.StatusForbidden, r.status)
+	code, _ := errBody(t, r)
+	assert.Equal(t, httpapi.CodeCrossOrigin, code)
+}
+
+func TestAttachClosedReason(t *testing.T) {
+	tests := []struct {
+		name  string
+		close func(m *processes.Manager, s *processes.Session)
+		want  string
+	}{
+		{"forgotten", func(m *processes.Manager, s *processes.Session) { m.Forget(s.ID) }, httpapi.CodeForgotten},
+		{"replaced", func(m *processes.Manager, s *processes.Session) { m.Register(&processes.Session{ID: s.ID}) }, httpapi.CodeReplaced},
+		{"shut down", func(m *processes.Manager, s *processes.Session) { require.NoError(t, m.Shutdown(t.Context())) }, httpapi.CodeShutDown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil, httpapi.Options{})
+			s := &processes.Session{ID: "s"}
+			e.m.Register(s)
+			c := dial(t, e, "/s/attach", nil)
+			m, err := next(t, c)
+			require.NoError(t, err)
+			require.Equal(t, httpapi.AttachHello, m.kind)
+			tt.close(e.m, s)
+			_, ctls := readUntil(t, c, kindIs(httpapi.AttachClosed, httpapi.AttachExit))
+			require.Len(t, ctls, 1)
+			assert.Equal(t, httpapi.AttachClosed, ctls[0].kind)
+			assert.Equal(t, tt.want, ctls[0].ctl["code"])
+			code, reason := closeStatus(t, c)
+			assert.Equal(t, websocket.StatusNormalClosure, code)
+			assert.Equal(t, tt.want, reason)
+		})
+	}
+}
+
+func TestAttachInputEchoesAndIsActivity(t *testing.T) {
+	mock := clock.NewMock()
+	m := processes.NewManager(time.Hour, processes.WithClock(mock))
+	e := newEnv(t, m, httpapi.Options{})
+	term, err := ptyterm.Start(m, exec.Command("cat"), ptyterm.Options{ID: "t", IdleTimeout: time.Minute})
+	require.NoError(t, err)
+	s := term.Session()
+
+	c := dial(t, e, "/t/attach", nil)
+	for i, send := range []func(){
+		func() { require.NoError(t, c.Write(t.Context(), websocket.MessageBinary, []byte("binary\n"))) },
+		func() { sendJSON(t, c, map[string]string{"type": "input", "data": "text\n"}) },
+	} {
+		mock.Add(50 * time.Second)
+		send()
+		want := []string{"binary", "text"}[i]
+		readUntil(t, c, echoed(want+"\r\n"))
+		assert.Equal(t, mock.Now(), s.LastActivity(), "%s input counts as activity", want)
+		mock.Add(50 * time.Second) // 100 s since the previous input, 50 s since this one
+		m.Sweep()
+		require.False(t, s.Closed(), "evicted %v after %s input", s.CloseReason(), want)
+	}
+}
+
+func TestAttachResize(t *testing.T) {
+	e := procEnv(t, nil, httpapi.Options{})
+	term, err := ptyterm.Start(e.m, exec.Command("sh"), ptyterm.Options{ID: "t"})
+	require.NoError(t, err)
+	_ = term
+	c := dial(t, e, "/t/attach", nil)
+	sendJSON(t, c, map[string]any{"type": "resize", "rows": 33, "cols": 101})
+	require.NoError(t, c.Write(t.Context(), websocket.MessageBinary, []byte("echo size=$(stty size)\n")))
+	readUntil(t, c, echoed("size=33 101"))
+
+	tests := []struct {
+		name, sid string
+		msg       string
+		wantCode  string
+	}{
+		{"zero size", "t", `{"type":"resize","rows":0,"cols":80}`, httpapi.CodeBadRequest},
+		{"not JSON", "t", `ls`, httpapi.CodeBadRequest},
+		{"unknown type", "t", `{"type":"dance"}`, httpapi.CodeBadRequest},
+		{"pipe session", "p", `{"type":"resize","rows":30,"cols":90}`, httpapi.CodeNotTerminal},
+	}
+	sid := start(t, e, "cat")
+	pc := dial(t, e, "/"+sid+"/attach", nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn := c
+			if tt.sid == "p" {
+				conn = pc
+			}
+			require.NoError(t, conn.Write(t.Context(), websocket.MessageText, []byte(tt.msg)))
+			_, ctls := readUntil(t, conn, kindIs(httpapi.AttachError))
+			assert.Equal(t, tt.wantCode, ctls[len(ctls)-1].ctl["code"])
+			// The socket stays open: input still reaches the program.
+			require.NoError(t, conn.Write(t.Context(), websocket.MessageBinary, []byte("echo still-"+strings.ReplaceAll(tt.name, " ", "-")+"\n")))
+			readUntil(t, conn, echoed("still-"+strings.ReplaceAll(tt.name, " ", "-")))
+		})
+	}
+}
+
+func TestAttachSlowViewerStallsNobody(t *testing.T) {
+	const n = 16 << 20
+	e := procEnv(t, nil, httpapi.Options{WriteTimeout: 200 * time.Millisecond})
+	sid := start(t, e, "sh", "-c", "read go; head -c 16777216 /dev/zero")
+	slow := dial(t, e, "/"+sid+"/attach", nil) // never reads until the flood is over
+	fast := dial(t, e, "/"+sid+"/attach", nil)
+	readUntil(t, fast, kindIs(httpapi.AttachHello))
+	require.NoError(t, fast.Write(t.Context(), websocket.MessageBinary, []byte("go\n")))
+
+	out, ctls := readUntil(t, fast, kindIs(httpapi.AttachExit, httpapi.AttachClosed))
+	got := len(out)
+	for _, m := range ctls {
+		if m.kind == httpapi.AttachMissed {
+			got += int(m.ctl["missed"].(float64))
+		}
+	}
+	assert.Equal(t, n, got, "bytes received plus bytes missed by the reading viewer")
+	last := ctls[len(ctls)-1]
+	require.Equal(t, httpapi.AttachExit, last.kind, "the program ran to its end: %v", last.ctl)
+	assert.Equal(t, 0.0, last.ctl["exit"])
+
+	// The viewer that did not read was cut off after the write timeout, or
+	// told what it missed.
+	var missed, cut bool
+	var received int
+	for !missed && !cut {
+		m, err := next(t, slow)
+		switch {
+		case err != nil:
+			cut = true
+		case m.kind == httpapi.AttachMissed:
+			missed = true
+		case m.kind == "output":
+			received += len(m.out)
+		case m.kind == httpapi.AttachExit:
+			t.Fatalf("the slow viewer got all %d bytes and the exit without missing any", received)
+		}
+	}
+	assert.Less(t, received, n, "bytes the slow viewer received")
+}
