@@ -11,6 +11,10 @@
 // Options.Prefix says otherwise:
 //
 //	POST   /                         start a session with Options.Start: 201 {"id", "workspace_id"}
+//	GET    /                         the caller's workspace's sessions: 200 {"sessions": [status, ...]}, oldest first
+//	GET    /{sid}                    the session's status: 200 {"id", "workspace_id", "invocation_id", "alive",
+//	                                 "exit", "exit_status", "started", "exited", "last_activity",
+//	                                 "idle_timeout_seconds", "seconds_left", "paused", "close_reason"}
 //	GET    /{sid}/output?since=N&wait=30s&merge=1&invocation=ID
 //	                                 one poll: 200 {"chunks": [{"stream", "seq", "data"}], "exit", "alive",
 //	                                 "lost_bytes", "missed", "invocation_id", "more"}
@@ -36,6 +40,20 @@
 // first. A client passes the "seq" of the last chunk it got as the next
 // since, starting from 0. Byte counts are JSON numbers of up to 63 bits;
 // the Go client clamps them to int.
+//
+// A status ([SessionStatus]) gives the client's ID of the session (without
+// the scope of Workspaces below), "exit" as a poll does and "exit_status"
+// as {"code", "signal" ("SIGKILL", "" if it exited), "core_dump", "lost",
+// "oom_kills"}, both null while "alive"; times in RFC 3339, UTC, on the
+// Manager's clock, "exited" and "last_activity" null when there are none;
+// "idle_timeout_seconds", the effective idle timeout (the session's own or
+// its Manager's), and "seconds_left" until the Manager's sweep may close it
+// as idle (0 when due; the whole timeout while a connected client holds a
+// session that counts connections), both null for a session that never
+// idles out; "close_reason", the code of the close (see Errors), null while
+// open. The list holds the sessions that GET /{sid} would answer: those of
+// the caller's workspace, under an ID in its scope. Whether a session is a
+// terminal, and its size, are not reported yet.
 //
 // since must be a non-negative integer (missing: 0). wait is a
 // non-negative duration, "30s" or "500ms", or a bare number of seconds

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -268,17 +270,17 @@ func NewHandler(m *processes.Manager, opts Options) http.Handler {
 	}
 
 	if prefix != "" {
-		h.route(http.MethodPost, prefix, h.serveStart)
+		h.route(prefix, routes{http.MethodGet: h.serveList, http.MethodPost: h.serveStart})
 	}
-	h.route(http.MethodPost, prefix+"/{$}", h.serveStart)
-	h.route(http.MethodDelete, prefix+"/{sid}", h.serveDelete)
-	h.route(http.MethodGet, prefix+"/{sid}/output", h.serveOutput)
-	h.route(http.MethodGet, prefix+"/{sid}/events", h.serveEvents)
-	h.route(http.MethodGet, prefix+"/{sid}/attach", h.serveAttach)
-	h.route(http.MethodPost, prefix+"/{sid}/stdin", h.serveStdin)
-	h.route(http.MethodPost, prefix+"/{sid}/signal", h.serveSignal)
-	h.route(http.MethodPost, prefix+"/{sid}/terminate", h.serveTerminate)
-	h.route(http.MethodPost, prefix+"/{sid}/resize", h.serveResize)
+	h.route(prefix+"/{$}", routes{http.MethodGet: h.serveList, http.MethodPost: h.serveStart})
+	h.route(prefix+"/{sid}", routes{http.MethodGet: h.serveStatus, http.MethodDelete: h.serveDelete})
+	h.route(prefix+"/{sid}/output", routes{http.MethodGet: h.serveOutput})
+	h.route(prefix+"/{sid}/events", routes{http.MethodGet: h.serveEvents})
+	h.route(prefix+"/{sid}/attach", routes{http.MethodGet: h.serveAttach})
+	h.route(prefix+"/{sid}/stdin", routes{http.MethodPost: h.serveStdin})
+	h.route(prefix+"/{sid}/signal", routes{http.MethodPost: h.serveSignal})
+	h.route(prefix+"/{sid}/terminate", routes{http.MethodPost: h.serveTerminate})
+	h.route(prefix+"/{sid}/resize", routes{http.MethodPost: h.serveResize})
 	h.mux.HandleFunc(prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, processes.ErrNotFound.Error())
 	})
@@ -299,11 +301,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// route serves pattern for one method and answers 405 in JSON for others.
-func (h *handler) route(method, pattern string, fn http.HandlerFunc) {
+// routes maps the methods of one pattern to their functions.
+type routes map[string]http.HandlerFunc
+
+// route serves pattern for the methods of fns and answers 405 in JSON,
+// with an Allow header naming them, for others.
+func (h *handler) route(pattern string, fns routes) {
+	allow := slices.Sorted(maps.Keys(fns))
+	allowed := strings.Join(allow, ", ")
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != method {
-			w.Header().Set("Allow", method)
+		fn, ok := fns[r.Method]
+		if !ok {
+			w.Header().Set("Allow", allowed)
 			writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "httpapi: method not allowed")
 			return
 		}

@@ -52,7 +52,7 @@ func TestErrorStatuses(t *testing.T) {
 		{"unknown route", "GET", "/mine/nonsense", "a", "", 404, "not_found"},
 		{"too deep", "GET", "/mine/output/more", "a", "", 404, "not_found"},
 		{"wrong method", "PUT", "/mine/output", "a", "", 405, "method_not_allowed"},
-		{"get on start", "GET", "/", "a", "", 405, "method_not_allowed"},
+		{"put on start", "PUT", "/", "a", "", 405, "method_not_allowed"},
 		{"start disabled", "POST", "/", "a", "{}", 405, "start_disabled"},
 		{"since not a number", "GET", "/mine/output?since=x", "a", "", 400, "bad_request"},
 		{"negative since", "GET", "/mine/output?since=-1", "a", "", 400, "bad_request"},
