@@ -1,0 +1,227 @@
+//go:build linux
+
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http/httptest"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/creack/pty"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/httpapi"
+	"github.com/sessionkit/sessionkit/ptyterm"
+)
+
+// floodBytes is what one op of the flood benchmarks reads: 16 MiB.
+const floodBytes = 16 << 20
+
+// benchServer serves a new Manager over loopback; cleanup shuts both down.
+func benchServer(b *testing.B) (*processes.Manager, string) {
+	b.Helper()
+	m := processes.NewManager(0)
+	srv := httptest.NewServer(httpapi.NewHandler(m, httpapi.Options{}))
+	b.Cleanup(srv.Close)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			b.Errorf("Shutdown: %v", err)
+		}
+	})
+	return m, "ws" + strings.TrimPrefix(srv.URL, "http") + httpapi.DefaultPrefix
+}
+
+func benchDial(b *testing.B, url string) *websocket.Conn {
+	b.Helper()
+	c, _, err := websocket.Dial(b.Context(), url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.SetReadLimit(8 << 20)
+	return c
+}
+
+// BenchmarkAttachFlood runs a child that writes 16 MiB to its stdout as
+// fast as it can, attached from its start, and reads the attachment to the
+// exit message. SetBytes counts the 16 MiB; missed-bytes/op is what the
+// viewer lost because the child outran it by more than the ring.
+func BenchmarkAttachFlood(b *testing.B) {
+	m, base := benchServer(b)
+	b.SetBytes(floodBytes)
+	b.ReportAllocs()
+	var missed, n int
+	for b.Loop() {
+		n++
+		missed += floodOnce(b, m, base, "flood"+strconv.Itoa(n))
+	}
+	b.ReportMetric(float64(missed)/float64(n), "missed-bytes/op")
+}
+
+// floodOnce runs one op of BenchmarkAttachFlood as session id and returns
+// the bytes the viewer missed. (A function of its own: Go 1.26.8's
+// compiler crashes on this body inside a b.Loop loop.)
+func floodOnce(b *testing.B, m *processes.Manager, base, id string) int {
+	s, err := m.Start(exec.Command("sh", "-c", "read go; exec head -c "+strconv.Itoa(floodBytes)+" /dev/zero"), processes.StartOptions{ID: id})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Remove(s)
+	c := benchDial(b, base+"/"+id+"/attach")
+	defer c.CloseNow()
+	if err := c.Write(b.Context(), websocket.MessageBinary, []byte("go\n")); err != nil {
+		b.Fatal(err)
+	}
+	got := 0
+	for {
+		typ, p, err := c.Read(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		switch {
+		case typ == websocket.MessageBinary:
+			got += len(p)
+		case strings.Contains(string(p), `"exit"`):
+			return floodBytes - got
+		}
+	}
+}
+
+// BenchmarkAttachFloodBaseline is the bare baseline of BenchmarkAttachFlood:
+// the same flood, its stdout a pipe read in 32 KiB pieces to the end.
+func BenchmarkAttachFloodBaseline(b *testing.B) {
+	b.SetBytes(floodBytes)
+	b.ReportAllocs()
+	buf := make([]byte, 32<<10)
+	for b.Loop() {
+		cmd := exec.Command("sh", "-c", "exec head -c "+strconv.Itoa(floodBytes)+" /dev/zero")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		got := 0
+		for {
+			k, err := out.Read(buf)
+			got += k
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := cmd.Wait(); err != nil || got != floodBytes {
+			b.Fatalf("read %d bytes, %v", got, err)
+		}
+	}
+}
+
+// reportMedian reports the median of rtts as median-ns.
+func reportMedian(b *testing.B, rtts []time.Duration) {
+	if len(rtts) == 0 {
+		return
+	}
+	slices.Sort(rtts)
+	b.ReportMetric(float64(rtts[len(rtts)/2].Nanoseconds()), "median-ns")
+}
+
+// echoer is a program that echoes every byte itself, as a shell's line
+// editor does, on a terminal in raw mode; it prints "ready" first.
+const echoer = "stty raw -echo && echo ready && exec cat"
+
+// BenchmarkAttachKeystroke sends one keystroke at a time as a binary
+// message to a terminal whose program echoes it, and waits for the echo in
+// an output message: the round trip a user of a web terminal feels, on
+// loopback. median-ns is the median round trip.
+func BenchmarkAttachKeystroke(b *testing.B) {
+	m, base := benchServer(b)
+	if _, err := ptyterm.Start(m, exec.Command("sh", "-c", echoer), ptyterm.Options{ID: "t"}); err != nil {
+		b.Fatal(err)
+	}
+	c := benchDial(b, base+"/t/attach")
+	defer c.CloseNow()
+	for seen := ""; !strings.Contains(seen, "ready"); { // the hello, then ready
+		_, p, err := c.Read(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		seen += string(p)
+	}
+	key := []byte{'x'}
+	var rtts []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		if err := c.Write(b.Context(), websocket.MessageBinary, key); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			typ, p, err := c.Read(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if typ == websocket.MessageBinary && bytes.IndexByte(p, 'x') >= 0 {
+				break
+			}
+		}
+		rtts = append(rtts, time.Since(t0))
+	}
+	reportMedian(b, rtts)
+}
+
+// BenchmarkAttachKeystrokeBaseline is the bare baseline of
+// BenchmarkAttachKeystroke: the same keystroke written to the master side
+// of a pseudo-terminal running the same program, and its echo read back
+// from it.
+func BenchmarkAttachKeystrokeBaseline(b *testing.B) {
+	cmd := exec.Command("sh", "-c", echoer)
+	f, err := pty.Start(cmd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		f.Close()
+	}()
+	key := []byte{'x'}
+	buf := make([]byte, 64)
+	for seen := ""; !strings.Contains(seen, "ready"); {
+		k, err := f.Read(buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seen += string(buf[:k])
+	}
+	var rtts []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := f.Write(key); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			k, err := f.Read(buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if bytes.IndexByte(buf[:k], 'x') >= 0 {
+				break
+			}
+		}
+		rtts = append(rtts, time.Since(t0))
+	}
+	reportMedian(b, rtts)
+}
