@@ -62,8 +62,8 @@ func TestCgroupHoldsEveryDescendant(t *testing.T) {
 	m.Forget(s.ID)
 	require.NoError(t, s.Terminate(t.Context()))
 	assert.Empty(t, tagged(tag), "the escapee survived its session")
-	assert.NoDirExists(t, sessionDir, "the session's cgroup was left")
 	require.NoError(t, m.Shutdown(t.Context()))
+	assert.NoDirExists(t, sessionDir, "the session's cgroup was left")
 	assert.NoDirExists(t, c.Cgroup, "the Manager's cgroup was left")
 }
 

@@ -64,6 +64,10 @@ type Manager struct {
 	cgOff    bool   // WithoutCgroup
 	cgMu     sync.Mutex
 	cg       cgroupState
+	// removing counts session cgroups being removed; each is added before
+	// its session's gone is closed, so Shutdown, which saw every gone,
+	// never waits on it concurrently with an Add.
+	removing sync.WaitGroup
 
 	forkMu   sync.Mutex
 	forks    chan forkReq  // to the forker; nil until the first Start
@@ -452,6 +456,13 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		}
 	}
 	m.waitForker()
+	removed := make(chan struct{})
+	go func() { m.removing.Wait(); close(removed) }()
+	select {
+	case <-removed:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	m.closeCgroup()
 	return nil
 }

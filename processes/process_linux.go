@@ -53,6 +53,7 @@ type process struct {
 	armed    bool          // terminate finished its first step
 	exitSeen bool          // wait recorded the exit
 	found    []procRef     // descendants found at the graceful signal
+	emptied  bool          // complete found the cgroup empty and closed gone
 	timer    *clock.Timer  // SIGKILL after the grace
 	gone     chan struct{} // closed once terminated, reaped and every found descendant is gone
 }

@@ -136,24 +136,6 @@ func BenchmarkCloseExited(b *testing.B) {
 	}
 }
 
-// BenchmarkForgetExited forgets an exited session: Forget returns once the
-// termination began; the rest runs in the background.
-func BenchmarkForgetExited(b *testing.B) {
-	m := processes.NewManager(0)
-	defer m.Shutdown(context.Background())
-	b.ReportAllocs()
-	for b.Loop() {
-		b.StopTimer()
-		s, err := m.Start(exec.Command("/bin/true"), processes.StartOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		<-s.Done()
-		b.StartTimer()
-		m.Forget(s.ID)
-	}
-}
-
 // BenchmarkSignalBaseline is the bare baseline of BenchmarkPauseResume:
 // SIGSTOP and SIGCONT to one process, without waiting for their effect.
 func BenchmarkSignalBaseline(b *testing.B) {

@@ -116,6 +116,16 @@ func (p *process) complete() {
 	}
 	p.stopMu.Unlock()
 	m := p.m
+	if p.cg != nil {
+		// An empty cgroup (the common case: the session's processes
+		// exited with it) needs no waiting: the session is gone now,
+		// and only the rmdir is left for the completer.
+		if populated, err := p.cg.Populated(); err == nil && !populated {
+			p.emptied = true
+			m.removing.Add(1)
+			m.removeLive(p)
+		}
+	}
 	m.doneMu.Lock()
 	m.doneQ = append(m.doneQ, p)
 	start := !m.completing
@@ -140,22 +150,23 @@ func (m *Manager) completer() {
 		}
 		m.doneMu.Unlock()
 		// A cgroup holds every process of its session: kill them all at
-		// once and wait until it is empty, then remove it. No scan.
-		var walk []*process
+		// once and wait until it is empty (populated 0). No scan. The
+		// empty cgroup is removed once the session is gone, below.
+		var walk, empty, emptied []*process
 		for _, p := range batch {
-			if p.cg == nil {
+			switch {
+			case p.cg == nil:
 				walk = append(walk, p)
-				continue
-			}
-			if populated, err := p.cg.Populated(); err != nil || populated {
-				if err := p.cg.Kill(); err == nil {
-					_ = p.cg.WaitEmpty(context.Background())
+			case p.emptied:
+				emptied = append(emptied, p) // gone already
+			default:
+				if populated, err := p.cg.Populated(); err != nil || populated {
+					if err := p.cg.Kill(); err == nil {
+						_ = p.cg.WaitEmpty(context.Background())
+					}
 				}
+				empty = append(empty, p)
 			}
-			if err := p.cg.Remove(); err != nil {
-				m.logger().Warn("processes: removing a session's cgroup", "id", p.s.ID, "cgroup", p.cg.Path(), "err", err)
-			}
-			_ = p.cg.Close()
 		}
 		// Every leader is reaped, so no group is signalled by its pid:
 		// only the processes found, each checked to be the same
@@ -201,8 +212,22 @@ func (m *Manager) completer() {
 			awaitGone(f)
 			f.Close()
 		}
-		for _, p := range batch {
+		// rmdir(2) of a cgroup costs tens of microseconds: it is done
+		// after the sessions are known to be gone, and Shutdown waits for
+		// it before it removes the Manager's cgroup.
+		m.removing.Add(len(empty))
+		for _, p := range walk {
 			m.removeLive(p)
+		}
+		for _, p := range empty {
+			m.removeLive(p)
+		}
+		for _, p := range append(empty, emptied...) {
+			if err := p.cg.Remove(); err != nil {
+				m.logger().Warn("processes: removing a session's cgroup", "id", p.s.ID, "cgroup", p.cg.Path(), "err", err)
+			}
+			_ = p.cg.Close()
+			m.removing.Done()
 		}
 	}
 }
