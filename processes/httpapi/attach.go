@@ -188,6 +188,10 @@ func (a *attachment) writeLoop(ctx context.Context, since int) (websocket.Status
 			if a.control(ctx, attachMsg{Type: AttachExit, Exit: out.Exit, Seq: &seq}) != nil {
 				return -1, ""
 			}
+			if reason := s.CloseReason(); reason != nil {
+				// Closing ended the process: say why after its exit.
+				return a.closed(ctx, reason)
+			}
 			return websocket.StatusNormalClosure, "exited"
 		}
 		if out.More {
@@ -201,13 +205,19 @@ func (a *attachment) writeLoop(ctx context.Context, since int) (websocket.Status
 		case errors.Is(err, processes.ErrClosed) && exited(s):
 			// Closed after its exit: send the rest and the exit.
 		default:
-			_, code, msg := classify(err)
-			if a.control(ctx, attachMsg{Type: AttachClosed, Code: code, Error: msg}) != nil {
-				return -1, ""
-			}
-			return websocket.StatusNormalClosure, code
+			return a.closed(ctx, err)
 		}
 	}
+}
+
+// closed sends the closed message for the close reason err and returns the
+// close status and reason to end the socket with, as writeLoop does.
+func (a *attachment) closed(ctx context.Context, err error) (websocket.StatusCode, string) {
+	_, code, msg := classify(err)
+	if a.control(ctx, attachMsg{Type: AttachClosed, Code: code, Error: msg}) != nil {
+		return -1, ""
+	}
+	return websocket.StatusNormalClosure, code
 }
 
 // readLoop takes the client's messages until the socket fails or closes:

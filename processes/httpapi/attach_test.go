@@ -398,3 +398,25 @@ func TestAttachmentsRetainLittle(t *testing.T) {
 	t.Logf("%d attachments that caught up with a full ring hold %d KiB each, both ends", viewers, per>>10)
 	assert.Less(t, per, int64(64<<10), "bytes held per attachment")
 }
+
+// A terminal counts input, not connected viewers: an attachment that types
+// nothing does not keep it open, and learns why it closed.
+func TestAttachIdleClose(t *testing.T) {
+	mock := clock.NewMock()
+	m := processes.NewManager(time.Hour, processes.WithClock(mock))
+	e := newEnv(t, m, httpapi.Options{})
+	term, err := ptyterm.Start(m, exec.Command("cat"), ptyterm.Options{ID: "t", IdleTimeout: time.Minute})
+	require.NoError(t, err)
+	c := dial(t, e, "/t/attach", nil)
+	readUntil(t, c, kindIs(httpapi.AttachHello))
+
+	mock.Add(2 * time.Minute)
+	m.Sweep()
+	require.ErrorIs(t, term.Session().CloseReason(), processes.ErrIdleTimeout)
+	// The exit of cat, hung up, may come first: the reason comes last.
+	_, ctls := readUntil(t, c, kindIs(httpapi.AttachClosed))
+	assert.Equal(t, httpapi.CodeIdleTimeout, ctls[len(ctls)-1].ctl["code"])
+	code, reason := closeStatus(t, c)
+	assert.Equal(t, websocket.StatusNormalClosure, code)
+	assert.Equal(t, httpapi.CodeIdleTimeout, reason)
+}

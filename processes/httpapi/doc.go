@@ -251,7 +251,7 @@
 //	out  binary  output bytes, as the program wrote them             each chunk (runs of a stream merged)
 //	out  text    {"type":"missed","missed":n,"lost_bytes":n}          output after the cursor was dropped first
 //	out  text    {"type":"exit","exit":code|null,"seq":N}             last, once all output was sent; then close 1000 "exited"
-//	out  text    {"type":"closed","code":"forgotten","error":"…"}     last, when the session is closed; then close 1000 with the code
+//	out  text    {"type":"closed","code":"forgotten","error":"…"}     last, when the session is closed (after the exit if closing ended the process); then close 1000 with the code
 //	out  text    {"type":"error","code":"not_terminal","error":"…"}   an input or control message failed; the socket stays open
 //	in   binary  keystrokes, written to stdin as they are            any time
 //	in   text    {"type":"input","data":"ls\r"}                       keystrokes as a string, the same as binary
