@@ -1,8 +1,6 @@
 package pgtest
 
 import (
-	"fmt"
-	"io"
 	"os"
 	"testing"
 
@@ -16,14 +14,7 @@ const helperEnv = "PGTEST_HELPER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "orphan" {
-		s, err := start()
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(1)
-		}
-		fmt.Println(s.cmd.Process.Pid, s.dir)
-		_, _ = io.Copy(io.Discard, os.Stdin) // until killed
-		os.Exit(2)
+		orphan()
 	}
 	goleak.VerifyTestMain(Wrap(m))
 }
