@@ -23,7 +23,8 @@ import (
 const MaxAttachMessageBytes = 32 << 10
 
 // Types of the JSON text messages of an attachment (the "type" field); the
-// package documentation describes each.
+// package documentation describes each. The hello does not say yet whether
+// the session is a terminal, nor its size.
 const (
 	AttachHello  = "hello"  // out, first: invocation_id and since
 	AttachMissed = "missed" // out: missed and lost_bytes, as a poll's

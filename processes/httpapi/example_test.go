@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"time"
+
+	"github.com/benbjohnson/clock"
 
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
@@ -171,4 +174,37 @@ func ExampleClient_FollowCursor() {
 	fmt.Println(errors.Is(err, httpapi.ErrInvocationChanged))
 	// Output:
 	// true
+}
+
+// List finds the sessions of the caller's workspace after a page reload,
+// with what a client needs to reattach: the ID, whether the program still
+// runs, and how long until the idle close.
+func ExampleClient_List() {
+	clk := clock.NewMock() // so that "shell" is older than "build"
+	m := processes.NewManager(10*time.Minute, processes.WithClock(clk))
+	for _, id := range []string{"shell", "build"} {
+		m.Register(&processes.Session{ID: id})
+		clk.Add(time.Second)
+	}
+	done, _ := m.Get("build")
+	done.SetExit(2)
+	srv := httptest.NewServer(httpapi.NewHandler(m, httpapi.Options{}))
+	defer srv.Close()
+
+	c := httpapi.NewClient(srv.URL+httpapi.DefaultPrefix, srv.Client())
+	list, err := c.List(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, st := range list {
+		exit := "running"
+		if st.Exit != nil {
+			exit = fmt.Sprint("exit ", *st.Exit)
+		}
+		fmt.Printf("%s: %s, idle close after %.0f s\n", st.ID, exit, *st.IdleTimeoutSeconds)
+	}
+	// Output:
+	// shell: running, idle close after 600 s
+	// build: exit 2, idle close after 600 s
 }

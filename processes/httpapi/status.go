@@ -15,7 +15,10 @@ import (
 
 // SessionStatus is a session as GET {sid} and GET / describe it, and as
 // [Client.Status] and [Client.List] return it. Times are on the Manager's
-// clock and travel as RFC 3339 in UTC; a nil pointer is JSON null.
+// clock and travel as RFC 3339 in UTC; a nil pointer is JSON null. It is a
+// plain value, a snapshot taken when the answer was made; the zero
+// SessionStatus describes no session. Whether the session is a terminal,
+// and its size, are not reported yet.
 type SessionStatus struct {
 	// ID is the session's ID as the caller knows it: without the
 	// workspace scope that Options.Authorize adds (see [SessionID]).
@@ -56,7 +59,8 @@ type SessionStatus struct {
 }
 
 // ExitStatus is how a session's process ended, as [processes.ExitStatus]
-// tells it.
+// tells it, in [SessionStatus]. It is a plain value; the zero ExitStatus
+// is a process that exited with status 0.
 type ExitStatus struct {
 	// Code is the status passed to exit(2), or -1 when the process was
 	// killed by a signal or the status was lost.
