@@ -4,7 +4,6 @@ package processes_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -654,4 +653,3 @@ func TestDribbleMakesFewChunks(t *testing.T) {
 	}
 }
 
-var _ = errors.Is
