@@ -652,4 +652,3 @@ func TestDribbleMakesFewChunks(t *testing.T) {
 		assert.Equal(t, lens[c.Seq], len(c.Data), "chunk %d changed after a poll returned it", c.Seq)
 	}
 }
-
