@@ -51,3 +51,5 @@ func (p *process) usage() (Usage, error)        { return Usage{}, errors.ErrUnsu
 type treeStats struct{ cpu time.Duration }
 
 func treeUsage([]*process) map[*process]treeStats { return nil }
+
+func (p *process) size() (rows, cols uint16, err error) { return 0, 0, errors.ErrUnsupported }

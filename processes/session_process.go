@@ -201,3 +201,26 @@ func (s *Session) process() *process {
 	defer s.mu.Unlock()
 	return s.proc
 }
+
+// TTY reports whether the session's process runs on a terminal
+// ([StartOptions].TTY, as package ptyterm starts it) rather than on pipes.
+func (s *Session) TTY() bool {
+	proc := s.process()
+	return proc != nil && proc.tty != nil
+}
+
+// TerminalSize returns the size of the session's terminal, in rows and
+// columns, as its program sees it (TIOCGWINSZ, tty_ioctl(4)). It does not
+// count as activity. It returns [ErrNoProcess] for a session without a
+// process, [ErrNotTerminal] for one on pipes and [ErrExited] once the
+// terminal was closed.
+func (s *Session) TerminalSize() (rows, cols uint16, err error) {
+	proc := s.process()
+	switch {
+	case proc == nil:
+		return 0, 0, ErrNoProcess
+	case proc.tty == nil:
+		return 0, 0, ErrNotTerminal
+	}
+	return proc.size()
+}

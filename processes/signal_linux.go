@@ -88,3 +88,22 @@ func (p *process) resize(rows, cols uint16) error {
 	}
 	return nil
 }
+
+// size reads the terminal's window size with TIOCGWINSZ.
+func (p *process) size() (rows, cols uint16, err error) {
+	rc, err := p.tty.SyscallConn()
+	if err != nil {
+		return 0, 0, ErrExited
+	}
+	var ws struct{ rows, cols, x, y uint16 }
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCGWINSZ, uintptr(unsafe.Pointer(&ws)))
+	}); err != nil {
+		return 0, 0, ErrExited
+	}
+	if errno != 0 {
+		return 0, 0, fmt.Errorf("processes: terminal size: %w", errno)
+	}
+	return ws.rows, ws.cols, nil
+}

@@ -3,6 +3,7 @@
 package ptyterm_test
 
 import (
+	"os/exec"
 	"regexp"
 	"strconv"
 	"syscall"
@@ -119,4 +120,28 @@ func TestViewersDoNotKeepAnIdleTerminal(t *testing.T) {
 	_, ok := m.Get(term.Session().ID)
 	assert.False(t, ok, "a viewer kept an idle terminal open")
 	assert.ErrorIs(t, term.Session().CloseReason(), processes.ErrIdleTimeout)
+}
+
+// TestTerminalSizeAndTTY: a terminal's session says it is one, and reports
+// the size its program sees, before and after a resize.
+func TestTerminalSizeAndTTY(t *testing.T) {
+	m := newManager(t)
+	term := startTerm(t, m, ptyterm.Options{Rows: 30, Cols: 100}, "sh", "-i")
+	s := term.Session()
+	assert.True(t, s.TTY())
+	rows, cols, err := s.TerminalSize()
+	require.NoError(t, err)
+	assert.Equal(t, [2]uint16{30, 100}, [2]uint16{rows, cols})
+	require.NoError(t, term.Resize(50, 132))
+	rows, cols, err = s.TerminalSize()
+	require.NoError(t, err)
+	assert.Equal(t, [2]uint16{50, 132}, [2]uint16{rows, cols})
+
+	pipes, err := m.Start(exec.Command("sleep", "1000"), processes.StartOptions{})
+	require.NoError(t, err)
+	assert.False(t, pipes.TTY())
+	_, _, err = pipes.TerminalSize()
+	assert.ErrorIs(t, err, processes.ErrNotTerminal)
+	_, _, err = (&processes.Session{}).TerminalSize()
+	assert.ErrorIs(t, err, processes.ErrNoProcess)
 }
