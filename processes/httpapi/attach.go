@@ -100,9 +100,10 @@ func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request) {
 	release := s.Hold()
 	defer release()
 
-	// The server's read and write deadlines of the request would outlive
-	// the upgrade on the connection and cut the socket: each write sets
-	// its own, and reads wait as long as the client stays.
+	// The server's read and write deadlines of the request must not cut
+	// the socket: each write sets its own, and reads wait as long as the
+	// client stays. net/http clears them as it hands the connection over,
+	// but its Hijacker leaves that to the caller.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 	"github.com/sessionkit/sessionkit/ptyterm"
@@ -419,4 +421,27 @@ func TestAttachIdleClose(t *testing.T) {
 	code, reason := closeStatus(t, c)
 	assert.Equal(t, websocket.StatusNormalClosure, code)
 	assert.Equal(t, httpapi.CodeIdleTimeout, reason)
+}
+
+// The server's ReadTimeout and WriteTimeout bound the request that
+// upgrades, not the socket it becomes.
+func TestAttachOutlivesServerTimeouts(t *testing.T) {
+	m := processes.NewManager(0)
+	srv := httptest.NewUnstartedServer(httpapi.NewHandler(m, httpapi.Options{}))
+	srv.Config.ReadTimeout = 50 * time.Millisecond
+	srv.Config.WriteTimeout = 50 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	s, err := m.Start(exec.Command("sh", "-c", "sleep 0.3; echo late; read x; echo got $x"), processes.StartOptions{ID: "s"})
+	require.NoError(t, err)
+	t.Cleanup(func() { proctest.RequireGone(t, s.Pid()) })
+
+	e := &env{srv: srv, base: srv.URL + httpapi.DefaultPrefix}
+	c := dial(t, e, "/s/attach", nil)
+	readUntil(t, c, echoed("late\n")) // written 300 ms on, past both timeouts
+	require.NoError(t, c.Write(t.Context(), websocket.MessageBinary, []byte("yes\n")))
+	out, ctls := readUntil(t, c, kindIs(httpapi.AttachExit))
+	assert.Equal(t, "got yes\n", string(out))
+	assert.Equal(t, 0.0, ctls[len(ctls)-1].ctl["exit"])
 }
