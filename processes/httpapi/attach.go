@@ -23,10 +23,9 @@ import (
 const MaxAttachMessageBytes = 32 << 10
 
 // Types of the JSON text messages of an attachment (the "type" field); the
-// package documentation describes each. The hello does not say yet whether
-// the session is a terminal, nor its size.
+// package documentation describes each.
 const (
-	AttachHello  = "hello"  // out, first: invocation_id and since
+	AttachHello  = "hello"  // out, first: invocation_id, since, tty, and rows and cols of a terminal
 	AttachMissed = "missed" // out: missed and lost_bytes, as a poll's
 	AttachExit   = "exit"   // out, last: the exit code (null when unknown) and seq
 	AttachClosed = "closed" // out, last: the session was closed; code says why
@@ -40,6 +39,7 @@ const (
 type attachMsg struct {
 	Type         string  `json:"type"`
 	InvocationID string  `json:"invocation_id,omitempty"`
+	TTY          *bool   `json:"tty,omitempty"`
 	Since        *int64  `json:"since,omitempty"`
 	Missed       int64   `json:"missed,omitempty"`
 	LostBytes    int64   `json:"lost_bytes,omitempty"`
@@ -168,7 +168,13 @@ func (a *attachment) control(ctx context.Context, m attachMsg) error {
 func (a *attachment) writeLoop(ctx context.Context, since int) (websocket.StatusCode, string) {
 	s := a.s
 	sn := int64(since)
-	if a.control(ctx, attachMsg{Type: AttachHello, InvocationID: s.InvocationID(), Since: &sn}) != nil {
+	hello := attachMsg{Type: AttachHello, InvocationID: s.InvocationID(), Since: &sn}
+	tty := s.TTY()
+	hello.TTY = &tty
+	if tty {
+		hello.Rows, hello.Cols, _ = s.TerminalSize()
+	}
+	if a.control(ctx, hello) != nil {
 		return -1, ""
 	}
 	for {

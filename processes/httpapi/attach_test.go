@@ -285,10 +285,13 @@ func TestAttachInputEchoesAndIsActivity(t *testing.T) {
 
 func TestAttachResize(t *testing.T) {
 	e := procEnv(t, nil, httpapi.Options{})
-	term, err := ptyterm.Start(e.m, exec.Command("sh"), ptyterm.Options{ID: "t"})
+	_, err := ptyterm.Start(e.m, exec.Command("sh"), ptyterm.Options{ID: "t", Rows: 25, Cols: 90})
 	require.NoError(t, err)
-	_ = term
 	c := dial(t, e, "/t/attach", nil)
+	_, hello := readUntil(t, c, kindIs(httpapi.AttachHello))
+	assert.Equal(t, true, hello[0].ctl["tty"], "hello of a terminal")
+	assert.Equal(t, 25.0, hello[0].ctl["rows"])
+	assert.Equal(t, 90.0, hello[0].ctl["cols"])
 	sendJSON(t, c, map[string]any{"type": "resize", "rows": 33, "cols": 101})
 	require.NoError(t, c.Write(t.Context(), websocket.MessageBinary, []byte("echo size=$(stty size)\n")))
 	readUntil(t, c, echoed("size=33 101"))
@@ -305,6 +308,13 @@ func TestAttachResize(t *testing.T) {
 	}
 	sid := start(t, e, "cat")
 	pc := dial(t, e, "/"+sid+"/attach", nil)
+	_, hello = readUntil(t, pc, kindIs(httpapi.AttachHello))
+	assert.Equal(t, false, hello[0].ctl["tty"], "hello of a pipe session")
+	assert.NotContains(t, hello[0].ctl, "rows")
+	st, err := e.c.Status(t.Context(), "t")
+	require.NoError(t, err)
+	assert.True(t, st.TTY)
+	assert.Equal(t, [2]uint16{33, 101}, [2]uint16{st.Rows, st.Cols}, "status after the resize")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			conn := c

@@ -52,8 +52,8 @@
 // session that counts connections), both null for a session that never
 // idles out; "close_reason", the code of the close (see Errors), null while
 // open. The list holds the sessions that GET /{sid} would answer: those of
-// the caller's workspace, under an ID in its scope. Whether a session is a
-// terminal, and its size, are not reported yet.
+// the caller's workspace, under an ID in its scope. "tty" says whether a
+// session runs on a terminal, and "rows" and "cols" give a terminal's size.
 //
 // since must be a non-negative integer (missing: 0). wait is a
 // non-negative duration, "30s" or "500ms", or a bare number of seconds
@@ -247,7 +247,7 @@
 // 404, 409) is an ordinary JSON error before the upgrade. Messages:
 //
 //	dir  frame   message                                              when
-//	out  text    {"type":"hello","invocation_id":"…","since":N}        first
+//	out  text    {"type":"hello","invocation_id":"…","since":N,"tty":true,"rows":24,"cols":80}  first
 //	out  binary  output bytes, as the program wrote them             each chunk (runs of a stream merged)
 //	out  text    {"type":"missed","missed":n,"lost_bytes":n}          output after the cursor was dropped first
 //	out  text    {"type":"exit","exit":code|null,"seq":N}             last, once all output was sent; then close 1000 "exited"

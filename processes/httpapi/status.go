@@ -17,8 +17,7 @@ import (
 // [Client.Status] and [Client.List] return it. Times are on the Manager's
 // clock and travel as RFC 3339 in UTC; a nil pointer is JSON null. It is a
 // plain value, a snapshot taken when the answer was made; the zero
-// SessionStatus describes no session. Whether the session is a terminal,
-// and its size, are not reported yet.
+// SessionStatus describes no session.
 type SessionStatus struct {
 	// ID is the session's ID as the caller knows it: without the
 	// workspace scope that Options.Authorize adds (see [SessionID]).
@@ -51,6 +50,12 @@ type SessionStatus struct {
 	SecondsLeft *float64 `json:"seconds_left"`
 	// Paused reports a session paused by Pause and not resumed.
 	Paused bool `json:"paused"`
+	// TTY reports a session on a terminal (package ptyterm) rather than on
+	// pipes; Rows and Cols are then its size, as its program sees it (0
+	// once the terminal is closed, and for pipes).
+	TTY  bool   `json:"tty"`
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
 	// CloseReason is the code of the reason the session was closed
 	// ("idle_timeout", "forgotten", "replaced", "reclaimed", "shut_down"),
 	// nil while it is open. A closed session is no longer listed nor
@@ -105,6 +110,10 @@ func status(s *processes.Session, id string, now time.Time) SessionStatus {
 		Alive:        true,
 		Started:      s.CreatedAt().UTC(),
 		Paused:       s.Paused(),
+		TTY:          s.TTY(),
+	}
+	if st.TTY {
+		st.Rows, st.Cols, _ = s.TerminalSize()
 	}
 	if es, ok := s.ExitStatus(); ok {
 		st.Alive = false
