@@ -652,3 +652,32 @@ func TestDribbleMakesFewChunks(t *testing.T) {
 		assert.Equal(t, lens[c.Seq], len(c.Data), "chunk %d changed after a poll returned it", c.Seq)
 	}
 }
+
+// TestIdleWarning: a posted warning wakes waiters, stands until activity,
+// and is told apart from an earlier one by its number.
+func TestIdleWarning(t *testing.T) {
+	c := clock.NewMock()
+	m := processes.NewManager(time.Minute, processes.WithClock(c))
+	s := &processes.Session{ID: "a"}
+	m.Register(s)
+	_, _, ok := s.IdleWarning()
+	assert.False(t, ok, "a warning before any was posted")
+
+	waited := waitErr(t.Context(), s, 0)
+	closeAt := c.Now().Add(time.Minute)
+	s.WarnIdle(closeAt)
+	assert.NoError(t, proctest.Recv(t, waited), "WaitOutput did not return for the warning")
+	at, n, ok := s.IdleWarning()
+	require.True(t, ok)
+	assert.Equal(t, closeAt, at)
+	assert.Equal(t, uint64(1), n)
+
+	c.Add(time.Second)
+	s.Append("stdout", []byte("x")) // activity withdraws it
+	_, _, ok = s.IdleWarning()
+	assert.False(t, ok, "the warning stands after activity")
+	s.WarnIdle(c.Now().Add(time.Minute))
+	_, n, ok = s.IdleWarning()
+	assert.True(t, ok)
+	assert.Equal(t, uint64(2), n)
+}

@@ -122,6 +122,9 @@ type Session struct {
 	exit       ExitStatus
 	exited     bool
 	reason     error         // why it was closed; nil while open
+	warnAt     time.Time     // the idle close the standing warning announces
+	warnOff    int64         // lastOff when it was posted: later activity withdraws it
+	warnN      uint64        // warnings posted so far
 	observed   bool          // the newest chunk was returned by a read
 	wake       chan struct{} // closed on every change a waiter may want
 	done       chan struct{} // made on demand by Done
@@ -394,14 +397,18 @@ func (s *Session) invocationLocked() string {
 }
 
 // WaitOutput blocks until a chunk with Seq > since exists, the process has
-// exited, the session is closed, or ctx is done, without polling. It returns
-// nil when output or the exit is there to read (a negative since counts as
-// 0), the session's [Session.CloseReason] (for which errors.Is(err,
-// ErrClosed) holds) once it was closed, and ctx.Err() when ctx ends first.
-// Read what arrived with [Session.Output] or [Session.Page]. While it waits,
-// it holds the session as a connected client does ([Session.Hold]).
+// exited, the session is closed, an idle warning is posted, or ctx is done,
+// without polling. It returns nil when output, the exit or a new warning
+// ([Session.IdleWarning]) is there to read (a negative since counts as 0),
+// the session's [Session.CloseReason] (for which errors.Is(err, ErrClosed)
+// holds) once it was closed, and ctx.Err() when ctx ends first. Read what
+// arrived with [Session.Output] or [Session.Page]. While it waits, it holds
+// the session as a connected client does ([Session.Hold]).
 func (s *Session) WaitOutput(ctx context.Context, since int) error {
 	since = max(since, 0)
+	s.mu.Lock()
+	warnings := s.warnN
+	s.mu.Unlock()
 	var release func()
 	defer func() {
 		if release != nil {
@@ -412,7 +419,7 @@ func (s *Session) WaitOutput(ctx context.Context, since int) error {
 		s.mu.Lock()
 		s.touch(ActivityPoll)
 		switch {
-		case s.ring.Last() > since, s.exited && s.reason == nil:
+		case s.ring.Last() > since, s.exited && s.reason == nil, s.warnN != warnings:
 			s.mu.Unlock()
 			return nil
 		case s.reason != nil:
@@ -435,6 +442,30 @@ func (s *Session) WaitOutput(ctx context.Context, since int) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// WarnIdle posts a warning that the session will be closed as idle at
+// closeAt, on its clock, unless it is active before then, for its clients
+// to show: package ptyterm posts one WarnBefore ahead of a terminal's idle
+// close, and package httpapi sends it to event streams and attachments. It
+// wakes every WaitOutput. Activity after it withdraws it.
+func (s *Session) WarnIdle(closeAt time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.warnAt, s.warnOff = closeAt, s.lastOff.Load()
+	s.warnN++
+	s.notify()
+}
+
+// IdleWarning returns the idle close that the standing warning announces
+// (see WarnIdle) and how many warnings were posted so far, which tells a
+// new warning from one already shown; ok is false when none stands: none
+// was posted, or the session was active since.
+func (s *Session) IdleWarning() (closeAt time.Time, n uint64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ok = s.warnN > 0 && s.lastOff.Load() == s.warnOff && s.reason == nil
+	return s.warnAt, s.warnN, ok
 }
 
 // Hold marks the session as having a connected client (an open stream,

@@ -145,3 +145,23 @@ func TestTerminalSizeAndTTY(t *testing.T) {
 	_, _, err = (&processes.Session{}).TerminalSize()
 	assert.ErrorIs(t, err, processes.ErrNoProcess)
 }
+
+// TestWarningIsPostedOnTheSession: a terminal with WarnBefore posts its
+// warning on its session, callback or not, for clients to show.
+func TestWarningIsPostedOnTheSession(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	term := startTerm(t, m, ptyterm.Options{IdleTimeout: time.Minute, WarnBefore: 10 * time.Second}, "sh", "-i")
+	s := term.Session()
+	waitFor(t, term, "$ ")
+	last := s.LastActivity()
+	c.Add(50 * time.Second)
+	require.Eventually(t, func() bool { _, _, ok := s.IdleWarning(); return ok }, 10*time.Second, time.Millisecond,
+		"no warning on the session")
+	at, _, _ := s.IdleWarning()
+	assert.Equal(t, last.Add(time.Minute), at, "the warning announces the idle close")
+	_, err := term.Write([]byte("\n"))
+	require.NoError(t, err)
+	_, _, ok := s.IdleWarning()
+	assert.False(t, ok, "input did not withdraw the warning")
+}

@@ -36,8 +36,10 @@ type Options struct {
 	IdleTimeout time.Duration
 	// CountOutput makes program output count as activity too.
 	CountOutput bool
-	// WarnBefore is how long before the idle close OnIdleWarning is called.
-	// Zero means no warning.
+	// WarnBefore is how long before the idle close the terminal warns: it
+	// posts the warning on its session (processes.Session.WarnIdle), which
+	// package httpapi sends to event streams and attachments, and calls
+	// OnIdleWarning. Zero means no warning.
 	WarnBefore time.Duration
 	// OnIdleWarning is called once per idle stretch, WarnBefore ahead of the
 	// idle close, on the Manager's clock, in a goroutine of its own and with
@@ -234,7 +236,7 @@ func goid() uint64 {
 
 // arm schedules the idle check for the current stretch.
 func (t *Terminal) arm() {
-	if t.onIdl == nil || t.warn <= 0 || t.idle < 0 {
+	if t.warn <= 0 || t.idle < 0 {
 		return
 	}
 	t.mu.Lock()
@@ -280,6 +282,11 @@ func (t *Terminal) check() {
 	}
 	t.warnedFor = last
 	t.schedule(last.Add(t.idle + time.Nanosecond))
+	s.WarnIdle(last.Add(t.idle))
+	if t.onIdl == nil {
+		t.mu.Unlock()
+		return
+	}
 	self := goid()
 	if t.calling == nil {
 		t.calling = make(map[uint64]int)

@@ -25,31 +25,33 @@ const MaxAttachMessageBytes = 32 << 10
 // Types of the JSON text messages of an attachment (the "type" field); the
 // package documentation describes each.
 const (
-	AttachHello  = "hello"  // out, first: invocation_id, since, tty, and rows and cols of a terminal
-	AttachMissed = "missed" // out: missed and lost_bytes, as a poll's
-	AttachExit   = "exit"   // out, last: the exit code (null when unknown) and seq
-	AttachClosed = "closed" // out, last: the session was closed; code says why
-	AttachError  = "error"  // out: a control message or input failed; the socket stays open
-	AttachResize = "resize" // in: rows and cols of the terminal
-	AttachInput  = "input"  // in: data, keystrokes as a UTF-8 string
+	AttachHello   = "hello"   // out, first: invocation_id, since, tty, and rows and cols of a terminal
+	AttachMissed  = "missed"  // out: missed and lost_bytes, as a poll's
+	AttachExit    = "exit"    // out, last: the exit code (null when unknown) and seq
+	AttachClosed  = "closed"  // out, last: the session was closed; code says why
+	AttachError   = "error"   // out: a control message or input failed; the socket stays open
+	AttachWarning = "warning" // out: the session will be closed as idle in seconds_left unless there is activity
+	AttachResize  = "resize"  // in: rows and cols of the terminal
+	AttachInput   = "input"   // in: data, keystrokes as a UTF-8 string
 )
 
 // attachMsg is every JSON text message of an attachment, both ways; the
 // fields a type does not use are left out.
 type attachMsg struct {
-	Type         string  `json:"type"`
-	InvocationID string  `json:"invocation_id,omitempty"`
-	TTY          *bool   `json:"tty,omitempty"`
-	Since        *int64  `json:"since,omitempty"`
-	Missed       int64   `json:"missed,omitempty"`
-	LostBytes    int64   `json:"lost_bytes,omitempty"`
-	Exit         *int    `json:"exit,omitempty"`
-	Seq          *int64  `json:"seq,omitempty"`
-	Code         string  `json:"code,omitempty"`
-	Error        string  `json:"error,omitempty"`
-	Rows         uint16  `json:"rows,omitempty"`
-	Cols         uint16  `json:"cols,omitempty"`
-	Data         *string `json:"data,omitempty"`
+	Type         string   `json:"type"`
+	InvocationID string   `json:"invocation_id,omitempty"`
+	TTY          *bool    `json:"tty,omitempty"`
+	Since        *int64   `json:"since,omitempty"`
+	Missed       int64    `json:"missed,omitempty"`
+	LostBytes    int64    `json:"lost_bytes,omitempty"`
+	Exit         *int     `json:"exit,omitempty"`
+	Seq          *int64   `json:"seq,omitempty"`
+	Code         string   `json:"code,omitempty"`
+	Error        string   `json:"error,omitempty"`
+	SecondsLeft  *float64 `json:"seconds_left,omitempty"`
+	Rows         uint16   `json:"rows,omitempty"`
+	Cols         uint16   `json:"cols,omitempty"`
+	Data         *string  `json:"data,omitempty"`
 }
 
 // checkOrigin refuses a WebSocket upgrade from a page of another origin
@@ -177,8 +179,15 @@ func (a *attachment) writeLoop(ctx context.Context, since int) (websocket.Status
 	if a.control(ctx, hello) != nil {
 		return -1, ""
 	}
+	var warned uint64 // the last idle warning sent
 	for {
 		out := s.Page(since, a.h.eventPage(true))
+		if left, n, ok := a.h.idleWarning(s); ok && n != warned {
+			warned = n
+			if a.control(ctx, attachMsg{Type: AttachWarning, SecondsLeft: &left}) != nil {
+				return -1, ""
+			}
+		}
 		if out.Missed > 0 {
 			m := attachMsg{Type: AttachMissed, Missed: int64(out.Missed), LostBytes: int64(out.LostBytes)}
 			if a.control(ctx, m) != nil {

@@ -455,3 +455,33 @@ func TestAttachOutlivesServerTimeouts(t *testing.T) {
 	assert.Equal(t, "got yes\n", string(out))
 	assert.Equal(t, 0.0, ctls[len(ctls)-1].ctl["exit"])
 }
+
+// TestWarningReachesClients: a terminal's idle warning reaches an
+// attachment and an event stream with the seconds left, and the status.
+func TestWarningReachesClients(t *testing.T) {
+	mock := clock.NewMock()
+	m := processes.NewManager(time.Hour, processes.WithClock(mock))
+	e := newEnv(t, m, httpapi.Options{})
+	_, err := ptyterm.Start(m, exec.Command("cat"), ptyterm.Options{ID: "s", IdleTimeout: time.Minute, WarnBefore: 20 * time.Second})
+	require.NoError(t, err)
+	c := dial(t, e, "/s/attach", nil)
+	readUntil(t, c, kindIs(httpapi.AttachHello))
+	resp := openEvents(t, e, t.Context(), "", "")
+	got := make(chan []event, 1)
+	go func() {
+		evs, err := readEvents(resp.Body, func(ev event) bool { return ev.name == "warning" })
+		assert.NoError(t, err)
+		got <- evs
+	}()
+
+	mock.Add(40 * time.Second) // the warning is due: 20 s before the close
+	_, ctls := readUntil(t, c, kindIs(httpapi.AttachWarning))
+	assert.Equal(t, 20.0, ctls[len(ctls)-1].ctl["seconds_left"], "attachment")
+	evs := proctest.Recv(t, got)
+	assert.JSONEq(t, `{"seconds_left":20}`, evs[len(evs)-1].data, "event stream")
+	st, err := e.c.Status(t.Context(), "s")
+	require.NoError(t, err)
+	require.NotNil(t, st.WarningSecondsLeft)
+	assert.Equal(t, 20.0, *st.WarningSecondsLeft)
+	resp.Body.Close()
+}

@@ -221,7 +221,11 @@
 // with data {"exit": code} (and the id of the last chunk) ends the stream.
 // A session closed while the stream is open ends it at once with an event
 // "closed" whose data is {"error": "...", "code": "forgotten", "reason":
-// "forgotten"}, the code being the reason's, as for the 410 of a poll. The
+// "forgotten"}, the code being the reason's, as for the 410 of a poll. An
+// idle warning (processes.Session.WarnIdle: a terminal posts one
+// WarnBefore ahead of its idle close) is an event "warning" with data
+// {"seconds_left": s}, the seconds until that close on the Manager's clock;
+// polls see it in the status (GET /{sid}, "warning_seconds_left"). The
 // Last-Event-ID header, when present, overrides since, so an EventSource
 // resumes where it stopped; a browser should close its EventSource on the
 // exit event, or it reconnects and gets the exit again. An EventSource
@@ -252,6 +256,7 @@
 //	out  text    {"type":"missed","missed":n,"lost_bytes":n}          output after the cursor was dropped first
 //	out  text    {"type":"exit","exit":code|null,"seq":N}             last, once all output was sent; then close 1000 "exited"
 //	out  text    {"type":"closed","code":"forgotten","error":"…"}     last, when the session is closed (after the exit if closing ended the process); then close 1000 with the code
+//	out  text    {"type":"warning","seconds_left":s}                  an idle warning: the session closes in s seconds unless it is used
 //	out  text    {"type":"error","code":"not_terminal","error":"…"}   an input or control message failed; the socket stays open
 //	in   binary  keystrokes, written to stdin as they are            any time
 //	in   text    {"type":"input","data":"ls\r"}                       keystrokes as a string, the same as binary

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/sessionkit/sessionkit/processes"
 )
@@ -73,9 +74,22 @@ func (h *handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	var warned uint64 // the last idle warning sent
 	for {
 		out := s.Page(since, h.eventPage(merge))
 		done := !out.Alive && !out.More
+		if left, n, ok := h.idleWarning(s); ok && n != warned {
+			warned = n
+			e := getEncoder(w, rc, h.writeTimeout)
+			e.bw.WriteString("event: warning\ndata: {\"seconds_left\":")
+			e.bw.WriteString(strconv.FormatFloat(left, 'f', -1, 64))
+			e.bw.WriteString("}\n\n")
+			err := e.flush()
+			e.release()
+			if err != nil {
+				return
+			}
+		}
 		if len(out.Chunks) > 0 || out.Missed > 0 || done {
 			// The buffer and the page live for this batch only.
 			e := getEncoder(w, rc, h.writeTimeout)
@@ -160,4 +174,15 @@ func (h *handler) await(w http.ResponseWriter, r *http.Request, rc *http.Respons
 			return false
 		}
 	}
+}
+
+// idleWarning returns the seconds left until the idle close that the
+// session's standing warning announces (processes.Session.IdleWarning), on
+// the Manager's clock and never negative, with the warning's number.
+func (h *handler) idleWarning(s *processes.Session) (secondsLeft float64, n uint64, ok bool) {
+	at, n, ok := s.IdleWarning()
+	if !ok {
+		return 0, n, false
+	}
+	return max(0, at.Sub(h.m.Clock().Now()).Seconds()), n, true
 }

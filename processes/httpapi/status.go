@@ -53,9 +53,13 @@ type SessionStatus struct {
 	// TTY reports a session on a terminal (package ptyterm) rather than on
 	// pipes; Rows and Cols are then its size, as its program sees it (0
 	// once the terminal is closed, and for pipes).
-	TTY  bool   `json:"tty"`
-	Rows uint16 `json:"rows,omitempty"`
-	Cols uint16 `json:"cols,omitempty"`
+	TTY bool `json:"tty"`
+	// WarningSecondsLeft is set while an idle warning stands (see
+	// processes.Session.WarnIdle; terminals post one WarnBefore ahead of
+	// their idle close): the seconds left until the close it announces.
+	WarningSecondsLeft *float64 `json:"warning_seconds_left,omitempty"`
+	Rows               uint16   `json:"rows,omitempty"`
+	Cols               uint16   `json:"cols,omitempty"`
 	// CloseReason is the code of the reason the session was closed
 	// ("idle_timeout", "forgotten", "replaced", "reclaimed", "shut_down"),
 	// nil while it is open. A closed session is no longer listed nor
@@ -114,6 +118,10 @@ func status(s *processes.Session, id string, now time.Time) SessionStatus {
 	}
 	if st.TTY {
 		st.Rows, st.Cols, _ = s.TerminalSize()
+	}
+	if at, _, ok := s.IdleWarning(); ok {
+		left := max(0, at.Sub(now).Seconds())
+		st.WarningSecondsLeft = &left
 	}
 	if es, ok := s.ExitStatus(); ok {
 		st.Alive = false
