@@ -663,21 +663,29 @@ func TestIdleWarning(t *testing.T) {
 	_, _, ok := s.IdleWarning()
 	assert.False(t, ok, "a warning before any was posted")
 
+	// A warning posted while WaitOutput waits ends the wait; the waiter
+	// may not wait yet when the first is posted, so post until it returns.
 	waited := waitErr(t.Context(), s, 0)
 	closeAt := c.Now().Add(time.Minute)
-	s.WarnIdle(closeAt)
-	assert.NoError(t, proctest.Recv(t, waited), "WaitOutput did not return for the warning")
+	require.Eventually(t, func() bool {
+		s.WarnIdle(closeAt)
+		select {
+		case err := <-waited:
+			return assert.NoError(t, err)
+		default:
+			return false
+		}
+	}, 10*time.Second, time.Millisecond, "WaitOutput did not return for a warning")
 	at, n, ok := s.IdleWarning()
 	require.True(t, ok)
 	assert.Equal(t, closeAt, at)
-	assert.Equal(t, uint64(1), n)
 
 	c.Add(time.Second)
 	s.Append("stdout", []byte("x")) // activity withdraws it
 	_, _, ok = s.IdleWarning()
 	assert.False(t, ok, "the warning stands after activity")
 	s.WarnIdle(c.Now().Add(time.Minute))
-	_, n, ok = s.IdleWarning()
+	_, n2, ok := s.IdleWarning()
 	assert.True(t, ok)
-	assert.Equal(t, uint64(2), n)
+	assert.Equal(t, n+1, n2, "a new warning has the next number")
 }
