@@ -688,4 +688,10 @@ func TestIdleWarning(t *testing.T) {
 	_, n2, ok := s.IdleWarning()
 	assert.True(t, ok)
 	assert.Equal(t, n+1, n2, "a new warning has the next number")
+
+	// WaitUpdate returns at once for a warning posted before it was called
+	// that its caller had not seen.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	assert.NoError(t, s.WaitUpdate(ctx, s.LastSeq(), n2-1))
 }

@@ -403,12 +403,21 @@ func (s *Session) invocationLocked() string {
 // the session's [Session.CloseReason] (for which errors.Is(err, ErrClosed)
 // holds) once it was closed, and ctx.Err() when ctx ends first. Read what
 // arrived with [Session.Output] or [Session.Page]. While it waits, it holds
-// the session as a connected client does ([Session.Hold]).
+// the session as a connected client does ([Session.Hold]). It is
+// WaitUpdate with the number of warnings posted when it is called.
 func (s *Session) WaitOutput(ctx context.Context, since int) error {
-	since = max(since, 0)
 	s.mu.Lock()
 	warnings := s.warnN
 	s.mu.Unlock()
+	return s.WaitUpdate(ctx, since, warnings)
+}
+
+// WaitUpdate is WaitOutput for a client that forwards idle warnings: it
+// also returns nil as soon as more than warnings warnings were posted
+// (IdleWarning's n), even one posted before it was called, so that a
+// stream that read n before it read the output never misses the next.
+func (s *Session) WaitUpdate(ctx context.Context, since int, warnings uint64) error {
+	since = max(since, 0)
 	var release func()
 	defer func() {
 		if release != nil {
@@ -419,7 +428,7 @@ func (s *Session) WaitOutput(ctx context.Context, since int) error {
 		s.mu.Lock()
 		s.touch(ActivityPoll)
 		switch {
-		case s.ring.Last() > since, s.exited && s.reason == nil, s.warnN != warnings:
+		case s.ring.Last() > since, s.exited && s.reason == nil, s.warnN > warnings:
 			s.mu.Unlock()
 			return nil
 		case s.reason != nil:

@@ -179,15 +179,15 @@ func (a *attachment) writeLoop(ctx context.Context, since int) (websocket.Status
 	if a.control(ctx, hello) != nil {
 		return -1, ""
 	}
-	var warned uint64 // the last idle warning sent
+	var warned uint64 // the number of the last idle warning seen
 	for {
-		out := s.Page(since, a.h.eventPage(true))
-		if left, n, ok := a.h.idleWarning(s); ok && n != warned {
+		if left, n, ok := a.h.idleWarning(s); n > warned {
 			warned = n
-			if a.control(ctx, attachMsg{Type: AttachWarning, SecondsLeft: &left}) != nil {
+			if ok && a.control(ctx, attachMsg{Type: AttachWarning, SecondsLeft: &left}) != nil {
 				return -1, ""
 			}
 		}
+		out := s.Page(since, a.h.eventPage(true))
 		if out.Missed > 0 {
 			m := attachMsg{Type: AttachMissed, Missed: int64(out.Missed), LostBytes: int64(out.LostBytes)}
 			if a.control(ctx, m) != nil {
@@ -214,7 +214,7 @@ func (a *attachment) writeLoop(ctx context.Context, since int) (websocket.Status
 		if out.More {
 			continue
 		}
-		err := s.WaitOutput(ctx, since)
+		err := s.WaitUpdate(ctx, since, warned)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:

@@ -74,22 +74,16 @@ func (h *handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var warned uint64 // the last idle warning sent
+	var warned uint64 // the number of the last idle warning seen
 	for {
-		out := s.Page(since, h.eventPage(merge))
-		done := !out.Alive && !out.More
-		if left, n, ok := h.idleWarning(s); ok && n != warned {
+		if left, n, ok := h.idleWarning(s); n > warned {
 			warned = n
-			e := getEncoder(w, rc, h.writeTimeout)
-			e.bw.WriteString("event: warning\ndata: {\"seconds_left\":")
-			e.bw.WriteString(strconv.FormatFloat(left, 'f', -1, 64))
-			e.bw.WriteString("}\n\n")
-			err := e.flush()
-			e.release()
-			if err != nil {
+			if ok && !h.warningEvent(w, rc, left) {
 				return
 			}
 		}
+		out := s.Page(since, h.eventPage(merge))
+		done := !out.Alive && !out.More
 		if len(out.Chunks) > 0 || out.Missed > 0 || done {
 			// The buffer and the page live for this batch only.
 			e := getEncoder(w, rc, h.writeTimeout)
@@ -128,7 +122,7 @@ func (h *handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		if out.More {
 			continue
 		}
-		if !h.await(w, r, rc, s, since) {
+		if !h.await(w, r, rc, s, since, warned) {
 			return
 		}
 	}
@@ -137,13 +131,13 @@ func (h *handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 // await waits for output after since or the exit, writing heartbeats
 // meanwhile. It returns false when the stream must end: the client left or
 // stopped reading, or the session was closed (an event says why).
-func (h *handler) await(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, s *processes.Session, since int) bool {
+func (h *handler) await(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, s *processes.Session, since int, warned uint64) bool {
 	for {
 		ctx, cancel := r.Context(), context.CancelFunc(func() {})
 		if h.heartbeat > 0 {
 			ctx, cancel = context.WithTimeout(ctx, h.heartbeat)
 		}
-		err := s.WaitOutput(ctx, since)
+		err := s.WaitUpdate(ctx, since, warned)
 		cancel()
 		switch {
 		case err == nil:
@@ -176,9 +170,21 @@ func (h *handler) await(w http.ResponseWriter, r *http.Request, rc *http.Respons
 	}
 }
 
+// warningEvent writes an event "warning" with the seconds left, and
+// reports whether it could.
+func (h *handler) warningEvent(w http.ResponseWriter, rc *http.ResponseController, left float64) bool {
+	e := getEncoder(w, rc, h.writeTimeout)
+	defer e.release()
+	e.bw.WriteString("event: warning\ndata: {\"seconds_left\":")
+	e.bw.WriteString(strconv.FormatFloat(left, 'f', -1, 64))
+	e.bw.WriteString("}\n\n")
+	return e.flush() == nil
+}
+
 // idleWarning returns the seconds left until the idle close that the
 // session's standing warning announces (processes.Session.IdleWarning), on
-// the Manager's clock and never negative, with the warning's number.
+// the Manager's clock and never negative, and the number of warnings
+// posted so far, which it returns whether one stands (ok) or not.
 func (h *handler) idleWarning(s *processes.Session) (secondsLeft float64, n uint64, ok bool) {
 	at, n, ok := s.IdleWarning()
 	if !ok {
