@@ -41,6 +41,13 @@
 // since, starting from 0. Byte counts are JSON numbers of up to 63 bits;
 // the Go client clamps them to int.
 //
+// What POST / starts is the embedder's Options.Start. [Starter] is a ready
+// one: it reads {"argv": [...], "tty": true, "rows": 24, "cols": 80, "id":
+// "..."} ([StartRequest]), lets the embedder's Allow refuse or rewrite it,
+// and starts the program on pipes or, with "tty", under a pseudo-terminal
+// (package ptyterm) whose idle warning event streams and attachments
+// deliver.
+//
 // A status ([SessionStatus]) gives the client's ID of the session (without
 // the scope of Workspaces below), "exit" as a poll does and "exit_status"
 // as {"code", "signal" ("SIGKILL", "" if it exited), "core_dump", "lost",
