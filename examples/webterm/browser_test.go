@@ -145,13 +145,14 @@ func hasLine(s string) string {
 // shell and reads the answer from xterm's buffer, resizes the window and
 // checks the terminal's size from inside, reloads and sees the output
 // replayed on the same terminal, then lets the terminal idle out on the
-// Manager's mock clock and sees the close reason on the page.
+// Manager's mock clock and sees the idle warning banner, then the close
+// reason, on the page.
 func TestBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
 	before := chromiumPIDs(t)
 
 	mock := clock.NewMock()
-	const idle = time.Minute
+	const idle, warn = time.Minute, 10 * time.Second
 	m := processes.NewManager(idle, processes.WithClock(mock))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -159,6 +160,7 @@ func TestBrowser(t *testing.T) {
 		Port: ln.Addr().(*net.TCPAddr).Port,
 		Argv: defaultShell(),
 		Idle: idle,
+		Warn: warn,
 	})}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -240,12 +242,20 @@ func TestBrowser(t *testing.T) {
 		assert.Equal(t, 1, m.Len(), "sessions after the reload")
 	})
 
+	t.Run("idle warning", func(t *testing.T) {
+		mock.Add(idle - warn + time.Second) // the terminal's timer posts the warning
+		require.NoError(t, chromedp.Do(bctx, poll(`webterm.warning !== ""`)))
+		banner := get[string](t, bctx, `document.getElementById("warning").textContent`)
+		assert.Contains(t, banner, "closed for inactivity in 10 s", "the banner: the warning is posted when the timer fires, WarnBefore ahead of the close")
+	})
+
 	t.Run("idle close", func(t *testing.T) {
-		mock.Add(idle + time.Second)
+		mock.Add(warn)
 		m.Sweep()
 		require.NoError(t, chromedp.Do(bctx, poll(`webterm.state === "ended"`)))
 		assert.Equal(t, "idle_timeout", get[string](t, bctx, `webterm.reason`))
 		assert.Contains(t, get[string](t, bctx, `document.getElementById("status").textContent`), "idle_timeout")
+		assert.Empty(t, get[string](t, bctx, `webterm.warning`), "the warning banner after the close")
 	})
 
 	stopBrowser()

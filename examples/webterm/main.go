@@ -51,6 +51,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "loopback address to serve on")
 	idle := fs.Duration("idle", 10*time.Minute, "close a terminal after this long without input or resize")
+	warn := fs.Duration("warn", time.Minute, "warn this long before the idle close (0: no warning; capped at half of -idle)")
 	shell := fs.String("shell", "", "program to run in each terminal (default: bash, or sh without bash)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -59,6 +60,11 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "webterm: -idle must be positive")
 		return 2
 	}
+	if *warn < 0 {
+		fmt.Fprintln(stderr, "webterm: -warn must not be negative")
+		return 2
+	}
+	*warn = min(*warn, *idle/2)
 	argv := []string{*shell}
 	if *shell == "" {
 		argv = defaultShell()
@@ -85,6 +91,7 @@ func run(args []string, stderr io.Writer) int {
 		Port:   ln.Addr().(*net.TCPAddr).Port,
 		Argv:   argv,
 		Idle:   *idle,
+		Warn:   *warn,
 		Logger: logger,
 	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
@@ -138,6 +145,9 @@ type config struct {
 	Argv []string
 	// Idle is each terminal's idle timeout.
 	Idle time.Duration
+	// Warn is how long before the idle close a terminal warns its
+	// viewers; zero means no warning.
+	Warn time.Duration
 	// Logger receives the API's failures; nil discards.
 	Logger *slog.Logger
 }
@@ -155,7 +165,7 @@ func newHandler(m *processes.Manager, cfg config) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(apiPrefix+"/", httpapi.NewHandler(m, httpapi.Options{
 		Prefix: apiPrefix,
-		Start:  startTerminal(cfg.Argv, cfg.Idle),
+		Start:  startTerminal(cfg.Argv, cfg.Idle, cfg.Warn),
 		Logger: cfg.Logger,
 	}))
 	mux.Handle("/", http.FileServerFS(sub))
@@ -201,8 +211,9 @@ const maxSize = 1000
 // startTerminal returns the Options.Start of this example: whatever the
 // request asks, it runs argv (the embedder decides what runs, never the
 // page) under a pseudo-terminal of the requested size, with the idle
-// timeout idle. A size outside 1..1000 answers 400.
-func startTerminal(argv []string, idle time.Duration) func(*http.Request, *processes.Manager) (*processes.Session, error) {
+// timeout idle and an idle warning warn ahead of it. A size outside 1..1000
+// answers 400.
+func startTerminal(argv []string, idle, warn time.Duration) func(*http.Request, *processes.Manager) (*processes.Session, error) {
 	return func(r *http.Request, m *processes.Manager) (*processes.Session, error) {
 		var req startRequest
 		if err := httpapi.DecodeJSON(r, 4<<10, &req); err != nil {
@@ -220,6 +231,7 @@ func startTerminal(argv []string, idle time.Duration) func(*http.Request, *proce
 			Rows:        uint16(req.Rows),
 			Cols:        uint16(req.Cols),
 			IdleTimeout: idle,
+			WarnBefore:  warn,
 		})
 		if err != nil {
 			return nil, err

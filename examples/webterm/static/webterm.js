@@ -4,6 +4,7 @@
   "use strict";
   const api = "/api/terminals";
   const statusEl = document.getElementById("status");
+  const warningEl = document.getElementById("warning");
   const term = new Terminal({ cursorBlink: true, scrollback: 5000 });
   const fit = new FitAddon.FitAddon();
   term.loadAddon(fit);
@@ -13,8 +14,9 @@
 
   // For tests and curious users: the terminal, its session and its state.
   // state is "connecting", "attached" or "ended"; reason is the code of a
-  // closed message ("idle_timeout", ...) or "exited".
-  const webterm = { term: term, id: "", state: "connecting", reason: "", message: "" };
+  // closed message ("idle_timeout", ...) or "exited"; warning is the text
+  // of the idle warning banner, "" while none is shown.
+  const webterm = { term: term, id: "", state: "connecting", reason: "", message: "", warning: "" };
   window.term = term;
   window.webterm = webterm;
   // lines returns the active buffer's lines, trailing blanks trimmed.
@@ -34,6 +36,13 @@
     statusEl.className = ended ? "ended" : "";
   }
 
+  // warn shows the idle warning banner; warn("") hides it.
+  function warn(text) {
+    webterm.warning = text;
+    warningEl.textContent = text;
+    warningEl.className = text ? "shown" : "";
+  }
+
   function send(obj) {
     if (ws && ws.readyState === WebSocket.OPEN) {
       ws.send(typeof obj === "string" ? obj : JSON.stringify(obj));
@@ -41,9 +50,11 @@
   }
 
   term.onData(function (d) {
+    warn(""); // input is activity: the idle close is off again
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(enc.encode(d));
   });
   term.onResize(function (size) {
+    warn("");
     send({ type: "resize", rows: size.rows, cols: size.cols });
   });
   window.addEventListener("resize", function () { fit.fit(); });
@@ -53,6 +64,7 @@
     webterm.state = "ended";
     webterm.reason = reason;
     webterm.message = message;
+    warn("");
     setStatus("terminal " + webterm.id + " ended: " + message + " — reload the page for a new one", true);
   }
 
@@ -76,6 +88,10 @@
         case "hello":
           webterm.state = "attached";
           setStatus("terminal " + id + " (the ID in the URL: reload to reattach)", false);
+          break;
+        case "warning":
+          warn("This terminal will be closed for inactivity in " + Math.round(msg.seconds_left) +
+            " s unless you type something.");
           break;
         case "missed":
           term.write("\r\n[webterm: " + msg.missed + " bytes of output were dropped]\r\n");
