@@ -314,3 +314,94 @@ func BenchmarkAttachKeystrokeBaseline(b *testing.B) {
 	}
 	reportMedian(b, rtts)
 }
+
+// ptyFloodBytes is what one op of the terminal flood benchmarks reads:
+// 8 MiB, as a terminal carries less than a pipe.
+const ptyFloodBytes = 8 << 20
+
+// ptyFlood is the program of the terminal flood benchmarks: raw mode, so
+// that the bytes pass the line discipline unchanged, then the flood.
+func ptyFlood(wait bool) string {
+	s := "stty raw -echo && "
+	if wait {
+		s += "read go && "
+	}
+	return s + "exec head -c " + strconv.Itoa(ptyFloodBytes) + " /dev/zero"
+}
+
+// BenchmarkAttachTerminalFlood floods a terminal attached from its start
+// and reads the attachment to the exit: the web terminal's output path.
+// SetBytes counts the bytes delivered; missed-bytes/op what the viewer
+// lost to the ring.
+func BenchmarkAttachTerminalFlood(b *testing.B) {
+	m, base := benchServer(b)
+	b.ReportAllocs()
+	var missed, n int
+	for b.Loop() {
+		n++
+		missed += terminalFloodOnce(b, m, base, "tflood"+strconv.Itoa(n))
+	}
+	b.SetBytes(int64(ptyFloodBytes - missed/n))
+	b.ReportMetric(float64(missed)/float64(n), "missed-bytes/op")
+}
+
+// terminalFloodOnce runs one op of BenchmarkAttachTerminalFlood and
+// returns the bytes the viewer missed.
+func terminalFloodOnce(b *testing.B, m *processes.Manager, base, id string) int {
+	t, err := ptyterm.Start(m, exec.Command("sh", "-c", ptyFlood(true)), ptyterm.Options{ID: id})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Remove(t.Session())
+	c := benchDial(b, base+"/"+id+"/attach")
+	defer c.CloseNow()
+	if err := c.Write(b.Context(), websocket.MessageBinary, []byte("go\n")); err != nil {
+		b.Fatal(err)
+	}
+	got := 0
+	buf := make([]byte, 32<<10)
+	for {
+		typ, r, err := c.Reader(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if typ == websocket.MessageBinary {
+			k, err := io.CopyBuffer(io.Discard, r, buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += int(k)
+			continue
+		}
+		p, err := io.ReadAll(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if strings.Contains(string(p), `"exit"`) {
+			return max(0, ptyFloodBytes-got)
+		}
+	}
+}
+
+// BenchmarkAttachTerminalFloodBaseline is the bare baseline of
+// BenchmarkAttachTerminalFlood: the same flood on a creack/pty terminal,
+// read in 32 KiB pieces until EIO.
+func BenchmarkAttachTerminalFloodBaseline(b *testing.B) {
+	b.SetBytes(ptyFloodBytes)
+	b.ReportAllocs()
+	buf := make([]byte, 32<<10)
+	for b.Loop() {
+		cmd := exec.Command("sh", "-c", ptyFlood(false))
+		f, err := pty.Start(cmd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := f.Read(buf); err != nil {
+				break // EIO once the program exited
+			}
+		}
+		f.Close()
+		_ = cmd.Wait()
+	}
+}
