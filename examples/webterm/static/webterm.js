@@ -70,6 +70,7 @@
 
   function attach(id) {
     webterm.id = id;
+    let exited = "";
     history.replaceState(null, "", "#" + id);
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(scheme + location.host + api + "/" + encodeURIComponent(id) + "/attach?since=0");
@@ -97,10 +98,12 @@
           term.write("\r\n[webterm: " + msg.missed + " bytes of output were dropped]\r\n");
           break;
         case "exit":
-          end("exited", msg.exit === null ? "the program exited" : "the program exited with code " + msg.exit);
+          // A closed message may follow, when closing the session (idle
+          // timeout, shutdown) is what ended the program: it says why.
+          exited = msg.exit === null ? "the program exited" : "the program exited with code " + msg.exit;
           break;
         case "closed":
-          end(msg.code, msg.code + " (" + msg.error + ")");
+          end(msg.code, msg.code + " (" + msg.error + ")" + (exited ? "; " + exited : ""));
           break;
         case "error":
           term.write("\r\n[webterm: " + msg.code + ": " + msg.error + "]\r\n");
@@ -108,6 +111,10 @@
       }
     };
     ws.onclose = function (ev) {
+      if (exited) {
+        end("exited", exited);
+        return;
+      }
       end("disconnected", "disconnected (" + ev.code + (ev.reason ? " " + ev.reason : "") + ")");
     };
   }
