@@ -68,6 +68,15 @@ func chromiumPIDs(t *testing.T) []int {
 	return pids
 }
 
+// testShell is the shell the test runs: without the user's rc files,
+// which may be slow or wait for a lock (pyenv's rehash in a .bashrc does).
+func testShell() []string {
+	if _, err := exec.LookPath("bash"); err == nil {
+		return []string{"bash", "--norc", "--noprofile"}
+	}
+	return []string{"sh"}
+}
+
 // poll waits until the JavaScript expression expr is true in the page.
 func poll(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -158,7 +167,7 @@ func TestBrowser(t *testing.T) {
 	require.NoError(t, err)
 	srv := &http.Server{Handler: newHandler(m, config{
 		Port: ln.Addr().(*net.TCPAddr).Port,
-		Argv: defaultShell(),
+		Argv: testShell(),
 		Idle: idle,
 		Warn: warn,
 	})}
