@@ -84,6 +84,12 @@ func floodOnce(b *testing.B, m *processes.Manager, base, id string) int {
 	if err := c.Write(b.Context(), websocket.MessageBinary, []byte("go\n")); err != nil {
 		b.Fatal(err)
 	}
+	return floodBytes - readToExit(b, c)
+}
+
+// readToExit reads an attachment until its exit message and returns the
+// output bytes it received, without copying them.
+func readToExit(b *testing.B, c *websocket.Conn) int {
 	got := 0
 	buf := make([]byte, 32<<10)
 	for {
@@ -104,7 +110,7 @@ func floodOnce(b *testing.B, m *processes.Manager, base, id string) int {
 			b.Fatal(err)
 		}
 		if strings.Contains(string(p), `"exit"`) {
-			return floodBytes - got
+			return got
 		}
 	}
 }
@@ -358,29 +364,7 @@ func terminalFloodOnce(b *testing.B, m *processes.Manager, base, id string) int 
 	if err := c.Write(b.Context(), websocket.MessageBinary, []byte("go\n")); err != nil {
 		b.Fatal(err)
 	}
-	got := 0
-	buf := make([]byte, 32<<10)
-	for {
-		typ, r, err := c.Reader(b.Context())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if typ == websocket.MessageBinary {
-			k, err := io.CopyBuffer(io.Discard, r, buf)
-			if err != nil {
-				b.Fatal(err)
-			}
-			got += int(k)
-			continue
-		}
-		p, err := io.ReadAll(r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if strings.Contains(string(p), `"exit"`) {
-			return max(0, ptyFloodBytes-got)
-		}
-	}
+	return max(0, ptyFloodBytes-readToExit(b, c))
 }
 
 // BenchmarkAttachTerminalFloodBaseline is the bare baseline of
