@@ -84,14 +84,13 @@ func floodOnce(b *testing.B, m *processes.Manager, base, id string) int {
 	if err := c.Write(b.Context(), websocket.MessageBinary, []byte("go\n")); err != nil {
 		b.Fatal(err)
 	}
-	return floodBytes - readToExit(b, c)
+	return floodBytes - readToExit(b, c, make([]byte, 32<<10))
 }
 
 // readToExit reads an attachment until its exit message and returns the
 // output bytes it received, without copying them.
-func readToExit(b *testing.B, c *websocket.Conn) int {
+func readToExit(b *testing.B, c *websocket.Conn, buf []byte) int {
 	got := 0
-	buf := make([]byte, 32<<10)
 	for {
 		typ, r, err := c.Reader(b.Context())
 		if err != nil {
@@ -170,28 +169,7 @@ func BenchmarkAttachReplay(b *testing.B) {
 func replayOnce(b *testing.B, url string, buf []byte) int {
 	c := benchDial(b, url)
 	defer c.CloseNow()
-	got := 0
-	for {
-		typ, r, err := c.Reader(b.Context())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if typ == websocket.MessageBinary {
-			k, err := io.CopyBuffer(io.Discard, r, buf)
-			if err != nil {
-				b.Fatal(err)
-			}
-			got += int(k)
-			continue
-		}
-		p, err := io.ReadAll(r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if strings.Contains(string(p), `"exit"`) {
-			return got
-		}
-	}
+	return readToExit(b, c, buf)
 }
 
 // BenchmarkAttachReplayBaseline is the bare baseline of
@@ -364,7 +342,7 @@ func terminalFloodOnce(b *testing.B, m *processes.Manager, base, id string) int 
 	if err := c.Write(b.Context(), websocket.MessageBinary, []byte("go\n")); err != nil {
 		b.Fatal(err)
 	}
-	return max(0, ptyFloodBytes-readToExit(b, c))
+	return max(0, ptyFloodBytes-readToExit(b, c, make([]byte, 32<<10)))
 }
 
 // BenchmarkAttachTerminalFloodBaseline is the bare baseline of

@@ -72,6 +72,44 @@ func (h *handler) serveStart(w http.ResponseWriter, r *http.Request) {
 // maxProgramInMessage bounds the program name quoted in a message.
 const maxProgramInMessage = 128
 
+// cause is what a start failure says for one cause of os/exec's errors.
+type cause struct {
+	err  error
+	text string
+}
+
+// lookupReasons are the causes of an *exec.Error (the program was looked
+// up in PATH, or checked, before any fork) that are the caller's input.
+var lookupReasons = []cause{
+	{exec.ErrNotFound, "executable file not found in PATH"},
+	{exec.ErrDot, "found only relative to the current directory"},
+	{fs.ErrPermission, "permission denied"},
+	{fs.ErrNotExist, "no such file or directory"},
+}
+
+// execReasons are the causes of a fork/exec *fs.PathError (execve(2)
+// failed) that are the caller's input.
+var execReasons = []cause{
+	{fs.ErrNotExist, "no such file or directory"},
+	{fs.ErrPermission, "permission denied"},
+	{syscall.ENOEXEC, "not an executable program"},
+	{syscall.ENOTDIR, "a component of its path is not a directory"},
+	{syscall.ENAMETOOLONG, "file name too long"},
+	{syscall.ELOOP, "too many levels of symbolic links"},
+	{syscall.E2BIG, "argument list too long"},
+}
+
+// callerReason returns the text of the first of reasons that err is, and
+// "" when it is none of them.
+func callerReason(err error, reasons []cause) string {
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			return r.text
+		}
+	}
+	return ""
+}
+
 // startFailure returns the 422 answer for an error of os/exec that says
 // that the program a Start function tried to run cannot be: no program
 // named, not found in PATH, found only relative to the current directory,
@@ -89,43 +127,14 @@ func startFailure(err error) *APIError {
 	)
 	switch {
 	case errors.As(err, &ee):
-		name = ee.Name
-		switch {
-		case errors.Is(ee.Err, exec.ErrNotFound):
-			reason = "executable file not found in PATH"
-		case errors.Is(ee.Err, exec.ErrDot):
-			reason = "found only relative to the current directory"
-		case errors.Is(ee.Err, fs.ErrPermission):
-			reason = "permission denied"
-		case errors.Is(ee.Err, fs.ErrNotExist):
-			reason = "no such file or directory"
-		default:
-			return nil
-		}
+		name, reason = ee.Name, callerReason(ee.Err, lookupReasons)
 	case errors.As(err, &pe) && pe.Op == "fork/exec":
-		name = pe.Path
-		switch {
-		case errors.Is(pe.Err, fs.ErrNotExist):
-			reason = "no such file or directory"
-		case errors.Is(pe.Err, fs.ErrPermission):
-			reason = "permission denied"
-		case errors.Is(pe.Err, syscall.ENOEXEC):
-			reason = "not an executable program"
-		case errors.Is(pe.Err, syscall.ENOTDIR):
-			reason = "a component of its path is not a directory"
-		case errors.Is(pe.Err, syscall.ENAMETOOLONG):
-			reason = "file name too long"
-		case errors.Is(pe.Err, syscall.ELOOP):
-			reason = "too many levels of symbolic links"
-		case errors.Is(pe.Err, syscall.E2BIG):
-			reason = "argument list too long"
-		default:
-			return nil
-		}
+		name, reason = pe.Path, callerReason(pe.Err, execReasons)
 	case strings.HasSuffix(err.Error(), "exec: no command"):
 		// os/exec's error for an empty program name has no type.
 		reason = "no program named"
-	default:
+	}
+	if reason == "" {
 		return nil
 	}
 	if name != "" {
