@@ -2,6 +2,10 @@ package processes
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -10,25 +14,33 @@ import (
 // while they wait for signals to take effect, where no cgroup tells.
 const pauseCheck = time.Millisecond
 
-// pause stops the tree: it freezes its cgroup and waits for cgroup.events
-// to say frozen, or in the fallback sends SIGSTOP to the group and every
-// descendant found, then waits until each of them is stopped, rescanning
-// for members forked meanwhile.
-func (p *process) pause(ctx context.Context) error {
+// pause stops the tree as Pause does: PauseAuto.
+func (p *process) pause(ctx context.Context) error { return p.pauseWith(ctx, PauseAuto) }
+
+// pauseWith stops the tree: with PauseAuto or PauseFreeze, it freezes its
+// cgroup and waits for cgroup.events to say frozen; with PauseSignal, or
+// PauseAuto in the fallback, it sends SIGSTOP to every member (the
+// cgroup's, or the group and every descendant found) and waits until every
+// thread of each is stopped, rescanning for members forked meanwhile.
+func (p *process) pauseWith(ctx context.Context, how PauseMethod) error {
 	p.pauseMu.Lock()
 	defer p.pauseMu.Unlock()
 	if p.paused.Load() {
 		return nil
 	}
+	if how == PauseFreeze && p.cg == nil {
+		return fmt.Errorf("processes: freeze needs the session's cgroup, and it has none: %w", errors.ErrUnsupported)
+	}
 	p.paused.Store(true)
-	if p.cg != nil {
+	if p.cg != nil && how != PauseSignal {
 		return p.cg.Freeze(ctx)
 	}
-	return p.settle(ctx, syscall.SIGSTOP, func(st procStat) bool { return st.stopped })
+	return p.settle(ctx, syscall.SIGSTOP, true)
 }
 
-// resume continues the tree: it thaws its cgroup, or in the fallback sends
-// SIGCONT to the group and every descendant found, then waits until none
+// resume continues the tree: it thaws its cgroup if frozen, and sends
+// SIGCONT to every member stopped by a signal (the cgroup's, or in the
+// fallback the group and every descendant found), then waits until none
 // is stopped.
 func (p *process) resume(ctx context.Context) error {
 	p.pauseMu.Lock()
@@ -38,25 +50,32 @@ func (p *process) resume(ctx context.Context) error {
 	}
 	p.paused.Store(false)
 	if p.cg != nil {
-		return p.cg.Thaw(ctx)
+		if frozen, err := p.cg.Frozen(); err != nil || frozen {
+			return p.cg.Thaw(ctx)
+		}
 	}
-	return p.settle(ctx, syscall.SIGCONT, func(st procStat) bool { return !st.stopped })
+	return p.settle(ctx, syscall.SIGCONT, false)
 }
 
-// settle sends sig to the tree until every member found is in the state
-// done says, or ctx ends. Signals take effect within microseconds, so it
-// checks every pauseCheck; it is what the process group and /proc offer
-// without a cgroup, whose freezer reports the state itself.
-func (p *process) settle(ctx context.Context, sig syscall.Signal, done func(procStat) bool) error {
+// settle sends sig to the tree until every thread of every member found
+// is stopped (stopped true) or running (false), or ctx ends. Signals take
+// effect within microseconds, so it checks every pauseCheck; it is what
+// signals and /proc offer, where a cgroup's freezer reports the state
+// itself.
+func (p *process) settle(ctx context.Context, sig syscall.Signal, stopped bool) error {
 	var t *time.Timer
+	buf := make([]byte, 1024)
 	for {
-		refs := signalTrees([]*process{p}, sig)[p]
-		all := true
-		buf := make([]byte, 1024)
-		for _, r := range refs {
-			if st, ok := readStat(r.pid, buf); ok && st.start == r.start && !st.dead && !done(st) {
-				all = false
-				break
+		var all bool
+		if p.cg != nil {
+			all = p.settleCgroup(sig, stopped, buf)
+		} else {
+			all = true
+			for _, r := range signalTrees([]*process{p}, sig)[p] {
+				if !threadsIn(r, stopped, buf) {
+					all = false
+					break
+				}
 			}
 		}
 		if all {
@@ -74,4 +93,51 @@ func (p *process) settle(ctx context.Context, sig syscall.Signal, done func(proc
 			return ctx.Err()
 		}
 	}
+}
+
+// settleCgroup sends sig to every member of p's cgroup and reports whether
+// every thread of every member is in the state wanted.
+func (p *process) settleCgroup(sig syscall.Signal, stopped bool, buf []byte) bool {
+	_, _ = p.cg.Signal(sig)
+	pids, err := p.cg.Procs()
+	if err != nil {
+		return true // removed: nothing is left to stop or continue
+	}
+	for _, pid := range pids {
+		if !threadsIn(procRef{pid: pid}, stopped, buf) {
+			return false
+		}
+	}
+	return true
+}
+
+// threadsIn reports whether every live thread of r's process is stopped
+// (stopped true) or not stopped (false); a process gone, a zombie, or
+// another incarnation of the pid (r.start set and different) counts as
+// done.
+func threadsIn(r procRef, stopped bool, buf []byte) bool {
+	st, ok := readStat(r.pid, buf)
+	if !ok || st.dead || (r.start != 0 && st.start != r.start) {
+		return true
+	}
+	dir := "/proc/" + strconv.Itoa(r.pid) + "/task"
+	f, err := os.Open(dir)
+	if err != nil {
+		return true
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	for _, name := range names {
+		tid, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		// /proc/<tid> names a thread too, and its stat gives that
+		// thread's state (proc(5), /proc/pid/task).
+		tst, ok := readStat(tid, buf)
+		if ok && !tst.dead && tst.stopped != stopped {
+			return false
+		}
+	}
+	return true
 }

@@ -153,7 +153,7 @@ func (s *Session) Value() any {
 // It returns nil for a session already paused, [ErrNoProcess] for a session
 // without a process, [ErrExited] once the process exited, and ctx.Err()
 // when ctx ended before every member was stopped (the tree is then being
-// stopped; call Resume to undo).
+// stopped; call Resume to undo). [Session.PauseWith] chooses the method.
 func (s *Session) Pause(ctx context.Context) error {
 	proc, err := s.running()
 	if err != nil {
@@ -162,9 +162,10 @@ func (s *Session) Pause(ctx context.Context) error {
 	return proc.pause(ctx)
 }
 
-// Resume continues a session that Pause stopped: cgroup.freeze 0, or
-// SIGCONT to the process group and every descendant found, and waits until
-// the tree runs, or ctx ends. It counts as input activity, and returns nil
+// Resume continues a session that Pause or [Session.PauseWith] stopped:
+// cgroup.freeze 0 for a frozen cgroup, else SIGCONT to every member of the
+// tree (the cgroup's, or the process group and every descendant found),
+// and waits until the tree runs, or ctx ends. It counts as input activity, and returns nil
 // for a session that is not paused, [ErrNoProcess] for a session without a
 // process, and ctx.Err() when ctx ended first.
 func (s *Session) Resume(ctx context.Context) error {
