@@ -6,14 +6,12 @@ import (
 	"unsafe"
 )
 
-// maxRead is the most one read takes into the ring at once.
-const maxRead = 1 << 20
-
 // read appends everything f yields to the session until EOF or an error
 // (EIO on a terminal whose child exited, or f closed by wait). It waits
 // through the runtime poller, so an idle reader holds no thread, and reads
-// straight into the session's ring, sized by FIONREAD, so that the ring holds
-// the only copy and an idle reader holds no buffer.
+// straight into the session's ring, so that the ring holds the only copy:
+// as much as the ring has room for without growing, else what FIONREAD says
+// is buffered, so that an idle reader holds no buffer (see appendRead).
 func (p *process) read(f *os.File, stream string) {
 	defer func() {
 		if p.outLeft.Add(-1) == 0 {
@@ -31,20 +29,14 @@ func (p *process) read(f *os.File, stream string) {
 		return
 	}
 	var sysRead func([]byte) (int, error) // made once: fd does not change
+	var size func() int
 	_ = rc.Read(func(fd uintptr) bool {
 		if sysRead == nil {
 			sysRead = func(b []byte) (int, error) { return syscall.Read(int(fd), b) }
+			size = func() int { return readable(fd) }
 		}
 		for {
-			var n int
-			var err error
-			if avail := readable(fd); avail > 0 {
-				n, err = p.s.appendRead(stream, min(avail, maxRead), sysRead)
-			} else {
-				// Nothing buffered: learn whether this is EOF, EAGAIN or a
-				// byte that just arrived.
-				n, err = p.s.appendRead(stream, 1, sysRead)
-			}
+			n, err := p.s.appendRead(stream, size, sysRead)
 			switch {
 			case n > 0, err == syscall.EINTR:
 				continue

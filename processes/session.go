@@ -216,6 +216,15 @@ func (s *Session) Append(stream string, data []byte) {
 	s.mu.Unlock()
 }
 
+// maxRead is the most one read takes into the ring at once, and
+// minSpareRead the spare room below which a read is sized to what is
+// buffered rather than to the room: a pseudo-terminal gives up to 4 KiB a
+// read.
+const (
+	maxRead      = 1 << 20
+	minSpareRead = 4 << 10
+)
+
 // appendRead appends what read yields straight into the ring, as
 // ring.AppendReadTo does: into the newest chunk while no read has returned
 // it yet and it is of the same stream, which nobody can tell from separate
@@ -223,11 +232,22 @@ func (s *Session) Append(stream string, data []byte) {
 // makes chunks as small as its readers poll, not as small as its writes.
 // It holds the session's lock while read runs, so read must not block: the
 // readers call it only with non-blocking descriptors.
-func (s *Session) appendRead(stream string, want int, read func([]byte) (int, error)) (int, error) {
+//
+// It offers read as much as the ring takes without growing (up to
+// maxRead), which for a ring that reached its cap is a large read for one
+// syscall; only when less than minSpareRead is spare does it ask size how
+// many bytes are buffered (FIONREAD) and offer those, or one byte when
+// size says none, so that the ring grows by what was written, not by a
+// guess.
+func (s *Session) appendRead(stream string, size func() int, read func([]byte) (int, error)) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	want := s.ring.Spare()
+	if want < minSpareRead {
+		want = max(size(), 1)
+	}
 	last := s.ring.Last()
-	n, err := s.ring.AppendReadTo(stream, want, !s.observed, read)
+	n, err := s.ring.AppendReadTo(stream, min(want, maxRead), !s.observed, read)
 	if n > 0 {
 		if s.ring.Last() != last {
 			s.observed = false

@@ -84,6 +84,17 @@ func (r *Ring) Appended() int64 { return r.total }
 // Retained returns the bytes held: min(Appended, Cap).
 func (r *Ring) Retained() int { return int(r.total - r.begin) }
 
+// Spare returns how many bytes can be appended without the buffer growing:
+// all of Cap() once the buffer has reached it (an append then overwrites
+// the head, which it drops), else the part of the buffer not retained.
+// [Ring.AppendReadTo] offered up to Spare() bytes takes no memory.
+func (r *Ring) Spare() int {
+	if len(r.buf) >= r.Cap() {
+		return len(r.buf)
+	}
+	return len(r.buf) - r.Retained()
+}
+
 // Lost returns the bytes dropped from the head: Appended − Retained.
 func (r *Ring) Lost() int64 { return r.begin }
 

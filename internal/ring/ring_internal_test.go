@@ -140,3 +140,49 @@ func TestBoundaryRingWraps(t *testing.T) {
 		})
 	}
 }
+
+// TestSpareReadsTakeNoMemory checks that a read offered Spare() bytes never
+// grows the data buffer, before and after the ring reached its cap, that a
+// full ring offers all of it, and that the bytes read are kept: the readers
+// size their reads by Spare.
+func TestSpareReadsTakeNoMemory(t *testing.T) {
+	const capacity = 64 << 10
+	r := New(capacity)
+	if got := r.Spare(); got != 0 {
+		t.Fatalf("empty ring: got Spare %d, want 0", got)
+	}
+	var want []byte // everything appended
+	fill := func(p []byte) (int, error) {
+		n := min(len(p), 3000)
+		for i := range p[:n] {
+			p[i] = byte(len(want) + i)
+		}
+		want = append(want, p[:n]...)
+		return n, nil
+	}
+	for range 200 {
+		spare, size := r.Spare(), len(r.buf)
+		if spare == 0 {
+			if _, err := r.AppendRead("stdout", 4096, fill); err != nil { // grows, as a FIONREAD-sized read does
+				t.Fatal(err)
+			}
+			continue
+		}
+		if _, err := r.AppendRead("stdout", spare, fill); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.buf) != size {
+			t.Fatalf("a read of the %d spare bytes grew the buffer from %d to %d bytes", spare, size, len(r.buf))
+		}
+	}
+	if r.Retained() != capacity || r.Spare() != capacity {
+		t.Fatalf("got Retained %d and Spare %d, want %d each: a full ring overwrites its head", r.Retained(), r.Spare(), capacity)
+	}
+	var got []byte
+	for _, c := range Collect(r, 0, func(_ string, seq int, data []byte) []byte { return data }) {
+		got = append(got, c...)
+	}
+	if !bytes.Equal(got, want[len(want)-capacity:]) {
+		t.Fatal("the ring does not hold the last bytes read")
+	}
+}
