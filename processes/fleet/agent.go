@@ -1,0 +1,442 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/activitysync"
+	"github.com/sessionkit/sessionkit/processes/httpapi"
+	"github.com/sessionkit/sessionkit/sweep"
+)
+
+// Defaults of [AgentOptions].
+const (
+	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultPollInterval      = 5 * time.Second
+	DefaultClaimBatch        = 16
+	// DefaultRemembered is how many executed command IDs an agent keeps
+	// for deduplication when AgentOptions.Remember is zero.
+	DefaultRemembered = 100_000
+)
+
+// StartPayload is the Payload of a KindStart command: the POST / request
+// the Gateway received, which the agent serves through its host's
+// httpapi handler, so that the host's Authorize and Start decide exactly
+// as for a direct request.
+type StartPayload struct {
+	// Header holds the request's end-to-end headers (Authorization, ...).
+	Header http.Header `json:"header,omitempty"`
+	// Body is the request's body, with "id" set to ClientID.
+	Body []byte `json:"body,omitempty"`
+	// ClientID and WorkspaceID are the session's ID as its caller knows
+	// it and its workspace, for the answer to a start executed before.
+	ClientID    string `json:"client_id"`
+	WorkspaceID string `json:"workspace_id"`
+}
+
+// StartResult is the Result of a KindStart command: the host handler's
+// status and JSON body.
+type StartResult struct {
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body,omitempty"`
+}
+
+// SignalPayload is the Payload of a KindSignal command.
+type SignalPayload struct {
+	Signal string `json:"signal"` // "INT", "TERM", "HUP", "KILL", "USR1", "USR2", "QUIT"
+}
+
+// AgentOptions configure an [Agent]. Host, Store and Manager are
+// required; every other zero field means its default.
+type AgentOptions struct {
+	// Host is the registry entry: ID, cluster, region, platform,
+	// Capacity (seats) and Addr (the base URL of Handler's server).
+	Host Host
+	// Store is the fleet's Store.
+	Store Store
+	// Manager holds the host's sessions.
+	Manager *processes.Manager
+	// Handler serves start commands: the host's httpapi handler (with its
+	// Options.Start and Authorize), called in-process with the request
+	// the Gateway received. Nil: start commands fail.
+	Handler http.Handler
+	// Prefix is Handler's prefix. Empty means httpapi.DefaultPrefix.
+	Prefix string
+	// HeartbeatInterval is how often Run beats and reports. Zero means
+	// DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// PollInterval is Run's fallback claim poll, for notifications lost
+	// while the Store's connection was down. Zero means
+	// DefaultPollInterval.
+	PollInterval time.Duration
+	// ClaimBatch is how many commands one claim takes. Zero means
+	// DefaultClaimBatch.
+	ClaimBatch int
+	// Lease is the lease a claim takes. Zero means DefaultLease.
+	Lease time.Duration
+	// Remember bounds the executed command IDs kept to recognise a
+	// command delivered twice. Zero means DefaultRemembered.
+	Remember int
+	// Bridge, if set, is synced at every heartbeat: the host's sessions'
+	// states and activity in the activity Store (package activitysync).
+	Bridge *activitysync.Bridge
+	// OnExecute, if set, is called once for every command the agent
+	// executes, never for one it recognised as executed before; no lock
+	// is held. For metrics and tests.
+	OnExecute func(Command)
+	// Clock gives now and drives the heartbeat and the fallback poll.
+	// Nil: the Manager's clock.
+	Clock clock.Clock
+	// Logger receives errors at Warn. Nil discards.
+	Logger *slog.Logger
+}
+
+// Agent runs on each host beside its processes.Manager: it registers the
+// host, beats, claims the host's commands and executes them against the
+// Manager, acknowledging and completing each, and reports the state of
+// the host's sessions (and, with a Bridge, their activity). A command ID
+// is executed at most once per Agent however often it is delivered (the
+// last Remember IDs are kept; a start for a session the Manager holds is
+// not executed again either).
+//
+// Make one with [NewAgent]; the zero value is not usable. Run blocks;
+// Sync and ClaimOnce may be called directly (tests do). It is safe for
+// concurrent use.
+type Agent struct {
+	opts AgentOptions
+	clk  clock.Clock
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	done   map[string]bool
+	fifo   []string
+	execMu sync.Mutex // one batch executes at a time
+}
+
+// NewAgent returns an agent. It returns an error wrapping [ErrInvalid]
+// when Host.ID, Store or Manager is missing.
+func NewAgent(opts AgentOptions) (*Agent, error) {
+	if opts.Host.ID == "" || opts.Store == nil || opts.Manager == nil {
+		return nil, fmt.Errorf("fleet: NewAgent needs Host.ID, Store and Manager: %w", ErrInvalid)
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = httpapi.DefaultPrefix
+	}
+	opts.Prefix = strings.TrimRight(opts.Prefix, "/")
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.ClaimBatch <= 0 {
+		opts.ClaimBatch = DefaultClaimBatch
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.Remember <= 0 {
+		opts.Remember = DefaultRemembered
+	}
+	a := &Agent{opts: opts, clk: opts.Clock, log: opts.Logger, done: make(map[string]bool)}
+	if a.clk == nil {
+		a.clk = opts.Manager.Clock()
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	return a, nil
+}
+
+// Register registers the host (connected) and records a first beat.
+func (a *Agent) Register(ctx context.Context) error {
+	return a.opts.Store.RegisterHost(ctx, a.opts.Host, a.clk.Now())
+}
+
+// Run registers the host, then beats and reports every
+// HeartbeatInterval and claims and executes the host's commands whenever
+// the Store notifies it (HostTopic), or every PollInterval, until ctx
+// ends. It then marks the host disconnected and returns ctx.Err(), or
+// the error of the registration or subscription that failed.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.Register(ctx); err != nil {
+		return err
+	}
+	sub, err := a.opts.Store.Subscribe(ctx, HostTopic(a.opts.Host.ID))
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	sw := sweep.Start(a.clk, a.opts.HeartbeatInterval, func(time.Time) {
+		if err := a.Sync(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("fleet: agent sync", "host", a.opts.Host.ID, "err", err)
+		}
+	})
+	defer sw.Stop()
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = a.opts.Store.SetConnected(dctx, a.opts.Host.ID, false)
+	}()
+	for {
+		n, err := a.ClaimOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("fleet: agent claim", "host", a.opts.Host.ID, "err", err)
+		}
+		if n == a.opts.ClaimBatch {
+			continue // more may wait
+		}
+		t := a.clk.Timer(a.opts.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-sub.C():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// Sync beats (the Manager's session count) and reports the host's
+// sessions: a pending one the Manager runs becomes running, a running one
+// that exited becomes exited, and one the Manager no longer holds (or
+// closed) becomes terminated; then the Bridge, if any, syncs. It returns
+// the errors joined.
+func (a *Agent) Sync(ctx context.Context) error {
+	now := a.clk.Now()
+	var errs []error
+	if err := a.opts.Store.Heartbeat(ctx, a.opts.Host.ID, a.opts.Manager.Len(), now); err != nil {
+		errs = append(errs, err)
+	}
+	recs, err := a.opts.Store.Sessions(ctx, SessionFilter{HostID: a.opts.Host.ID,
+		States: []string{SessionPending, SessionRunning, SessionTerminating, SessionExited}})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, rec := range recs {
+		s, ok := a.opts.Manager.Get(rec.ID)
+		var from []string
+		var to, reason string
+		switch {
+		case !ok || s.Closed():
+			if rec.State == SessionPending {
+				continue // its start may be in flight; the reconciler watches it
+			}
+			from, to, reason = []string{rec.State}, SessionTerminated, "fleet: no longer on its host"
+			if ok {
+				reason = "fleet: closed on its host: " + s.CloseReason().Error()
+			}
+		default:
+			if _, exited := s.ExitStatus(); exited {
+				if rec.State == SessionExited {
+					continue
+				}
+				from, to = []string{rec.State}, SessionExited
+			} else if rec.State == SessionPending {
+				from, to = []string{SessionPending}, SessionRunning
+			} else {
+				continue
+			}
+		}
+		if _, err := a.opts.Store.Transition(ctx, rec.ID, from, to, reason, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.opts.Bridge != nil {
+		if err := a.opts.Bridge.Sync(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ClaimOnce claims up to ClaimBatch of the host's sent commands and
+// executes them in order, completing each. It returns how many it
+// claimed, and the Store's errors joined.
+func (a *Agent) ClaimOnce(ctx context.Context) (int, error) {
+	a.execMu.Lock()
+	defer a.execMu.Unlock()
+	cmds, err := a.opts.Store.Claim(ctx, a.opts.Host.ID, a.opts.ClaimBatch, a.clk.Now(), a.opts.Lease)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for i := range cmds {
+		if err := a.execute(ctx, &cmds[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(cmds), errors.Join(errs...)
+}
+
+// seen reports whether id was executed, and marks it so.
+func (a *Agent) seen(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.done[id] {
+		return true
+	}
+	a.done[id] = true
+	a.fifo = append(a.fifo, id)
+	if len(a.fifo) > a.opts.Remember {
+		delete(a.done, a.fifo[0])
+		a.fifo = a.fifo[1:]
+	}
+	return false
+}
+
+// execute runs one claimed command, at most once per ID, and completes
+// it.
+func (a *Agent) execute(ctx context.Context, c *Command) error {
+	var result []byte
+	var errText string
+	if a.seen(c.ID) {
+		// Delivered again (a lease ran out while it ran, or a dispatcher
+		// restarted): what it did stands.
+		result = c.Result
+		if c.Kind == KindStart {
+			result, errText = a.startAnswer(c, true)
+		}
+	} else {
+		if a.opts.OnExecute != nil {
+			a.opts.OnExecute(c.clone())
+		}
+		result, errText = a.run(ctx, c)
+	}
+	if err := a.opts.Store.Complete(ctx, c.ID, a.opts.Host.ID, result, errText, a.clk.Now()); err != nil {
+		return err
+	}
+	return nil
+}
+
+// run executes c against the Manager and updates its session's record.
+func (a *Agent) run(ctx context.Context, c *Command) (result []byte, errText string) {
+	m := a.opts.Manager
+	now := func() time.Time { return a.clk.Now() }
+	switch c.Kind {
+	case KindStart:
+		return a.startAnswer(c, false)
+	case KindTerminate:
+		s, ok := m.Get(c.SessionID)
+		if !ok {
+			return nil, processes.ErrNotFound.Error()
+		}
+		tctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := s.Terminate(tctx); err != nil && !errors.Is(err, processes.ErrExited) {
+			return nil, err.Error()
+		}
+		_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending, SessionRunning, SessionTerminating}, SessionExited, "", now())
+		return nil, ""
+	case KindForget:
+		m.Forget(c.SessionID)
+		_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending, SessionRunning, SessionTerminating, SessionExited}, SessionTerminated, "fleet: forgotten", now())
+		return nil, ""
+	case KindSignal:
+		var p SignalPayload
+		if err := json.Unmarshal(c.Payload, &p); err != nil {
+			return nil, "fleet: signal payload: " + err.Error()
+		}
+		sig, ok := signals[strings.TrimPrefix(strings.ToUpper(p.Signal), "SIG")]
+		if !ok {
+			return nil, "fleet: unknown signal " + p.Signal
+		}
+		s, ok := m.Get(c.SessionID)
+		if !ok {
+			return nil, processes.ErrNotFound.Error()
+		}
+		if err := s.Signal(sig); err != nil {
+			return nil, err.Error()
+		}
+		return nil, ""
+	default:
+		return nil, "fleet: unknown command kind " + c.Kind
+	}
+}
+
+var signals = map[string]syscall.Signal{
+	"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "QUIT": syscall.SIGQUIT,
+}
+
+// startAnswer serves a start command through the Handler, or, when again
+// is true or the Manager already holds the session, answers what the
+// first execution did.
+func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText string) {
+	var p StartPayload
+	if err := json.Unmarshal(c.Payload, &p); err != nil {
+		return nil, "fleet: start payload: " + err.Error()
+	}
+	now := a.clk.Now()
+	ctx := context.Background()
+	if s, ok := a.opts.Manager.Get(c.SessionID); ok || again {
+		if ok && !s.Closed() {
+			body, _ := json.Marshal(httpapi.Started{ID: p.ClientID, WorkspaceID: p.WorkspaceID})
+			res, _ := json.Marshal(StartResult{Status: http.StatusCreated, Body: body})
+			_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionRunning, "", now)
+			return res, ""
+		}
+		if again {
+			return nil, "fleet: start delivered again; its session is gone"
+		}
+	}
+	if a.opts.Handler == nil {
+		_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionFailed, "fleet: host has no handler", now)
+		return nil, "fleet: agent has no Handler for starts"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.Prefix+"/", bytes.NewReader(p.Body))
+	if err != nil {
+		return nil, "fleet: start request: " + err.Error()
+	}
+	for k, vs := range p.Header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = "127.0.0.1:0"
+	rec := &recorder{header: make(http.Header)}
+	a.opts.Handler.ServeHTTP(rec, req)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	res, _ := json.Marshal(StartResult{Status: rec.status, Body: json.RawMessage(bytes.TrimSpace(rec.body.Bytes()))})
+	if rec.status == http.StatusCreated {
+		_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionRunning, "", a.clk.Now())
+		return res, ""
+	}
+	reason := fmt.Sprintf("fleet: start answered %d: %s", rec.status, bytes.TrimSpace(rec.body.Bytes()))
+	_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionFailed, reason, a.clk.Now())
+	return res, reason
+}
+
+// recorder is the ResponseWriter of a start served in-process.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(p)
+}
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}

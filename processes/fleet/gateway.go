@@ -1,0 +1,592 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/sessionkit/sessionkit/processes/httpapi"
+)
+
+// Defaults of [GatewayOptions].
+const (
+	DefaultStartTimeout  = 30 * time.Second
+	DefaultMaxStartBytes = 64 << 10
+	DefaultRouteCacheTTL = time.Second
+)
+
+// Codes of the Gateway's own error answers, beside those of package
+// httpapi.
+const (
+	CodeNoAgent    = "no_agent"    // 503: no host fits (ErrNoAgent)
+	CodeQueueFull  = "queue_full"  // 503: the dispatcher's queue is full
+	CodeLost       = "lost"        // 410: the session's host is gone
+	CodeTerminated = "terminated"  // 410: the session was force-terminated
+	CodeBadGateway = "bad_gateway" // 502: the owning host did not answer
+)
+
+// GatewayOptions configure a [Gateway]. The zero value serves under
+// httpapi.DefaultPrefix, every request as workspace "".
+type GatewayOptions struct {
+	// Prefix is where the API is served, as httpapi.Options.Prefix; the
+	// hosts' handlers must serve under the same. Empty means
+	// httpapi.DefaultPrefix.
+	Prefix string
+	// Authorize is the hosts' httpapi.Options.Authorize: with it, session
+	// IDs are scoped (httpapi.ScopedID) as the hosts scope them. The
+	// request's headers are passed on to the host, which authorizes
+	// again. Nil: every request is workspace "".
+	Authorize func(*http.Request) (workspaceID string, err error)
+	// Criteria chooses the hosts a POST / may be placed on. Nil: the
+	// query parameters cluster, region and platform, with
+	// RequireConnected.
+	Criteria func(*http.Request) *SelectionCriteria
+	// StartTimeout bounds how long POST / waits for the host to start the
+	// session; past it the answer is 504 and the reconciler sees to the
+	// session. Zero means DefaultStartTimeout.
+	StartTimeout time.Duration
+	// MaxStartBytes bounds the body of POST /. Zero means
+	// DefaultMaxStartBytes.
+	MaxStartBytes int64
+	// RouteCacheTTL is how long the gateway trusts a session's host
+	// without reading the Store again (a failed proxy reads it at once).
+	// Zero means DefaultRouteCacheTTL; negative: always read.
+	RouteCacheTTL time.Duration
+	// Transport carries proxied requests. Nil: a clone of
+	// http.DefaultTransport with 256 idle connections per host.
+	Transport http.RoundTripper
+	// Clock gives now. Nil: the real clock.
+	Clock clock.Clock
+	// Logger receives proxy errors at Warn. Nil discards.
+	Logger *slog.Logger
+}
+
+// Gateway is the fleet's front door: an http.Handler serving the whole API
+// of package httpapi (see its Routes) for sessions spread over hosts.
+// POST / places the session (AgentSelector.Place: a seat on the least
+// loaded fitting host) and dispatches a start command to it, then
+// answers what the host's handler answered. Every /{sid}/… request is
+// proxied to the session's host with httputil.ReverseProxy, which streams
+// (FlushInterval −1) event streams and switches protocols for WebSocket
+// attachments; GET / merges the lists of every online host. A session
+// whose host is gone answers 410 with code "lost" (or "terminated") and
+// the reason; an unknown one 404. The httpapi.Client works against it
+// unchanged.
+//
+// Make one with [NewGateway] and Close it; the zero value is not usable.
+// It is safe for concurrent use.
+type Gateway struct {
+	store  Store
+	sel    *AgentSelector
+	disp   *CommandDispatcher
+	opts   GatewayOptions
+	prefix string
+	clk    clock.Clock
+	log    *slog.Logger
+	mux    *http.ServeMux
+	proxy  *httputil.ReverseProxy
+	rt     http.RoundTripper
+
+	sub     Subscription
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	waiters map[string]chan struct{}
+	routes  map[string]route
+	closed  bool
+}
+
+// route is a cached session location.
+type route struct {
+	rec  SessionRecord
+	addr *url.URL
+	at   time.Time
+}
+
+type routeKey struct{}
+
+// NewGateway returns a gateway over store, placing with sel and
+// dispatching with d (whose Start the caller runs). It subscribes to
+// DoneTopic to learn when starts complete, and returns the Store's error
+// if that fails. It panics if store, sel or d is nil.
+func NewGateway(ctx context.Context, store Store, sel *AgentSelector, d *CommandDispatcher, opts GatewayOptions) (*Gateway, error) {
+	if store == nil || sel == nil || d == nil {
+		panic("fleet: NewGateway with a nil Store, AgentSelector or CommandDispatcher")
+	}
+	g := &Gateway{store: store, sel: sel, disp: d, opts: opts, clk: opts.Clock, log: opts.Logger,
+		waiters: make(map[string]chan struct{}), routes: make(map[string]route)}
+	g.prefix = strings.TrimRight(opts.Prefix, "/")
+	if opts.Prefix == "" {
+		g.prefix = httpapi.DefaultPrefix
+	}
+	if g.opts.StartTimeout <= 0 {
+		g.opts.StartTimeout = DefaultStartTimeout
+	}
+	if g.opts.MaxStartBytes <= 0 {
+		g.opts.MaxStartBytes = DefaultMaxStartBytes
+	}
+	if g.opts.RouteCacheTTL == 0 {
+		g.opts.RouteCacheTTL = DefaultRouteCacheTTL
+	}
+	if g.clk == nil {
+		g.clk = clock.New()
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	g.rt = opts.Transport
+	if g.rt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 256
+		g.rt = t
+	}
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			rt := pr.In.Context().Value(routeKey{}).(route)
+			pr.SetURL(rt.addr)
+			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
+			pr.SetXForwarded()
+		},
+		Transport:      g.rt,
+		FlushInterval:  -1,
+		ErrorHandler:   g.proxyError,
+		ModifyResponse: g.observe,
+	}
+	sub, err := store.Subscribe(ctx, DoneTopic)
+	if err != nil {
+		return nil, err
+	}
+	g.sub = sub
+	g.wg.Go(g.wake)
+
+	g.mux = http.NewServeMux()
+	g.mux.HandleFunc("POST "+g.prefix+"/{$}", g.serveStart)
+	g.mux.HandleFunc("GET "+g.prefix+"/{$}", g.serveList)
+	g.mux.HandleFunc(g.prefix+"/{sid}", g.serveSession)
+	g.mux.HandleFunc(g.prefix+"/{sid}/{rest...}", g.serveSession)
+	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, httpapi.CodeNotFound, "fleet: no such route")
+	})
+	return g, nil
+}
+
+// Close stops the gateway's subscription and waits for its goroutine;
+// requests waiting for a start answer 503. It is idempotent.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	for id, ch := range g.waiters {
+		close(ch)
+		delete(g.waiters, id)
+	}
+	g.mu.Unlock()
+	err := g.sub.Close()
+	g.wg.Wait()
+	if t, ok := g.rt.(*http.Transport); ok && g.opts.Transport == nil {
+		t.CloseIdleConnections()
+	}
+	return err
+}
+
+// wake passes DoneTopic notifications to the starts waiting for them.
+func (g *Gateway) wake() {
+	for id := range g.sub.C() {
+		g.mu.Lock()
+		if ch, ok := g.waiters[id]; ok {
+			close(ch)
+			delete(g.waiters, id)
+		}
+		g.mu.Unlock()
+	}
+}
+
+// ServeHTTP serves the API.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+	}{msg, code})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// scope authorizes r: its workspace and whether IDs are scoped. It
+// answers r when it returns false.
+func (g *Gateway) scope(w http.ResponseWriter, r *http.Request) (string, bool, bool) {
+	if g.opts.Authorize == nil {
+		return "", false, true
+	}
+	ws, err := g.opts.Authorize(r)
+	if err != nil {
+		if ae := (*httpapi.APIError)(nil); errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 600 {
+			writeError(w, ae.Status, ae.Code, ae.Message)
+		} else {
+			writeError(w, http.StatusUnauthorized, httpapi.CodeUnauthorized, "httpapi: unauthorized")
+		}
+		return "", false, false
+	}
+	return ws, true, true
+}
+
+func managerID(ws string, scoped bool, id string) string {
+	if scoped {
+		return httpapi.ScopedID(ws, id)
+	}
+	return id
+}
+
+// endToEnd are the request headers a start command carries to the host.
+func endToEnd(h http.Header) http.Header {
+	out := make(http.Header)
+	for k, vs := range h {
+		switch k {
+		case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length":
+			continue
+		}
+		out[k] = vs
+	}
+	return out
+}
+
+func (g *Gateway) criteria(r *http.Request) *SelectionCriteria {
+	if g.opts.Criteria != nil {
+		return g.opts.Criteria(r)
+	}
+	q := r.URL.Query()
+	return &SelectionCriteria{ClusterID: q.Get("cluster"), Region: q.Get("region"), Platform: q.Get("platform"),
+		PreferLowLoad: true, RequireConnected: true}
+}
+
+func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
+	ws, scoped, ok := g.scope(w, r)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, g.opts.MaxStartBytes+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, httpapi.CodeBadRequest, "fleet: reading body: "+err.Error())
+		return
+	}
+	if int64(len(body)) > g.opts.MaxStartBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, httpapi.CodeTooLarge, "fleet: start body too large")
+		return
+	}
+	fields := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &fields); err != nil {
+			writeError(w, http.StatusBadRequest, httpapi.CodeBadRequest, "fleet: body is not a JSON object: "+err.Error())
+			return
+		}
+	}
+	var clientID string
+	if raw, ok := fields["id"]; ok {
+		if err := json.Unmarshal(raw, &clientID); err != nil {
+			writeError(w, http.StatusBadRequest, httpapi.CodeBadRequest, `fleet: "id" must be a string`)
+			return
+		}
+	}
+	if clientID == "" {
+		clientID = newID()
+		fields["id"], _ = json.Marshal(clientID)
+		body, _ = json.Marshal(fields)
+	}
+	sid := managerID(ws, scoped, clientID)
+	ctx := r.Context()
+	info, err := g.sel.Place(ctx, g.criteria(r), sid, ws)
+	switch {
+	case errors.Is(err, ErrNoAgent):
+		writeError(w, http.StatusServiceUnavailable, CodeNoAgent, err.Error())
+		return
+	case errors.Is(err, ErrExists):
+		writeError(w, http.StatusConflict, httpapi.CodeExists, "processes: session exists")
+		return
+	case err != nil:
+		g.log.Warn("fleet: place", "err", err)
+		writeError(w, http.StatusInternalServerError, httpapi.CodeInternal, "fleet: placement failed")
+		return
+	}
+	payload, _ := json.Marshal(StartPayload{Header: endToEnd(r.Header), Body: body, ClientID: clientID, WorkspaceID: ws})
+	cmd := &Command{HostID: info.AgentID, SessionID: sid, Kind: KindStart, Payload: payload}
+	cmd.ID = newID()
+	done := g.waitFor(cmd.ID)
+	if err := g.disp.DispatchCommandContext(ctx, cmd); err != nil {
+		g.unwait(cmd.ID)
+		_, _ = g.sel.Release(context.WithoutCancel(ctx), sid, "fleet: not dispatched: "+err.Error())
+		if errors.Is(err, ErrQueueFull) || errors.Is(err, ErrStopped) {
+			writeError(w, http.StatusServiceUnavailable, CodeQueueFull, err.Error())
+			return
+		}
+		g.log.Warn("fleet: dispatch", "err", err)
+		writeError(w, http.StatusInternalServerError, httpapi.CodeInternal, "fleet: dispatch failed")
+		return
+	}
+	c, err := g.await(ctx, cmd.ID, done)
+	if err != nil {
+		g.unwait(cmd.ID)
+		if ctx.Err() != nil {
+			return // the client left; the reconciler sees to the session
+		}
+		writeError(w, http.StatusGatewayTimeout, httpapi.CodeTimeout, "fleet: the host did not start the session in time: "+err.Error())
+		return
+	}
+	var res StartResult
+	if len(c.Result) == 0 || json.Unmarshal(c.Result, &res) != nil || res.Status == 0 {
+		writeError(w, http.StatusBadGateway, CodeBadGateway, "fleet: start failed on host "+c.HostID+": "+c.Error)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(res.Status)
+	_, _ = w.Write(append(res.Body, '\n'))
+}
+
+// waitFor registers a waiter for command id's completion.
+func (g *Gateway) waitFor(id string) chan struct{} {
+	ch := make(chan struct{})
+	g.mu.Lock()
+	if g.closed {
+		close(ch)
+	} else {
+		g.waiters[id] = ch
+	}
+	g.mu.Unlock()
+	return ch
+}
+
+func (g *Gateway) unwait(id string) {
+	g.mu.Lock()
+	delete(g.waiters, id)
+	g.mu.Unlock()
+}
+
+// awaitPoll is the fallback poll of a start waiting for its command, for
+// notifications lost on the way.
+const awaitPoll = time.Second
+
+// await waits until command id is final, up to StartTimeout.
+func (g *Gateway) await(ctx context.Context, id string, done chan struct{}) (Command, error) {
+	deadline := g.clk.Timer(g.opts.StartTimeout)
+	defer deadline.Stop()
+	for {
+		c, err := g.store.Command(ctx, id)
+		if err != nil {
+			return Command{}, err
+		}
+		if CommandDone(c.State) {
+			return c, nil
+		}
+		poll := g.clk.Timer(awaitPoll)
+		select {
+		case <-ctx.Done():
+			poll.Stop()
+			return Command{}, ctx.Err()
+		case <-deadline.C:
+			poll.Stop()
+			return Command{}, context.DeadlineExceeded
+		case <-done:
+			done = nil // read the result; a closed gateway polls on
+			g.mu.Lock()
+			closed := g.closed
+			g.mu.Unlock()
+			if closed {
+				poll.Stop()
+				return Command{}, ErrStopped
+			}
+		case <-poll.C:
+		}
+		poll.Stop()
+	}
+}
+
+// lookup returns the route of a session, from the cache when fresh.
+func (g *Gateway) lookup(ctx context.Context, sid string, fresh bool) (route, error) {
+	now := g.clk.Now()
+	if !fresh && g.opts.RouteCacheTTL > 0 {
+		g.mu.Lock()
+		rt, ok := g.routes[sid]
+		g.mu.Unlock()
+		if ok && now.Sub(rt.at) < g.opts.RouteCacheTTL {
+			return rt, nil
+		}
+	}
+	rec, err := g.store.Session(ctx, sid)
+	if err != nil {
+		return route{}, err
+	}
+	h, err := g.store.Host(ctx, rec.HostID)
+	if err != nil {
+		return route{}, err
+	}
+	u, err := url.Parse(h.Addr)
+	if err != nil {
+		return route{}, fmt.Errorf("fleet: host %s address %q: %w", h.ID, h.Addr, err)
+	}
+	rt := route{rec: rec, addr: u, at: now}
+	if g.opts.RouteCacheTTL > 0 {
+		g.mu.Lock()
+		if len(g.routes) > 100_000 {
+			clear(g.routes)
+		}
+		g.routes[sid] = rt
+		g.mu.Unlock()
+	}
+	return rt, nil
+}
+
+func (g *Gateway) forget(sid string) {
+	g.mu.Lock()
+	delete(g.routes, sid)
+	g.mu.Unlock()
+}
+
+// gone answers a session whose host is gone, and reports whether it did.
+func gone(w http.ResponseWriter, rec SessionRecord) bool {
+	switch rec.State {
+	case SessionLost:
+		writeError(w, http.StatusGone, CodeLost, "fleet: session lost: "+rec.Reason)
+		return true
+	case SessionTerminated:
+		if rec.Reason != "" && strings.Contains(rec.Reason, "is gone") {
+			writeError(w, http.StatusGone, CodeTerminated, "fleet: session terminated: "+rec.Reason)
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
+	ws, scoped, ok := g.scope(w, r)
+	if !ok {
+		return
+	}
+	sid := managerID(ws, scoped, r.PathValue("sid"))
+	rt, err := g.lookup(r.Context(), sid, false)
+	if errors.Is(err, ErrNotFound) || err == nil && (rt.rec.WorkspaceID != ws || rt.rec.State == SessionFailed) {
+		writeError(w, http.StatusNotFound, httpapi.CodeNotFound, "processes: session not found")
+		return
+	}
+	if err != nil {
+		g.log.Warn("fleet: lookup", "session", sid, "err", err)
+		writeError(w, http.StatusInternalServerError, httpapi.CodeInternal, "fleet: lookup failed")
+		return
+	}
+	if gone(w, rt.rec) {
+		return
+	}
+	if r.Method == http.MethodDelete && r.PathValue("rest") == "" {
+		_, _ = g.store.Transition(r.Context(), sid, []string{SessionPending, SessionRunning}, SessionTerminating, "", g.clk.Now())
+		g.forget(sid)
+	}
+	ctx := context.WithValue(r.Context(), routeKey{}, rt)
+	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// observe records what a proxied answer says about the session: a
+// DELETE answered 204 terminated it.
+func (g *Gateway) observe(resp *http.Response) error {
+	r := resp.Request
+	if r.Method == http.MethodDelete && resp.StatusCode == http.StatusNoContent {
+		rt := r.Context().Value(routeKey{}).(route)
+		_, _ = g.store.Transition(r.Context(), rt.rec.ID, []string{SessionPending, SessionRunning, SessionTerminating, SessionExited}, SessionTerminated, "", g.clk.Now())
+	}
+	return nil
+}
+
+// proxyError answers a request its host did not: 410 if the session is
+// now known lost, else 502 (which the Client retries).
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	rt := r.Context().Value(routeKey{}).(route)
+	g.forget(rt.rec.ID)
+	if r.Context().Err() != nil {
+		return
+	}
+	if rec, lerr := g.store.Session(r.Context(), rt.rec.ID); lerr == nil && gone(w, rec) {
+		return
+	}
+	g.log.Warn("fleet: proxy", "session", rt.rec.ID, "host", rt.rec.HostID, "err", err)
+	writeError(w, http.StatusBadGateway, CodeBadGateway, "fleet: host "+rt.rec.HostID+" did not answer")
+}
+
+// serveList merges GET / of every online host, each asked with the
+// request's headers.
+func (g *Gateway) serveList(w http.ResponseWriter, r *http.Request) {
+	if _, _, ok := g.scope(w, r); !ok {
+		return
+	}
+	hosts, err := g.store.Hosts(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, httpapi.CodeInternal, "fleet: listing hosts failed")
+		return
+	}
+	now := g.clk.Now()
+	type part struct {
+		sessions []json.RawMessage
+		err      error
+	}
+	parts := make([]part, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		if !h.Online(now, g.sel.TTL()) {
+			continue
+		}
+		wg.Go(func() {
+			req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, strings.TrimRight(h.Addr, "/")+g.prefix+"/", nil)
+			if err != nil {
+				parts[i].err = err
+				return
+			}
+			req.Header = endToEnd(r.Header)
+			resp, err := g.rt.RoundTrip(req)
+			if err != nil {
+				parts[i].err = err
+				return
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Sessions []json.RawMessage `json:"sessions"`
+			}
+			if resp.StatusCode != http.StatusOK {
+				parts[i].err = errors.New("status " + strconv.Itoa(resp.StatusCode))
+				return
+			}
+			parts[i].err = json.NewDecoder(resp.Body).Decode(&body)
+			parts[i].sessions = body.Sessions
+		})
+	}
+	wg.Wait()
+	all := []json.RawMessage{}
+	for i, p := range parts {
+		if p.err != nil {
+			g.log.Warn("fleet: list", "host", hosts[i].ID, "err", p.err)
+			continue
+		}
+		all = append(all, p.sessions...)
+	}
+	b, _ := json.Marshal(struct {
+		Sessions []json.RawMessage `json:"sessions"`
+	}{all})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(b, '\n'))
+}

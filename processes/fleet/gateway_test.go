@@ -1,0 +1,206 @@
+package fleet_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/fleet"
+	"github.com/sessionkit/sessionkit/processes/httpapi"
+)
+
+// TestGatewayServesTheAPI: through the gateway, the unchanged
+// httpapi.Client starts sessions (placed least loaded), follows them to
+// their exit with every byte, reads their status and list, and deletes
+// them, which releases their seat.
+func TestGatewayServesTheAPI(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 2, nil, nil)
+	startHost(t, f.st, "h2", 4, nil, nil)
+	ctx := t.Context()
+
+	var ids []string
+	for i := range 3 {
+		st, err := f.client.Start(ctx, httpapi.StartRequest{Argv: []string{"sh", "-c", fmt.Sprintf("printf 'line %d\\n'; exit %d", i, i+3)}})
+		require.NoError(t, err, "start %d", i)
+		ids = append(ids, st.ID)
+	}
+	for i, id := range ids {
+		var got strings.Builder
+		exit, err := f.client.Follow(ctx, id, 0, func(o processes.Output) error {
+			for _, c := range o.Chunks {
+				got.Write(c.Data)
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		assert.Equal(t, i+3, exit, "got exit %d of session %d", exit, i)
+		assert.Equal(t, fmt.Sprintf("line %d\n", i), got.String())
+	}
+	// Least loaded: h1 (capacity 2) got one of three, h2 (4) two.
+	for _, tt := range []struct {
+		host string
+		want int
+	}{{"h1", 1}, {"h2", 2}} {
+		recs, err := f.st.Sessions(ctx, fleet.SessionFilter{HostID: tt.host})
+		require.NoError(t, err)
+		assert.Len(t, recs, tt.want, "sessions on %s", tt.host)
+	}
+	st, err := f.client.Status(ctx, ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, ids[0], st.ID)
+	list, err := f.client.List(ctx)
+	require.NoError(t, err)
+	assert.Len(t, list, 3, "got the merged list of both hosts")
+
+	require.NoError(t, f.client.Delete(ctx, ids[0]))
+	rec, err := f.st.Session(ctx, ids[0])
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionTerminated, rec.State)
+	_, err = f.client.Status(ctx, ids[0])
+	assert.ErrorIs(t, err, processes.ErrNotFound, "got a deleted session")
+	_, err = f.client.Status(ctx, "nope")
+	assert.ErrorIs(t, err, processes.ErrNotFound)
+}
+
+// TestGatewayStartErrors: a start refused by the host answers as the
+// host did, and frees the seat; a full fleet answers 503 "no_agent"; a
+// taken ID 409.
+func TestGatewayStartErrors(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 1, nil, nil)
+	ctx := t.Context()
+
+	_, err := f.client.Start(ctx, httpapi.StartRequest{Argv: []string{"/nonexistent/program"}})
+	require.ErrorIs(t, err, httpapi.ErrStartFailed, "got %v", err)
+	h, err := f.st.Host(ctx, "h1")
+	require.NoError(t, err)
+	assert.Zero(t, h.Seats, "a failed start kept its seat")
+
+	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "a", Argv: []string{"cat"}})
+	require.NoError(t, err)
+	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "a", Argv: []string{"cat"}})
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusConflict, ae.Status)
+	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "b", Argv: []string{"cat"}})
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusServiceUnavailable, ae.Status)
+	assert.Equal(t, fleet.CodeNoAgent, ae.Code)
+	require.NoError(t, f.client.Delete(ctx, "a"))
+}
+
+// TestGatewayScopesWorkspaces: with Authorize, each workspace has IDs of
+// its own, and another's session answers 404.
+func TestGatewayScopesWorkspaces(t *testing.T) {
+	auth := func(r *http.Request) (string, error) {
+		ws := r.Header.Get("X-Workspace")
+		if ws == "" {
+			return "", errors.New("no workspace")
+		}
+		return ws, nil
+	}
+	f := newFleet(t, auth)
+	startHost(t, f.st, "h1", 4, auth, nil)
+	ctx := t.Context()
+	a := httpapi.NewClient(f.srv.URL+httpapi.DefaultPrefix, f.hc)
+	a.Header = http.Header{"X-Workspace": {"alice"}}
+	b := httpapi.NewClient(f.srv.URL+httpapi.DefaultPrefix, f.hc)
+	b.Header = http.Header{"X-Workspace": {"bob"}}
+
+	sa, err := a.Start(ctx, httpapi.StartRequest{ID: "build", Argv: []string{"cat"}})
+	require.NoError(t, err)
+	assert.Equal(t, "build", sa.ID)
+	assert.Equal(t, "alice", sa.WorkspaceID)
+	_, err = b.Status(ctx, "build")
+	assert.ErrorIs(t, err, processes.ErrNotFound, "bob sees alice's session")
+	sb, err := b.Start(ctx, httpapi.StartRequest{ID: "build", Argv: []string{"cat"}})
+	require.NoError(t, err, "bob may have a build of his own")
+	assert.Equal(t, "bob", sb.WorkspaceID)
+	_, err = f.st.Session(ctx, httpapi.ScopedID("alice", "build"))
+	require.NoError(t, err)
+	nobody := httpapi.NewClient(f.srv.URL+httpapi.DefaultPrefix, f.hc)
+	_, err = nobody.Status(ctx, "build")
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusUnauthorized, ae.Status)
+}
+
+// TestGatewayStreams: event streams and WebSocket attachments pass
+// through the gateway as they come, not buffered.
+func TestGatewayStreams(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 4, nil, nil)
+	ctx := t.Context()
+	_, err := f.client.Start(ctx, httpapi.StartRequest{ID: "cat", Argv: []string{"cat"}})
+	require.NoError(t, err)
+
+	// SSE: the stream's first output event arrives while the process
+	// still runs (it is cat, waiting for more input).
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+httpapi.DefaultPrefix+"/cat/events", nil)
+	require.NoError(t, err)
+	resp, err := f.hc.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, f.client.Stdin(ctx, "cat", []byte("ping\n")))
+	sc := bufio.NewScanner(resp.Body)
+	sawOutput := false
+	for !sawOutput && sc.Scan() {
+		sawOutput = sc.Text() == "event: output"
+	}
+	require.True(t, sawOutput, "no output event through the gateway: %v", sc.Err())
+
+	// WebSocket: keystrokes in, output out, through the proxy.
+	ws, _, err := websocket.Dial(ctx, strings.Replace(f.srv.URL, "http", "ws", 1)+httpapi.DefaultPrefix+"/cat/attach", &websocket.DialOptions{HTTPClient: f.hc})
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, []byte("pong\n")))
+	var got strings.Builder
+	for !strings.Contains(got.String(), "pong\n") {
+		typ, p, err := ws.Read(ctx)
+		require.NoError(t, err)
+		if typ == websocket.MessageBinary {
+			got.Write(p)
+		}
+	}
+	assert.Equal(t, "ping\npong\n", got.String())
+	require.NoError(t, ws.Close(websocket.StatusNormalClosure, ""))
+	require.NoError(t, f.client.Delete(ctx, "cat"))
+}
+
+// TestGatewayLostSessionIs410: a session whose host is gone answers 410
+// "lost" with the reason, which the Client reports as processes.ErrClosed.
+func TestGatewayLostSessionIs410(t *testing.T) {
+	f := newFleet(t, nil)
+	h := startHost(t, f.st, "h1", 4, nil, nil)
+	ctx := t.Context()
+	_, err := f.client.Start(ctx, httpapi.StartRequest{ID: "s", Argv: []string{"cat"}})
+	require.NoError(t, err)
+	h.stop()
+	var ae *httpapi.APIError
+	_, err = f.client.Status(ctx, "s")
+	require.ErrorAs(t, err, &ae, "a session on a stopped host, not yet marked")
+	assert.Equal(t, http.StatusBadGateway, ae.Status, "got %v before the reconciler's verdict", err)
+
+	done, err := f.st.Transition(ctx, "s", nil, fleet.SessionLost, "fleet: host h1 is gone", time.Now())
+	require.NoError(t, err)
+	require.True(t, done)
+	_, err = f.client.Status(ctx, "s")
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusGone, ae.Status)
+	assert.Equal(t, fleet.CodeLost, ae.Code)
+	assert.Contains(t, ae.Message, "host h1 is gone")
+	assert.ErrorIs(t, err, processes.ErrClosed)
+	_, err = f.client.Follow(ctx, "s", 0, func(processes.Output) error { return nil })
+	assert.ErrorIs(t, err, processes.ErrClosed, "Follow of a lost session")
+}

@@ -1,0 +1,3 @@
+package pgfleet_test
+
+func runHelper(mode string) int { return 2 }
