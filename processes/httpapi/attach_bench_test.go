@@ -3,9 +3,11 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -90,28 +92,11 @@ func floodOnce(b *testing.B, m *processes.Manager, base, id string) int {
 // readToExit reads an attachment until its exit message and returns the
 // output bytes it received, without copying them.
 func readToExit(b *testing.B, c *websocket.Conn, buf []byte) int {
-	got := 0
-	for {
-		typ, r, err := c.Reader(b.Context())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if typ == websocket.MessageBinary {
-			k, err := io.CopyBuffer(io.Discard, r, buf)
-			if err != nil {
-				b.Fatal(err)
-			}
-			got += int(k)
-			continue
-		}
-		p, err := io.ReadAll(r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if strings.Contains(string(p), `"exit"`) {
-			return got
-		}
+	got, err := drain(b.Context(), c, buf)
+	if err != nil {
+		b.Fatal(err)
 	}
+	return got
 }
 
 // BenchmarkAttachFloodBaseline is the bare baseline of BenchmarkAttachFlood:
@@ -366,4 +351,54 @@ func BenchmarkAttachTerminalFloodBaseline(b *testing.B) {
 		f.Close()
 		_ = cmd.Wait()
 	}
+}
+
+// BenchmarkAttachTerminalFloodViewer is BenchmarkAttachTerminalFlood with
+// the viewer in a process of its own, as a browser is, rather than in the
+// server's process.
+func BenchmarkAttachTerminalFloodViewer(b *testing.B) {
+	m, base := benchServer(b)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), viewerEnv+"=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	outp, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		in.Close()
+		if err := cmd.Wait(); err != nil {
+			b.Errorf("viewer: %v", err)
+		}
+	}()
+	out := bufio.NewScanner(outp)
+	b.ReportAllocs()
+	var missed, n int
+	for b.Loop() {
+		n++
+		id := "vflood" + strconv.Itoa(n)
+		t, err := ptyterm.Start(m, exec.Command("sh", "-c", ptyFlood(true)), ptyterm.Options{ID: id})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintln(in, base+"/"+id+"/attach")
+		if !out.Scan() {
+			b.Fatalf("viewer ended: %v", out.Err())
+		}
+		got, err := strconv.Atoi(out.Text())
+		if err != nil {
+			b.Fatal(err)
+		}
+		missed += max(0, ptyFloodBytes-got)
+		m.Remove(t.Session())
+	}
+	b.SetBytes(int64(ptyFloodBytes - missed/n))
+	b.ReportMetric(float64(missed)/float64(n), "missed-bytes/op")
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(viewerEnv) == "1" {
+		os.Exit(viewer())
+	}
 	goleak.VerifyTestMain(m)
 }
 
