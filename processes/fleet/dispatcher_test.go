@@ -1,0 +1,191 @@
+package fleet_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/fleet"
+)
+
+// TestQueueFullIsAnError: a full queue refuses at once and stores
+// nothing; a started dispatcher drains it.
+func TestQueueFullIsAnError(t *testing.T) {
+	st := fleet.NewMemoryStore()
+	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{QueueCapacity: 2})
+	assert.Equal(t, 2, d.GetQueueCapacity())
+	for range 2 {
+		require.NoError(t, d.DispatchCommand(&fleet.Command{HostID: "h", Kind: fleet.KindForget}))
+	}
+	assert.Equal(t, 2, d.GetQueueLength())
+	c := &fleet.Command{ID: "third", HostID: "h", Kind: fleet.KindForget}
+	err := d.DispatchCommand(c)
+	require.ErrorIs(t, err, fleet.ErrQueueFull)
+	_, err = st.Command(t.Context(), "third")
+	assert.ErrorIs(t, err, fleet.ErrNotFound, "a refused command was stored")
+	assert.ErrorIs(t, d.DispatchCommand(nil), fleet.ErrInvalid)
+	assert.ErrorIs(t, d.DispatchCommand(&fleet.Command{}), fleet.ErrInvalid)
+
+	sub, err := st.Subscribe(t.Context(), fleet.HostTopic("h"))
+	require.NoError(t, err)
+	defer sub.Close()
+	d.SetWorkers(1)
+	go d.Start()
+	for range 2 {
+		<-sub.C() // each queued command is sent and its host notified
+	}
+	d.Stop()
+	assert.Zero(t, d.GetQueueLength())
+	sent, err := st.Commands(t.Context(), fleet.CommandFilter{States: []string{fleet.CommandSent}})
+	require.NoError(t, err)
+	assert.Len(t, sent, 2)
+	assert.ErrorIs(t, d.DispatchCommand(&fleet.Command{HostID: "h"}), fleet.ErrStopped)
+	d.Stop() // idempotent
+}
+
+// TestCommandLifecycle: a command dispatched to a host with an agent
+// goes pending → sent → ack → completed, with each time set and one
+// attempt, and does what it says (a forget).
+func TestCommandLifecycle(t *testing.T) {
+	f := newFleet(t, nil)
+	h := startHost(t, f.st, "h1", 4, nil, nil)
+	ctx := t.Context()
+	s := &processes.Session{ID: "s1"}
+	h.m.Register(s)
+	done, err := f.st.Subscribe(ctx, fleet.DoneTopic)
+	require.NoError(t, err)
+	defer done.Close()
+	c := &fleet.Command{ID: "forget-s1", HostID: "h1", SessionID: "s1", Kind: fleet.KindForget}
+	require.NoError(t, f.disp.DispatchCommand(c))
+	assert.Equal(t, fleet.CommandPending, c.State)
+	for id := range done.C() {
+		if id == c.ID {
+			break
+		}
+	}
+	got, err := f.st.Command(ctx, c.ID)
+	require.NoError(t, err)
+	assert.Equal(t, fleet.CommandCompleted, got.State)
+	assert.Equal(t, 1, got.Attempts)
+	for name, at := range map[string]time.Time{"created": got.CreatedAt, "sent": got.SentAt, "acked": got.AckedAt, "done": got.DoneAt} {
+		assert.False(t, at.IsZero(), "%s time not set", name)
+	}
+	assert.False(t, got.SentAt.Before(got.CreatedAt) || got.AckedAt.Before(got.SentAt) || got.DoneAt.Before(got.AckedAt), "times out of order: %+v", got)
+	_, ok := h.m.Get("s1")
+	assert.False(t, ok, "the forget was not executed")
+}
+
+// TestRetriesThenFailed: a command its host never claims is sent again
+// each time its lease runs out, then failed after MaxAttempts; a start's
+// session fails with it, releasing the seat.
+func TestRetriesThenFailed(t *testing.T) {
+	ctx := t.Context()
+	clk := clock.NewMock()
+	st := fleet.NewMemoryStore()
+	require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: "h", Capacity: 1}, clk.Now()))
+	sel := fleet.NewAgentSelector(st, fleet.SelectorOptions{Clock: clk})
+	_, err := sel.Place(ctx, nil, "s", "")
+	require.NoError(t, err)
+	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{Clock: clk, Lease: time.Minute, MaxAttempts: 3, Workers: 1})
+	sub, err := st.Subscribe(ctx, fleet.HostTopic("h"))
+	require.NoError(t, err)
+	defer sub.Close()
+	doneSub, err := st.Subscribe(ctx, fleet.DoneTopic)
+	require.NoError(t, err)
+	defer doneSub.Close()
+	go d.Start()
+	defer d.Stop()
+	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "start-s", HostID: "h", SessionID: "s", Kind: fleet.KindStart}))
+	for attempt := 1; attempt <= 3; attempt++ {
+		<-sub.C()
+		c, err := st.Command(ctx, "start-s")
+		require.NoError(t, err)
+		assert.Equal(t, attempt, c.Attempts)
+		require.NoError(t, d.DispatchPendingCommands(), "nothing is due yet")
+		clk.Add(time.Minute + time.Second)
+		require.NoError(t, d.DispatchPendingCommands())
+	}
+	assert.Equal(t, "start-s", <-doneSub.C())
+	c, err := st.Command(ctx, "start-s")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.CommandFailed, c.State)
+	assert.Equal(t, 3, c.Attempts)
+	d.Stop() // the worker has marked the session once Stop returns
+	rec, err := st.Session(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionFailed, rec.State)
+	h, err := st.Host(ctx, "h")
+	require.NoError(t, err)
+	assert.Zero(t, h.Seats)
+}
+
+// flakyStore fails the first Complete of each command, as a host whose
+// database connection broke after it executed a command.
+type flakyStore struct {
+	fleet.Store
+	mu     sync.Mutex
+	failed map[string]bool
+}
+
+func (s *flakyStore) Complete(ctx context.Context, id, hostID string, result []byte, errText string, now time.Time) error {
+	s.mu.Lock()
+	first := !s.failed[id]
+	s.failed[id] = true
+	s.mu.Unlock()
+	if first {
+		return errors.New("connection reset")
+	}
+	return s.Store.Complete(ctx, id, hostID, result, errText, now)
+}
+
+// TestDeliveredTwiceExecutedOnce: a command executed but not completed
+// (the completion was lost) is sent again after its lease, and the agent
+// completes it without executing it again: the CommandID is the
+// idempotency key.
+func TestDeliveredTwiceExecutedOnce(t *testing.T) {
+	ctx := t.Context()
+	clk := clock.NewMock()
+	st := &flakyStore{Store: fleet.NewMemoryStore(), failed: map[string]bool{}}
+	m := processes.NewManager(0, processes.WithClock(clk))
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	m.Register(&processes.Session{ID: "s"})
+	var mu sync.Mutex
+	runs := map[string]int{}
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m, Clock: clk,
+		OnExecute: func(c fleet.Command) { mu.Lock(); runs[c.ID]++; mu.Unlock() }})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(ctx))
+	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{Clock: clk, Lease: time.Minute})
+	sub, err := st.Subscribe(ctx, fleet.HostTopic("h"))
+	require.NoError(t, err)
+	defer sub.Close()
+	go d.Start()
+	defer d.Stop()
+	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "sig", HostID: "h", SessionID: "s", Kind: fleet.KindTerminate}))
+	<-sub.C()
+	n, err := a.ClaimOnce(ctx)
+	assert.Equal(t, 1, n)
+	require.Error(t, err, "the first completion is lost")
+	c, err := st.Command(ctx, "sig")
+	require.NoError(t, err)
+	require.Equal(t, fleet.CommandAck, c.State)
+
+	clk.Add(time.Minute + time.Second)
+	require.NoError(t, d.DispatchPendingCommands())
+	<-sub.C()
+	n, err = a.ClaimOnce(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	c, err = st.Command(ctx, "sig")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.CommandCompleted, c.State)
+	assert.Equal(t, 2, c.Attempts)
+	assert.Equal(t, map[string]int{"sig": 1}, runs, "got executions per command")
+}

@@ -1,0 +1,179 @@
+package fleet_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes/fleet"
+)
+
+// reconcilerFixture: hosts a and b with sessions in every state that
+// holds a seat, on a memory Store and a mock clock.
+func reconcilerFixture(t *testing.T) (*fleet.MemoryStore, *clock.Mock) {
+	t.Helper()
+	ctx := t.Context()
+	clk := clock.NewMock()
+	st := fleet.NewMemoryStore()
+	for _, h := range []string{"a", "b"} {
+		require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: h, Region: h, Capacity: 10}, clk.Now()))
+		for _, state := range []string{fleet.SessionPending, fleet.SessionRunning, fleet.SessionTerminating, fleet.SessionExited} {
+			id := h + "-" + state
+			_, err := st.Place(ctx, fleet.Placement{SessionID: id, Criteria: &fleet.SelectionCriteria{Region: h}, Now: clk.Now(), TTL: time.Hour})
+			require.NoError(t, err)
+			rec, err := st.Session(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, h, rec.HostID, "fixture placement")
+			if state != fleet.SessionPending {
+				_, err = st.Transition(ctx, id, nil, state, "", clk.Now())
+				require.NoError(t, err)
+			}
+		}
+	}
+	return st, clk
+}
+
+// TestReconcilerMarksSessionsOfGoneHosts: a host whose heartbeat count
+// stops moving is gone after GoneAfter on the reconciler's clock, not
+// before; its sessions are marked lost (terminating ones terminated)
+// with the reason, seats released; the live host's are untouched.
+func TestReconcilerMarksSessionsOfGoneHosts(t *testing.T) {
+	ctx := t.Context()
+	st, clk := reconcilerFixture(t)
+	r := fleet.NewSessionReconciler(fleet.ReconcilerOptions{Store: st, Clock: clk, StuckAfter: time.Hour, GoneAfter: time.Minute})
+	_, err := r.Reconcile(ctx) // first sight of both hosts
+	require.NoError(t, err)
+
+	beat := func() { require.NoError(t, st.Heartbeat(ctx, "a", 4, clk.Now())) }
+	clk.Add(30 * time.Second)
+	beat()
+	p, err := r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, p.GoneHosts)
+	clk.Add(30 * time.Second) // b silent for exactly GoneAfter: not yet
+	beat()
+	p, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, p.GoneHosts, "gone at exactly GoneAfter")
+	clk.Add(time.Second)
+	beat()
+	p, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b"}, p.GoneHosts)
+	assert.Equal(t, 3, p.Lost, "pending, running and exited sessions of b")
+	assert.Equal(t, 1, p.Terminated, "the terminating session of b")
+
+	want := map[string]string{
+		"b-pending": fleet.SessionLost, "b-running": fleet.SessionLost, "b-exited": fleet.SessionLost,
+		"b-terminating": fleet.SessionTerminated,
+		"a-pending":     fleet.SessionPending, "a-running": fleet.SessionRunning,
+		"a-terminating": fleet.SessionTerminating, "a-exited": fleet.SessionExited,
+	}
+	for id, state := range want {
+		rec, err := st.Session(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, state, rec.State, "session %s", id)
+		if rec.HostID == "b" {
+			assert.Contains(t, rec.Reason, "host b is gone")
+		}
+	}
+	hb, err := st.Host(ctx, "b")
+	require.NoError(t, err)
+	assert.Zero(t, hb.Seats, "b's seats after its sessions were marked")
+	stats, err := r.GetStats()
+	require.NoError(t, err)
+	assert.Equal(t, 3, stats["lost"])
+	assert.Equal(t, 1, stats["terminated"])
+	assert.Equal(t, 1, stats["hosts_gone"])
+
+	// A gone host that beats again is alive: nothing more is marked.
+	require.NoError(t, st.Heartbeat(ctx, "b", 0, clk.Now()))
+	p, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, p.GoneHosts)
+}
+
+// TestReconcilerRetriesStuckSessions: a session pending or terminating
+// for longer than StuckAfter on a live host has its command sent again
+// (its host is notified again); a terminating one without a command gets
+// a forget; a pending one without any command is failed. GetStats counts
+// each stuck state.
+func TestReconcilerRetriesStuckSessions(t *testing.T) {
+	ctx := t.Context()
+	st, clk := reconcilerFixture(t)
+	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{Clock: clk, Workers: 1})
+	sub, err := st.Subscribe(ctx, fleet.HostTopic("a"))
+	require.NoError(t, err)
+	defer sub.Close()
+	go d.Start()
+	defer d.Stop()
+	// a-pending's start was sent and never claimed.
+	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "start", HostID: "a", SessionID: "a-pending", Kind: fleet.KindStart}))
+	<-sub.C()
+
+	r := fleet.NewSessionReconciler(fleet.ReconcilerOptions{Store: st, Dispatcher: d, Clock: clk, StuckAfter: time.Minute, GoneAfter: time.Hour})
+	_, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	clk.Add(time.Minute)
+	p, err := r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, p.StuckPending+p.StuckTerminating, "stuck at exactly StuckAfter")
+
+	clk.Add(time.Second)
+	p, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	// a and b each have a pending and a terminating session; b's pending
+	// one has no command and fails, a's is retried; both terminating
+	// ones get a forget.
+	assert.Equal(t, 2, p.StuckPending)
+	assert.Equal(t, 2, p.StuckTerminating)
+	assert.Equal(t, 3, p.Retried)
+	assert.Equal(t, 1, p.Failed)
+	<-sub.C() // the start re-notified, or a's forget sent: either wakes a
+	rec, err := st.Session(ctx, "b-pending")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionFailed, rec.State)
+	forgets, err := st.Commands(ctx, fleet.CommandFilter{SessionID: "a-terminating"})
+	require.NoError(t, err)
+	require.Len(t, forgets, 1)
+	assert.Equal(t, fleet.KindForget, forgets[0].Kind)
+	stats, err := r.GetStats()
+	require.NoError(t, err)
+	assert.Equal(t, 2, stats["stuck_pending"])
+	assert.Equal(t, 2, stats["stuck_terminating"])
+	assert.Equal(t, 3, stats["retried"])
+	assert.Equal(t, 1, stats["failed"])
+
+	// Retried sessions wait another StuckAfter before the next retry.
+	clk.Add(30 * time.Second)
+	p, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, p.Retried)
+}
+
+// TestReconcilerLoop: Start runs a pass each Interval of the clock; Stop
+// waits for it and is idempotent.
+func TestReconcilerLoop(t *testing.T) {
+	st, clk := reconcilerFixture(t)
+	r := fleet.NewSessionReconciler(fleet.ReconcilerOptions{Store: st, Clock: clk, Interval: time.Second})
+	r.Stop() // without Start: a no-op
+	r.Start()
+	r.Start()
+	for passes := 0; passes < 3; {
+		clk.Add(time.Second)
+		stats, err := r.GetStats()
+		require.NoError(t, err)
+		passes = stats["passes"]
+	}
+	r.Stop()
+	r.Stop()
+	stats, err := r.GetStats()
+	require.NoError(t, err)
+	clk.Add(10 * time.Second)
+	after, err := r.GetStats()
+	require.NoError(t, err)
+	assert.Equal(t, stats["passes"], after["passes"], "a pass after Stop")
+}
