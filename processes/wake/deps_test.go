@@ -1,0 +1,239 @@
+//go:build linux
+
+package wake_test
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/wake"
+)
+
+// TestDependenciesWakeFirstInParallel: web depends on db (ready) and
+// cache (started); both dependencies wake before web starts, and at the
+// same time: each one's probe waits for the other's to begin, which a
+// sequential wake would never satisfy.
+func TestDependenciesWakeFirstInParallel(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	var barrier sync.WaitGroup
+	barrier.Add(2)
+	meet := wake.FuncProbe(func(ctx context.Context, _ *processes.Session) error {
+		barrier.Done()
+		done := make(chan struct{})
+		go func() { barrier.Wait(); close(done) }()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			barrier.Add(1) // undo, so the other one does not pass alone
+			return ctx.Err()
+		}
+	})
+	var order []string
+	var mu sync.Mutex
+	started := func(id string) func(context.Context) (*exec.Cmd, error) {
+		return func(ctx context.Context) (*exec.Cmd, error) {
+			mu.Lock()
+			order = append(order, id)
+			mu.Unlock()
+			return shCommand("exec sleep 1000", nil)(ctx)
+		}
+	}
+	_, err := g.AddAll(
+		wake.Spec{ID: "db", Command: started("db"), Probe: meet, WakeTimeout: 10 * time.Second},
+		wake.Spec{ID: "cache", Command: started("cache"), Probe: meet, WakeTimeout: 10 * time.Second},
+		wake.Spec{ID: "web", Command: started("web"), DependsOn: []wake.Dependency{
+			{Unit: "db"}, {Unit: "cache", Condition: wake.WhenStarted},
+		}},
+	)
+	require.NoError(t, err)
+	web, _ := g.Unit("web")
+	require.NoError(t, web.Wake(t.Context()))
+	mu.Lock()
+	assert.Len(t, order, 3)
+	assert.Equal(t, "web", order[2], "web started before its dependencies")
+	mu.Unlock()
+
+	evs := web.Events()
+	assert.ElementsMatch(t, []wake.EventKind{
+		wake.EventWakingDependency, wake.EventWakingDependency,
+		wake.EventDependencyReady, wake.EventDependencyReady,
+		wake.EventStarting, wake.EventWaitingForReady, wake.EventReady,
+	}, kinds(evs))
+	assert.Equal(t, wake.EventStarting, evs[4].Kind, "events: %v", kinds(evs))
+	db, _ := g.Unit("db")
+	assert.Equal(t, "dependency of web", db.Status().Woke.Why)
+}
+
+// TestSharedDependencyIsHeld: a dependency shared by two units never
+// sleeps under an awake dependent; once both sleep, it sleeps one idle
+// timeout after the last released it.
+func TestSharedDependencyIsHeld(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	g := newGroup(t, m, wake.WithSweepInterval(time.Hour))
+	const idle = time.Minute
+	sleeper := shCommand("exec sleep 1000", nil)
+	dep := []wake.Dependency{{Unit: "db"}}
+	_, err := g.AddAll(
+		wake.Spec{ID: "db", Command: sleeper, IdleTimeout: idle, Mode: wake.ModeFreeze},
+		wake.Spec{ID: "a", Command: sleeper, IdleTimeout: idle, DependsOn: dep},
+		wake.Spec{ID: "b", Command: sleeper, IdleTimeout: 3 * idle, DependsOn: dep},
+	)
+	require.NoError(t, err)
+	db, _ := g.Unit("db")
+	a, _ := g.Unit("a")
+	b, _ := g.Unit("b")
+	require.NoError(t, a.Wake(t.Context()))
+	require.NoError(t, b.Wake(t.Context()))
+	assert.Equal(t, 1, db.Status().ColdStarts, "the shared dependency started twice")
+	assert.Equal(t, 2, db.Status().Holds)
+	assert.ErrorIs(t, db.Sleep(t.Context()), wake.ErrHeld)
+
+	c.Add(idle + time.Nanosecond)
+	g.Sweep()
+	assert.Equal(t, wake.Asleep, a.State())
+	assert.Equal(t, wake.Ready, db.State(), "db slept under b")
+	assert.Equal(t, 1, db.Status().Holds)
+
+	c.Add(2 * idle)
+	g.Sweep()
+	assert.Equal(t, wake.Asleep, b.State())
+	assert.Equal(t, wake.Ready, db.State(), "db slept in the same sweep as its last dependent")
+	assert.Equal(t, 0, db.Status().Holds)
+	c.Add(idle + time.Nanosecond)
+	g.Sweep()
+	assert.Equal(t, wake.Asleep, db.State())
+	assert.True(t, db.Status().Kept)
+
+	// Waking a dependent wakes the frozen dependency again.
+	require.NoError(t, a.Wake(t.Context()))
+	assert.Equal(t, wake.Ready, db.State())
+	assert.Equal(t, 1, db.Status().ColdStarts)
+	assert.Contains(t, kinds(db.Events()), wake.EventWoke)
+}
+
+// TestDependencyFailureFailsTheDependent: a dependency that cannot wake
+// fails its dependent with its error, and releases the other holds.
+func TestDependencyFailureFailsTheDependent(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	_, err := g.AddAll(
+		wake.Spec{ID: "ok", Command: shCommand("exec sleep 1000", nil)},
+		wake.Spec{ID: "bad", Command: func(context.Context) (*exec.Cmd, error) { return nil, errors.New("no such thing") }},
+		wake.Spec{ID: "web", Command: shCommand("exec sleep 1000", nil), DependsOn: []wake.Dependency{{Unit: "ok"}, {Unit: "bad"}}},
+	)
+	require.NoError(t, err)
+	web, _ := g.Unit("web")
+	ok, _ := g.Unit("ok")
+	err = web.Wake(t.Context())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `dependency "bad"`)
+	assert.Contains(t, err.Error(), "no such thing")
+	assert.Equal(t, wake.Failed, web.State())
+	assert.Equal(t, 0, ok.Status().Holds, "a failed dependent still holds its dependency")
+}
+
+// TestProbes: each kind of probe waits until its condition holds.
+func TestProbes(t *testing.T) {
+	tests := []struct {
+		name  string
+		probe func(addr string) wake.Probe
+	}{
+		{"default", func(string) wake.Probe { return wake.Probe{} }},
+		{"tcp", func(addr string) wake.Probe { return wake.TCPProbe(addr) }},
+		{"http path", func(string) wake.Probe { return wake.HTTPProbe("/status/204") }},
+		{"http redirect", func(addr string) wake.Probe { return wake.HTTPProbe("http://" + addr + "/status/302") }},
+		{"output", func(string) wake.Probe { return wake.OutputProbe(regexp.MustCompile(`^listen`)) }},
+		{"func", func(addr string) wake.Probe {
+			return wake.FuncProbe(func(ctx context.Context, s *processes.Session) error {
+				if s.Pid() == 0 {
+					return errors.New("no process")
+				}
+				return wake.TCPProbe(addr).Check(ctx, s)
+			})
+		}},
+	}
+	m := newManager(t)
+	g := newGroup(t, m)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := httpSpec(t, tt.name, wake.ModeStop, nil)
+			spec.Probe = tt.probe(spec.Upstream)
+			u, err := g.Add(spec)
+			require.NoError(t, err)
+			require.NoError(t, u.Wake(t.Context()))
+			// Ready means serving: the probe waited for the server.
+			code, body := get(t, "http://"+spec.Upstream+"/")
+			assert.Equal(t, 200, code, body)
+		})
+	}
+
+	t.Run("http 500 is not ready", func(t *testing.T) {
+		spec := httpSpec(t, "500", wake.ModeStop, nil)
+		spec.Probe = wake.HTTPProbe("/status/500")
+		spec.WakeTimeout = 3 * time.Second
+		u, err := g.Add(spec)
+		require.NoError(t, err)
+		err = u.Wake(t.Context())
+		require.ErrorIs(t, err, wake.ErrWakeTimeout)
+		assert.Contains(t, err.Error(), "500 Internal Server Error")
+	})
+}
+
+// TestOutputProbeAcrossChunks: the output probe finds a match split
+// across two chunks of output, printed one after the other, and is not
+// satisfied by the first half.
+func TestOutputProbeAcrossChunks(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	u, err := g.Add(wake.Spec{
+		ID:      "split",
+		Command: shCommand(`printf 'rea'; read x; printf 'dy\n'; exec sleep 1000`, nil),
+		Probe:   wake.OutputProbe(regexp.MustCompile(`ready`)),
+	})
+	require.NoError(t, err)
+	woke := make(chan error, 1)
+	go func() { woke <- u.Wake(t.Context()) }()
+	var s *processes.Session
+	require.Eventually(t, func() bool { s = u.Session(); return s != nil }, 20*time.Second, time.Millisecond)
+	for since := 0; ; {
+		if len(s.Output(since).Chunks) > 0 {
+			break
+		}
+		require.NoError(t, s.WaitOutput(t.Context(), since))
+	}
+	// "rea" is in; whatever the probe did with it, it is not ready.
+	assert.Equal(t, wake.Waking, u.State())
+	_, err = s.Write([]byte("\n"))
+	require.NoError(t, err)
+	require.NoError(t, recv(t, woke))
+	out := s.Output(0)
+	require.GreaterOrEqual(t, len(out.Chunks), 2)
+	for _, c := range out.Chunks {
+		assert.NotContains(t, string(c.Data), "ready", "the match was in one chunk")
+	}
+}
+
+// TestOutputProbeOfAnExitedProcess: the output probe fails as soon as the
+// process exits without printing a match.
+func TestOutputProbeOfAnExitedProcess(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	u, err := g.Add(wake.Spec{ID: "x", Command: shCommand("echo nope; exit 1", nil), Probe: wake.OutputProbe(regexp.MustCompile(`ready`))})
+	require.NoError(t, err)
+	err = u.Wake(t.Context())
+	require.ErrorIs(t, err, wake.ErrExitedBeforeReady)
+	assert.Contains(t, err.Error(), "exit status 1")
+}

@@ -1,0 +1,109 @@
+package wake_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// helperEnv selects a helper mode of the test binary, so that tests run
+// real programs without shell tricks, as os/exec's tests do.
+const helperEnv = "WAKE_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		runHelper(mode)
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func runHelper(mode string) {
+	switch mode {
+	case "http":
+		// An HTTP server on WAKE_ADDR: "/" answers "hello from <pid>",
+		// "/stream" writes a line every 5 ms until the client leaves,
+		// "/status/N" answers status N. It prints "listening" once it
+		// accepts connections.
+		serveHTTP()
+	case "tree":
+		// The HTTP server, after starting two copies of this binary in
+		// the "idle" mode, the second in a session of its own (setsid);
+		// it prints their pids as "child N" and "grandchild N".
+		for i, setsid := range []bool{false, true} {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), helperEnv+"=idle")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+			if err := cmd.Start(); err != nil {
+				fmt.Println("start:", err)
+				os.Exit(1)
+			}
+			fmt.Println([]string{"child", "grandchild"}[i], cmd.Process.Pid)
+		}
+		serveHTTP()
+	case "idle":
+		// Several threads that wake every millisecond, for ever.
+		for range 3 {
+			go func() {
+				runtime.LockOSThread()
+				for {
+					time.Sleep(time.Millisecond)
+				}
+			}()
+		}
+		select {}
+	case "exit":
+		// Exits at once with status 3.
+		os.Exit(3)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
+		os.Exit(2)
+	}
+}
+
+func serveHTTP() {
+	ln, err := net.Listen("tcp", os.Getenv("WAKE_ADDR"))
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %d", os.Getpid())
+	})
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		for {
+			if _, err := fmt.Fprintln(w, "tick"); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.PathValue("code"))
+		w.WriteHeader(code)
+	})
+	fmt.Println("listening")
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	go func() { <-ch; os.Exit(0) }()
+	_ = http.Serve(ln, mux)
+}

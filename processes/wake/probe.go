@@ -1,0 +1,284 @@
+package wake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/sessionkit/sessionkit/processes"
+)
+
+type probeKind uint8
+
+const (
+	probeDefault probeKind = iota
+	probeTCP
+	probeHTTP
+	probeOutput
+	probeFunc
+	probeNone
+)
+
+// Probe tells when a freshly started program is ready to serve. Make one
+// with [TCPProbe], [HTTPProbe], [OutputProbe], [FuncProbe] or
+// [StartedProbe]. The zero Probe is the default: a TCP probe of the unit's
+// Upstream, or ready once started where there is no Upstream.
+//
+// A probe runs after each cold start, until it succeeds, the process
+// exits ([ErrExitedBeforeReady]) or the WakeTimeout ends. A unit woken
+// from freeze or pause is not probed again: its process was ready when it
+// slept. Polling probes try at once, then every Spec.ProbeInterval;
+// the output probe waits for output without polling. A Probe is a value,
+// safe to share.
+type Probe struct {
+	kind probeKind
+	addr string                                                // TCP
+	url  string                                                // HTTP
+	re   *regexp.Regexp                                        // output
+	fn   func(ctx context.Context, s *processes.Session) error // func
+}
+
+// TCPProbe is ready once a TCP connection to addr (host:port) succeeds;
+// an empty addr means the unit's Upstream.
+func TCPProbe(addr string) Probe { return Probe{kind: probeTCP, addr: addr} }
+
+// HTTPProbe is ready once a GET of url answers with a 2xx or 3xx status
+// (redirects are not followed), as Kubernetes' httpGet probe counts. A url
+// that starts with "/" is a path on the unit's Upstream
+// ("/healthz" → http://<Upstream>/healthz); empty means "/".
+func HTTPProbe(url string) Probe { return Probe{kind: probeHTTP, url: url} }
+
+// OutputProbe is ready once re matches the output of the current
+// incarnation of the unit's process, stdout and stderr each read as one
+// text (a match may span any number of chunks, never the two streams),
+// as soon as it is printed: it waits with [processes.Session.WaitOutput],
+// and never polls. Only the last 64 KiB of each stream are searched; a
+// match that spans more is not found. A nil re panics.
+func OutputProbe(re *regexp.Regexp) Probe {
+	if re == nil {
+		panic("wake: nil regexp for OutputProbe")
+	}
+	return Probe{kind: probeOutput, re: re}
+}
+
+// FuncProbe is ready once fn returns nil; an error means not yet, and fn
+// is called again after the probe interval. fn gets the wake's context
+// and the session of the current incarnation. A nil fn panics.
+func FuncProbe(fn func(ctx context.Context, s *processes.Session) error) Probe {
+	if fn == nil {
+		panic("wake: nil func for FuncProbe")
+	}
+	return Probe{kind: probeFunc, fn: fn}
+}
+
+// StartedProbe is ready as soon as the process started.
+func StartedProbe() Probe { return Probe{kind: probeNone} }
+
+// String describes the probe, for events.
+func (p Probe) String() string {
+	switch p.kind {
+	case probeTCP:
+		if p.addr == "" {
+			return "tcp connect to the upstream"
+		}
+		return "tcp connect to " + p.addr
+	case probeHTTP:
+		return "http GET " + p.url
+	case probeOutput:
+		return "output matching " + p.re.String()
+	case probeFunc:
+		return "func"
+	case probeNone:
+		return "started"
+	}
+	return "default"
+}
+
+func (p Probe) validate() error {
+	if p.kind == probeTCP && p.addr != "" {
+		if _, _, err := net.SplitHostPort(p.addr); err != nil {
+			return fmt.Errorf("TCP probe address %q: %v", p.addr, err)
+		}
+	}
+	return nil
+}
+
+// resolve returns the probe a unit runs: the default made concrete, paths
+// and empty addresses resolved against upstream.
+func (p Probe) resolve(upstream string) Probe {
+	switch p.kind {
+	case probeDefault:
+		if upstream == "" {
+			return Probe{kind: probeNone}
+		}
+		return Probe{kind: probeTCP, addr: upstream}
+	case probeTCP:
+		if p.addr == "" {
+			p.addr = upstream
+		}
+	case probeHTTP:
+		if p.url == "" {
+			p.url = "/"
+		}
+		if p.url[0] == '/' {
+			p.url = "http://" + upstream + p.url
+		}
+	}
+	return p
+}
+
+// probeClient is the HTTP probes' client: no keep-alive, so that no idle
+// connection (and its goroutines) outlives a probe, and no redirect
+// followed, so that 3xx counts as an answer.
+var probeClient = &http.Client{
+	Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// maxTry bounds one try of a polling probe.
+const maxTry = 2 * time.Second
+
+// wait runs the probe against the incarnation s until it is ready, s
+// exits, or ctx ends.
+func (p Probe) wait(ctx context.Context, s *processes.Session, interval time.Duration) error {
+	switch p.kind {
+	case probeNone:
+		return nil
+	case probeOutput:
+		return waitOutput(ctx, s, p.re)
+	}
+	var t *time.Timer
+	var last error
+	for {
+		tctx, cancel := context.WithTimeout(ctx, maxTry)
+		err := p.try(tctx, s)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if last == nil || ctx.Err() == nil {
+			last = err // not a try cut short by the end of the wake
+		}
+		if t == nil {
+			t = time.NewTimer(interval)
+			defer t.Stop()
+		} else {
+			t.Reset(interval)
+		}
+		select {
+		case <-t.C:
+		case <-s.Done():
+			return exitedErr(s)
+		case <-ctx.Done():
+			return fmt.Errorf("%w (probe: %v)", ctx.Err(), last)
+		}
+	}
+}
+
+// Check runs the probe once against the session s and returns nil if it
+// passes now, or why not: a TCP or HTTP probe connects or asks once (a
+// TCPProbe("") or a path has no Upstream to resolve against here, and
+// fails), a func probe is called once, an output probe searches what s
+// has printed so far. A FuncProbe may call it to combine probes.
+func (p Probe) Check(ctx context.Context, s *processes.Session) error {
+	switch p.kind {
+	case probeNone, probeDefault:
+		return nil
+	case probeOutput:
+		for _, b := range streamTexts(s.Output(0).Chunks) {
+			if p.re.Match(b) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no output matched %s", p.re)
+	}
+	return p.try(ctx, s)
+}
+
+// streamTexts joins chunks into one text per stream.
+func streamTexts(chunks []processes.Chunk) map[string][]byte {
+	texts := map[string][]byte{}
+	for _, c := range chunks {
+		texts[c.Stream] = append(texts[c.Stream], c.Data...)
+	}
+	return texts
+}
+
+// try runs a polling probe once.
+func (p Probe) try(ctx context.Context, s *processes.Session) error {
+	switch p.kind {
+	case probeTCP:
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", p.addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	case probeHTTP:
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := probeClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode > 399 {
+			return fmt.Errorf("GET %s: %s", p.url, resp.Status)
+		}
+		return nil
+	case probeFunc:
+		return p.fn(ctx, s)
+	}
+	return errors.New("wake: unknown probe")
+}
+
+// exitedErr says how s exited before it was ready.
+func exitedErr(s *processes.Session) error {
+	if st, ok := s.ExitStatus(); ok {
+		return fmt.Errorf("%w: %v", ErrExitedBeforeReady, st)
+	}
+	return ErrExitedBeforeReady
+}
+
+// outputWindow is how much of each stream an output probe searches.
+const outputWindow = 64 << 10
+
+// waitOutput waits until re matches stdout or stderr of s, each kept as
+// one text of at most outputWindow bytes, or s exits, or ctx ends.
+func waitOutput(ctx context.Context, s *processes.Session, re *regexp.Regexp) error {
+	texts := map[string][]byte{}
+	since := 0
+	for {
+		out := s.Output(since)
+		for _, c := range out.Chunks {
+			since = c.Seq
+			b := append(texts[c.Stream], c.Data...)
+			if len(b) > outputWindow {
+				b = append(b[:0], b[len(b)-outputWindow:]...)
+			}
+			texts[c.Stream] = b
+		}
+		if len(out.Chunks) > 0 {
+			for _, b := range texts {
+				if re.Match(b) {
+					return nil
+				}
+			}
+		}
+		if !out.Alive {
+			return exitedErr(s)
+		}
+		if err := s.WaitOutput(ctx, since); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%w (probe: no output matched %s)", ctx.Err(), re)
+			}
+			return err
+		}
+	}
+}

@@ -1,0 +1,285 @@
+package wake
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultEventsPath is where the fronts serve the wake events that the
+// loading page follows, unless ProxyOptions.EventsPath says otherwise.
+const DefaultEventsPath = "/.sessionkit/wake/events"
+
+// ProxyOptions configures [Unit.Handler] and [Group.Handler]. The zero
+// value is valid: every request is the user's and may wake the unit, the
+// events are served at DefaultEventsPath, and http.DefaultTransport
+// carries the requests.
+type ProxyOptions struct {
+	// IsUserRequest tells the user's requests, which wake the unit and
+	// count as activity, from the others (health checks, monitoring,
+	// prefetches), which do neither: they are proxied, held for their
+	// duration but not counted, while the unit is ready, and answered 503
+	// otherwise. Nil means every request is the user's.
+	IsUserRequest func(*http.Request) bool
+	// StartPath, when set, is the only path that wakes the unit, as
+	// godoxy's start_endpoint: a request for StartPath or below it
+	// (StartPath + "/...") wakes it; a request for any other path while the
+	// unit is not ready is answered 503, without waking it or counting.
+	StartPath string
+	// EventsPath is the path of the event stream that the loading page
+	// follows (Server-Sent Events); it is served by the front, never
+	// proxied. Empty means DefaultEventsPath.
+	EventsPath string
+	// Transport carries the proxied requests; nil means
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+	// FlushInterval is httputil.ReverseProxy's: zero flushes as that
+	// does (event streams at once), negative after every write.
+	FlushInterval time.Duration
+	// ErrorLog receives the proxy's errors; nil means the log package's
+	// standard logger, as httputil.ReverseProxy does.
+	ErrorLog *log.Logger
+}
+
+func (o ProxyOptions) eventsPath() string {
+	if o.EventsPath == "" {
+		return DefaultEventsPath
+	}
+	return o.EventsPath
+}
+
+// mayWake reports whether a request for path may wake the unit.
+func (o ProxyOptions) mayWake(path string) bool {
+	if o.StartPath == "" {
+		return true
+	}
+	sp := strings.TrimSuffix(o.StartPath, "/")
+	return path == o.StartPath || path == sp || strings.HasPrefix(path, sp+"/")
+}
+
+//go:embed loading.html
+var loadingHTML string
+
+var loadingPage = template.Must(template.New("loading").Parse(loadingHTML))
+
+// front is the http.Handler of one unit.
+type front struct {
+	u     *Unit
+	opts  ProxyOptions
+	proxy *httputil.ReverseProxy // nil without an Upstream
+}
+
+// Handler returns an http.Handler, built on httputil.ReverseProxy, that
+// proxies requests to the unit's Upstream when it is ready and wakes it
+// when it is not. While it wakes, a browser asking for a page (a GET or
+// HEAD accepting text/html) gets a small loading page at once (503, with
+// Retry-After), which follows the wake events over Server-Sent Events at
+// EventsPath and reloads itself when the unit is ready; every other
+// request waits for the wake and is then proxied, or answered 504 with a
+// JSON error when the wake timed out, 502 when it failed, 503 after the
+// group's Shutdown. Every user request holds the unit for its whole
+// duration, so a long download, an event stream or a WebSocket keeps it
+// awake, and counts as activity when it begins and ends. See
+// [ProxyOptions] for the requests that are not the user's and StartPath.
+//
+// JSON errors are {"error": "...", "code": "..."} with the codes
+// "wake_timeout", "wake_failed", "asleep", "closed", "no_upstream" and
+// "upstream". The handler is safe for concurrent use; it holds no
+// goroutine of its own.
+func (u *Unit) Handler(opts ProxyOptions) http.Handler {
+	f := &front{u: u, opts: opts}
+	if u.spec.Upstream != "" {
+		target := &url.URL{Scheme: "http", Host: u.spec.Upstream}
+		f.proxy = &httputil.ReverseProxy{
+			Rewrite: func(r *httputil.ProxyRequest) {
+				r.SetURL(target)
+				r.Out.Host = r.In.Host
+				r.SetXForwarded()
+			},
+			Transport:     opts.Transport,
+			FlushInterval: opts.FlushInterval,
+			ErrorLog:      opts.ErrorLog,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				if r.Context().Err() != nil {
+					return // the client left
+				}
+				writeError(w, http.StatusBadGateway, "upstream", "wake: upstream of "+u.spec.ID+": "+err.Error())
+			},
+		}
+	}
+	return f
+}
+
+func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u := f.u
+	if r.URL.Path == f.opts.eventsPath() {
+		serveEvents(w, r, u)
+		return
+	}
+	if f.proxy == nil {
+		writeError(w, http.StatusBadGateway, "no_upstream", "wake: unit "+u.spec.ID+" has no Upstream")
+		return
+	}
+	user := f.opts.IsUserRequest == nil || f.opts.IsUserRequest(r)
+	if !user || !f.opts.mayWake(r.URL.Path) {
+		release, ok := u.pinIfReady()
+		if !ok {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "asleep", "wake: unit "+u.spec.ID+" is "+u.State().String())
+			return
+		}
+		defer release()
+		f.proxy.ServeHTTP(w, r)
+		return
+	}
+	release := u.Hold()
+	defer release()
+	if u.State() != Ready {
+		cause := r.Method + " " + r.URL.RequestURI() + " from " + r.RemoteAddr
+		if wantsPage(r) {
+			u.wakeAsync(cause)
+			servePage(w, r, u, f.opts.eventsPath())
+			return
+		}
+		if err := u.wake(r.Context(), cause, WhenReady); err != nil {
+			switch {
+			case r.Context().Err() != nil:
+				// The client left; nobody reads an answer.
+			case errors.Is(err, ErrWakeTimeout):
+				writeError(w, http.StatusGatewayTimeout, "wake_timeout", err.Error())
+			case errors.Is(err, ErrClosed):
+				writeError(w, http.StatusServiceUnavailable, "closed", err.Error())
+			default:
+				writeError(w, http.StatusBadGateway, "wake_failed", err.Error())
+			}
+			return
+		}
+	}
+	f.proxy.ServeHTTP(w, r)
+}
+
+// wantsPage reports whether r is a browser asking for a page.
+func wantsPage(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, v := range r.Header.Values("Accept") {
+		if strings.Contains(v, "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+func servePage(w http.ResponseWriter, r *http.Request, u *Unit, events string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_ = loadingPage.Execute(w, struct{ Unit, Events string }{u.spec.ID, events + "?unit=" + url.QueryEscape(u.spec.ID)})
+}
+
+// serveEvents streams the unit's events as Server-Sent Events, one JSON
+// [Event] per message: the current attempt's history, then live ones,
+// until ready, error or asleep (the loading page then reloads), the
+// client leaves, or the group shuts down. It neither wakes nor holds the
+// unit.
+func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit) {
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	sub := u.Subscribe()
+	for {
+		e, err := sub.Next(r.Context())
+		if err != nil {
+			return
+		}
+		b, _ := json.Marshal(e)
+		if _, err := w.Write([]byte("data: " + string(b) + "\n\n")); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		switch e.Kind {
+		case EventReady, EventError, EventAsleep:
+			return
+		}
+	}
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Error: msg, Code: code})
+}
+
+// Handler returns an http.Handler that serves several units: route names
+// the unit of each request (by Host, by path prefix, ...), and the
+// request is served as that unit's [Unit.Handler] with opts would. A
+// request that route maps to no unit of the group is answered 404 with
+// a JSON error (code "not_found"). The event stream of the loading page
+// is served at opts.EventsPath for every unit, which its "unit" query
+// parameter names, whatever route says.
+func (g *Group) Handler(route func(*http.Request) string, opts ProxyOptions) http.Handler {
+	gf := &groupFront{g: g, route: route, opts: opts}
+	return gf
+}
+
+type groupFront struct {
+	g     *Group
+	route func(*http.Request) string
+	opts  ProxyOptions
+	mu    sync.Mutex
+	fs    map[*Unit]http.Handler
+}
+
+func (gf *groupFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := ""
+	if r.URL.Path == gf.opts.eventsPath() {
+		id = r.URL.Query().Get("unit")
+	} else {
+		id = gf.route(r)
+	}
+	u, ok := gf.g.Unit(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "wake: no unit "+id)
+		return
+	}
+	gf.mu.Lock()
+	if gf.fs == nil {
+		gf.fs = map[*Unit]http.Handler{}
+	}
+	h := gf.fs[u]
+	if h == nil {
+		h = u.Handler(gf.opts)
+		gf.fs[u] = h
+	}
+	gf.mu.Unlock()
+	h.ServeHTTP(w, r)
+}

@@ -1,0 +1,320 @@
+//go:build linux
+
+package wake_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/wake"
+)
+
+// jsonError decodes a front's JSON error.
+func jsonError(t *testing.T, body string) (msg, code string) {
+	t.Helper()
+	var e struct{ Error, Code string }
+	require.NoError(t, json.Unmarshal([]byte(body), &e), "body %q", body)
+	return e.Error, e.Code
+}
+
+// TestStreamingResponseKeepsAwake: a proxied event stream holds the unit
+// awake past its idle timeout, on a mock clock, and its end starts the
+// idle window.
+func TestStreamingResponseKeepsAwake(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	g := newGroup(t, m, wake.WithSweepInterval(time.Hour))
+	spec := httpSpec(t, "web", wake.ModeFreeze, nil)
+	spec.IdleTimeout = time.Minute
+	u, err := g.Add(spec)
+	require.NoError(t, err)
+	srv := httptest.NewServer(u.Handler(wake.ProxyOptions{}))
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/stream", nil)
+	require.NoError(t, err)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	lines := bufio.NewScanner(resp.Body)
+	require.True(t, lines.Scan())
+	assert.Equal(t, "tick", lines.Text())
+
+	c.Add(10 * time.Minute)
+	g.Sweep()
+	assert.Equal(t, wake.Ready, u.State(), "slept under an open stream")
+	require.True(t, lines.Scan(), "the stream stopped: %v", lines.Err())
+	assert.Equal(t, 1, u.Status().Holds)
+
+	cancel()
+	resp.Body.Close()
+	require.Eventually(t, func() bool { return u.Status().Holds == 0 }, 20*time.Second, time.Millisecond)
+	assert.Equal(t, c.Now(), u.Status().LastActivity, "the end of the stream is activity")
+	c.Add(time.Minute + time.Nanosecond)
+	g.Sweep()
+	assert.Equal(t, wake.Asleep, u.State())
+}
+
+// TestNonUserRequests: requests that are not the user's neither wake the
+// unit nor count as activity; they are proxied while it is ready.
+func TestNonUserRequests(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	g := newGroup(t, m, wake.WithSweepInterval(time.Hour))
+	spec := httpSpec(t, "web", wake.ModeStop, nil)
+	spec.IdleTimeout = time.Minute
+	u, err := g.Add(spec)
+	require.NoError(t, err)
+	srv := httptest.NewServer(u.Handler(wake.ProxyOptions{
+		IsUserRequest: func(r *http.Request) bool { return r.Header.Get("X-Health") == "" },
+	}))
+	t.Cleanup(srv.Close)
+
+	code, body := get(t, srv.URL+"/", "X-Health", "1")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	_, ecode := jsonError(t, body)
+	assert.Equal(t, "asleep", ecode)
+	assert.Equal(t, wake.Asleep, u.State())
+	assert.Zero(t, u.Status().Attempts, "a health check woke the unit")
+
+	code, _ = get(t, srv.URL+"/")
+	require.Equal(t, 200, code)
+	woke := c.Now()
+	c.Add(time.Minute)
+	code, _ = get(t, srv.URL+"/", "X-Health", "1")
+	assert.Equal(t, 200, code, "a health check of a ready unit is proxied")
+	assert.Equal(t, woke, u.Status().LastActivity, "a health check counted as activity")
+	c.Add(time.Nanosecond)
+	g.Sweep()
+	assert.Equal(t, wake.Asleep, u.State())
+}
+
+// TestStartPath: only the start path wakes the unit; other paths are
+// refused while it sleeps and proxied once it is ready.
+func TestStartPath(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	u, err := g.Add(httpSpec(t, "web", wake.ModeStop, nil))
+	require.NoError(t, err)
+	srv := httptest.NewServer(u.Handler(wake.ProxyOptions{StartPath: "/status"}))
+	t.Cleanup(srv.Close)
+	code, _ := get(t, srv.URL+"/")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	code, _ = get(t, srv.URL+"/statusfoo")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Zero(t, u.Status().Attempts)
+	code, _ = get(t, srv.URL+"/status/201")
+	assert.Equal(t, 201, code)
+	code, body := get(t, srv.URL+"/")
+	assert.Equal(t, 200, code, body)
+}
+
+// TestFrontErrors: a wake that times out answers 504, one that fails
+// 502, both as JSON; a route to no unit 404.
+func TestFrontErrors(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	_, err := g.AddAll(
+		wake.Spec{ID: "slow", Command: shCommand("exec sleep 1000", nil), Upstream: freeAddr(t), WakeTimeout: 50 * time.Millisecond},
+		wake.Spec{ID: "exits", Command: helperCommand("exit", nil), Upstream: freeAddr(t)},
+	)
+	require.NoError(t, err)
+	srv := httptest.NewServer(g.Handler(func(r *http.Request) string {
+		id, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		return id
+	}, wake.ProxyOptions{}))
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		path       string
+		status     int
+		code, text string
+	}{
+		{"/slow/", http.StatusGatewayTimeout, "wake_timeout", "wake timed out"},
+		{"/exits/", http.StatusBadGateway, "wake_failed", "exit status 3"},
+		{"/nope/", http.StatusNotFound, "not_found", "no unit nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			status, body := get(t, srv.URL+tt.path)
+			assert.Equal(t, tt.status, status)
+			msg, code := jsonError(t, body)
+			assert.Equal(t, tt.code, code)
+			assert.Contains(t, msg, tt.text)
+		})
+	}
+}
+
+// readEvents reads a front's event stream to its end.
+func readEvents(t *testing.T, url string) []wake.Event {
+	t.Helper()
+	resp, err := client.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	var evs []wake.Event
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var e wake.Event
+			require.NoError(t, json.Unmarshal([]byte(data), &e))
+			evs = append(evs, e)
+		}
+	}
+	require.NoError(t, sc.Err())
+	return evs
+}
+
+// TestLoadingPageAndEvents: a browser gets the loading page at once while
+// the unit wakes, its event stream tells every step until ready, and the
+// next load is the application's.
+func TestLoadingPageAndEvents(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	proceed := make(chan struct{})
+	spec := httpSpec(t, "web", wake.ModeStop, nil)
+	spec.Probe = wake.FuncProbe(func(ctx context.Context, s *processes.Session) error {
+		select {
+		case <-proceed:
+			return wake.TCPProbe(spec.Upstream).Check(ctx, s)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	u, err := g.Add(spec)
+	require.NoError(t, err)
+	srv := httptest.NewServer(u.Handler(wake.ProxyOptions{}))
+	t.Cleanup(srv.Close)
+
+	code, page := get(t, srv.URL+"/some/page", "Accept", "text/html,application/xhtml+xml")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, page, "<title>Waking web…</title>")
+	assert.Contains(t, page, `new EventSource("/.sessionkit/wake/events?unit=web")`)
+	assert.Equal(t, wake.Waking, u.State(), "the page did not start the wake")
+
+	close(proceed)
+	evs := readEvents(t, srv.URL+wake.DefaultEventsPath+"?unit=web")
+	assert.Equal(t, []wake.EventKind{wake.EventStarting, wake.EventWaitingForReady, wake.EventReady}, kinds(evs))
+	for _, e := range evs {
+		assert.Equal(t, "web", e.Unit)
+		assert.Equal(t, uint64(1), e.Attempt)
+		assert.False(t, e.Time.IsZero())
+	}
+	assert.Contains(t, evs[0].Message, "pid ")
+	assert.Equal(t, "func", evs[1].Message)
+
+	code, body := get(t, srv.URL+"/", "Accept", "text/html")
+	assert.Equal(t, 200, code)
+	assert.Contains(t, body, "hello from ")
+	assert.Contains(t, u.Status().Woke.Why, "GET /some/page from 127.0.0.1:")
+}
+
+// TestSubscribeHistoryThenLive: a subscriber gets the current attempt's
+// history, then the sleep as it happens, then the next attempt's events.
+func TestSubscribeHistoryThenLive(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	u, err := g.Add(wake.Spec{ID: "u", Command: shCommand("exec sleep 1000", nil), Mode: wake.ModePause})
+	require.NoError(t, err)
+	require.NoError(t, u.Wake(wake.WithCause(t.Context(), "a test")))
+	assert.Equal(t, "a test", u.Status().Woke.Why)
+	sub := u.Subscribe()
+	next := func() wake.Event {
+		t.Helper()
+		e, err := sub.Next(t.Context())
+		require.NoError(t, err)
+		return e
+	}
+	assert.Equal(t, wake.EventStarting, next().Kind)
+	assert.Equal(t, wake.EventWaitingForReady, next().Kind)
+	assert.Equal(t, wake.EventReady, next().Kind)
+
+	got := make(chan wake.Event, 1)
+	go func() {
+		e, err := sub.Next(t.Context())
+		assert.NoError(t, err)
+		got <- e
+	}()
+	require.NoError(t, u.Sleep(t.Context()))
+	e := recv(t, got)
+	assert.Equal(t, wake.EventAsleep, e.Kind)
+	assert.Equal(t, "paused (SIGSTOP): Sleep called", e.Message)
+	require.NoError(t, u.Wake(t.Context()))
+	e = next()
+	assert.Equal(t, wake.EventWoke, e.Kind)
+	assert.Equal(t, uint64(2), e.Attempt)
+	assert.Contains(t, e.Message, "continued the stopped tree (SIGCONT)")
+	assert.Equal(t, wake.EventReady, next().Kind)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = sub.Next(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// TestServeTCP: the TCP front wakes the unit on connect, splices both
+// ways, holds the unit for the connection's life, and returns ctx.Err()
+// with no goroutine left when its ctx ends.
+func TestServeTCP(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	g := newGroup(t, m, wake.WithSweepInterval(time.Hour))
+	spec := httpSpec(t, "web", wake.ModeFreeze, nil)
+	spec.IdleTimeout = time.Minute
+	u, err := g.Add(spec)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- u.Serve(ctx, ln) }()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	_, err = io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, resp.ContentLength))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, string(b), "hello from ")
+	assert.Contains(t, u.Status().Woke.Why, "tcp connection from 127.0.0.1:")
+
+	c.Add(time.Hour)
+	g.Sweep()
+	assert.Equal(t, wake.Ready, u.State(), "slept under an open connection")
+	require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+	_, err = br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF, "the half-close was not passed on")
+	conn.Close()
+	require.Eventually(t, func() bool { return u.Status().Holds == 0 }, 20*time.Second, time.Millisecond)
+	c.Add(time.Minute + time.Nanosecond)
+	g.Sweep()
+	assert.Equal(t, wake.Asleep, u.State())
+
+	cancel()
+	assert.ErrorIs(t, recv(t, served), context.Canceled)
+	_, err = net.Dial("tcp", ln.Addr().String())
+	assert.Error(t, err, "the listener is still open")
+
+	noUp, err := g.Add(wake.Spec{ID: "none", Command: noCommand})
+	require.NoError(t, err)
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	assert.ErrorIs(t, noUp.Serve(t.Context(), ln2), wake.ErrInvalidSpec)
+}
