@@ -195,3 +195,11 @@ func recv[T any](t testing.TB, ch <-chan T) T {
 		panic("unreachable")
 	}
 }
+
+// mustCmd makes a command with a unit's Command function.
+func mustCmd(t testing.TB, f func(context.Context) (*exec.Cmd, error)) *exec.Cmd {
+	t.Helper()
+	cmd, err := f(context.Background())
+	require.NoError(t, err)
+	return cmd
+}
