@@ -1,0 +1,88 @@
+package pgfleet_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes/fleet"
+)
+
+// TestStressClaimers: 8 claimers over 10,000 commands of one host,
+// dispatched while they claim: each claimer waits on the host's
+// notifications (LISTEN) and claims batches of 1 to 32 with FOR UPDATE
+// SKIP LOCKED. Every command is claimed exactly once.
+func TestStressClaimers(t *testing.T) {
+	const n, claimers = 10_000, 8
+	st, _ := newStore(t)
+	ctx := t.Context()
+	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{QueueCapacity: n, Workers: 4})
+	dispatched := make(chan struct{})
+	go func() { defer close(dispatched); d.Start() }()
+	defer func() { d.Stop(); <-dispatched }()
+
+	var mu sync.Mutex
+	claims := make(map[string]int, n)
+	total := 0
+	allClaimed := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range claimers {
+		sub, err := st.Subscribe(ctx, fleet.HostTopic("h"))
+		require.NoError(t, err)
+		wg.Go(func() {
+			defer sub.Close()
+			batch := []int{1, 4, 16, 32}[w%4]
+			for {
+				got, err := st.Claim(context.Background(), "h", batch, time.Now(), time.Minute)
+				if !assert.NoError(t, err) {
+					return
+				}
+				mu.Lock()
+				for _, c := range got {
+					claims[c.ID]++
+				}
+				total += len(got)
+				if len(got) > 0 && total == n {
+					close(allClaimed)
+				}
+				mu.Unlock()
+				if len(got) == batch {
+					continue
+				}
+				select {
+				case <-allClaimed:
+					return
+				case <-sub.C():
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	cmds := make([]*fleet.Command, 0, 500)
+	for i := range n {
+		cmds = append(cmds, &fleet.Command{ID: fmt.Sprintf("c%05d", i), HostID: "h", Kind: fleet.KindSignal})
+		if len(cmds) == cap(cmds) {
+			require.NoError(t, st.Enqueue(ctx, time.Now(), cmds...))
+			for _, c := range cmds {
+				require.NoError(t, d.Redispatch(c.ID))
+			}
+			cmds = cmds[:0]
+		}
+	}
+	wg.Wait()
+	require.Len(t, claims, n, "commands claimed")
+	for id, k := range claims {
+		if k != 1 {
+			t.Errorf("command %s claimed %d times", id, k)
+		}
+	}
+	left, err := st.Commands(ctx, fleet.CommandFilter{States: []string{fleet.CommandPending, fleet.CommandSent}})
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}
