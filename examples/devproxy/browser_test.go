@@ -1,0 +1,170 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/processes/wake"
+)
+
+// chromiumPath returns the Chromium binary, skipping the test without one
+// (failing it under CI=true).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "no chromium in PATH: install Debian's chromium package (apt-get install chromium)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// chromiumPIDs returns the processes whose program is Chromium, exiting
+// ones and zombies included (by their command name).
+func chromiumPIDs(t *testing.T) []int {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join("/proc", d.Name(), "comm"))
+		if err != nil {
+			continue // gone
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+		if strings.Contains(string(comm), "chrom") || strings.Contains(filepath.Base(argv0), "chromium") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// poll waits until the JavaScript expression expr is true in the page,
+// across the reloads of the loading page: a poll that a navigation cut
+// short is polled again in the new document.
+func poll(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(time.Until(deadline)))(ctx, t)
+			if err == nil {
+				return nil
+			}
+			if ctx.Err() != nil || time.Now().After(deadline) {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+				defer cancel()
+				shown, _ := chromedp.Evaluate[string](`document.title + " | " + document.body.innerText`)(sctx, t)
+				return fmt.Errorf("waiting for %s: %w; the page shows %q", expr, err, shown)
+			}
+			// A navigation destroyed the document polled: a moment for
+			// the next one to exist.
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+	})
+}
+
+// evaluate runs the JavaScript expression expr in the page and returns its value.
+func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	require.NoError(t, err, "evaluate %s", expr)
+	return v
+}
+
+// seenKey is where the loading page keeps the kinds of the events it
+// received, across its reloads.
+const seenKey = `JSON.parse(sessionStorage.getItem("sessionkit-wake:devserver") || "[]")`
+
+// TestBrowser drives headless Chromium to the dev server while it
+// sleeps: the loading page follows the wake over Server-Sent Events and
+// reloads itself into the application's page, first after a cold start,
+// then after the server was frozen and thawed.
+func TestBrowser(t *testing.T) {
+	chromium := chromiumPath(t)
+	before := chromiumPIDs(t)
+	a, srv := startApp(t, wake.ModeFreeze)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(800, 600),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	browserDone := false
+	stopBrowser := func() {
+		if browserDone {
+			return
+		}
+		browserDone = true
+		assert.NoError(t, chromedp.Cancel(bctx))
+		cancelBrowser()
+		cancelAlloc()
+	}
+	defer stopBrowser()
+
+	t.Run("cold start", func(t *testing.T) {
+		require.Equal(t, wake.Asleep, a.Unit().State())
+		require.NoError(t, chromedp.Do(bctx,
+			chromedp.Navigate(srv.URL+"/"),
+			poll(`document.getElementById("app") !== null`),
+		))
+		assert.Equal(t, "hello from devproxy", evaluate[string](t, bctx, `document.getElementById("app").textContent`))
+		assert.Equal(t, "devproxy test", evaluate[string](t, bctx, `document.title`))
+		seen := evaluate[[]string](t, bctx, seenKey)
+		assert.Equal(t, []string{"starting", "waiting for ready", "ready"}, seen,
+			"the events the loading page followed")
+		assert.Equal(t, 1, a.Unit().Status().ColdStarts)
+	})
+
+	t.Run("thaw", func(t *testing.T) {
+		pid := a.Unit().Status().Pid
+		require.NoError(t, a.Unit().Sleep(t.Context()))
+		require.NoError(t, chromedp.Do(bctx,
+			chromedp.Reload(),
+			poll(`document.getElementById("app") !== null`),
+		))
+		seen := evaluate[[]string](t, bctx, seenKey)
+		assert.Equal(t, []string{"starting", "waiting for ready", "ready", "woke", "ready"}, seen,
+			"the events the loading page followed")
+		st := a.Unit().Status()
+		assert.Equal(t, pid, st.Pid, "thawed, not started again")
+		assert.Equal(t, 2, st.Attempts)
+	})
+
+	stopBrowser()
+	require.NoError(t, ctx.Err(), "the test's time ran out")
+	assert.Eventually(t, func() bool { return len(chromiumPIDs(t)) <= len(before) }, 10*time.Second, 50*time.Millisecond,
+		"chromium processes left: before %v, after %v", before, chromiumPIDs(t))
+}

@@ -1,0 +1,130 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sessionkit/sessionkit/internal/proctest"
+	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/wake"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// pythonPath returns a Python 3 interpreter, the system's first: a pyenv
+// shim runs bash scripts that may wait for a stale lock. Without one the
+// test is skipped (failed under CI=true).
+func pythonPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/python3", "/usr/local/bin/python3"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("python3"); err == nil {
+		return p
+	}
+	msg := "no python3: install Debian's python3 package"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+const page = "<!doctype html><title>devproxy test</title><h1 id=app>hello from devproxy</h1>"
+
+// startApp runs the dev proxy's app over a directory holding index.html,
+// on a Manager shut down when the test ends.
+func startApp(t *testing.T, mode wake.Mode) (*app, *httptest.Server) {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.html"), []byte(page), 0o644))
+	m := processes.NewManager(0)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, m.Shutdown(ctx))
+	})
+	upstream, err := freeLoopback()
+	require.NoError(t, err)
+	a, err := newApp(m, config{Dir: dir, Python: pythonPath(t), Upstream: upstream, Idle: 30 * time.Second, Mode: mode})
+	require.NoError(t, err)
+	srv := httptest.NewServer(a)
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, a.Close(ctx))
+	})
+	return a, srv
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// TestCurlWakesTheServer: the first request starts Python and is served
+// by it; frozen, the same process serves the next request after a thaw;
+// the status route tells each step without waking anything.
+func TestCurlWakesTheServer(t *testing.T) {
+	a, srv := startApp(t, wake.ModeFreeze)
+	status := func() map[string]any {
+		t.Helper()
+		code, body := get(t, srv.URL+statusPath)
+		require.Equal(t, 200, code)
+		var st map[string]any
+		require.NoError(t, json.Unmarshal([]byte(body), &st))
+		return st
+	}
+	assert.Equal(t, "asleep", status()["state"])
+
+	code, body := get(t, srv.URL+"/")
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, page, body)
+	st := status()
+	assert.Equal(t, "ready", st["state"])
+	assert.Contains(t, st["woke_because"], "GET / from 127.0.0.1:")
+	assert.Equal(t, "30.0", st["sleep_in_seconds"])
+	pid := int(st["pid"].(float64))
+
+	require.NoError(t, a.Unit().Sleep(t.Context()))
+	st = status()
+	assert.Equal(t, "asleep", st["state"])
+	assert.Equal(t, true, st["kept"])
+	assert.Equal(t, "Sleep called", st["slept_because"])
+
+	code, body = get(t, srv.URL+"/index.html")
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, page, body)
+	st = status()
+	assert.Equal(t, float64(pid), st["pid"], "a cold start instead of a thaw")
+	assert.Equal(t, float64(1), st["cold_starts"])
+	assert.Equal(t, float64(2), st["attempts"])
+
+	require.NoError(t, a.Close(t.Context()))
+	proctest.RequireGone(t, pid)
+}
