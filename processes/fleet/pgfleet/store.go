@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,11 +70,6 @@ func channelSQL(n int) string { return channelOf(fmt.Sprintf("$%d", n)) }
 // channelOf is channelSQL of a topic given as an SQL expression.
 func channelOf(topic string) string {
 	return "'fleet_' || md5(current_schema() || chr(31) || " + topic + ")"
-}
-
-// tx runs fn in a transaction.
-func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
 }
 
 const hostCols = `id, cluster_id, cluster_name, region, platform, capacity, addr, connected, sessions, seats, beats, last_heartbeat, registered_at`
@@ -157,22 +153,39 @@ func (s *Store) Hosts(ctx context.Context) ([]fleet.Host, error) {
 	return out, nil
 }
 
-// chooseSQL is the placement: the least loaded fitting host, locked. The
-// load is compared as float8, which orders seats/capacity exactly for
-// counts below 2^53 (IEEE division is correctly rounded). Under READ
-// COMMITTED a row changed by a concurrent placement is re-checked after
-// the lock and skipped if it no longer fits, and the next row is taken.
-const chooseSQL = `SELECT id FROM ` + hostsTable + `
-WHERE seats < capacity AND last_heartbeat >= $1
-	AND ($2 = '' OR cluster_id = $2) AND ($3 = '' OR region = $3) AND ($4 = '' OR platform = $4)
-	AND (connected OR NOT $5)
-ORDER BY seats::float8 / capacity, seats, id
-LIMIT 1
-FOR UPDATE`
+// placeSQL is the placement, in one statement: the least loaded fitting
+// host is chosen and locked (choice), the session's record inserted on
+// it, or a final record of the same ID replaced (ins: nothing when a
+// record of the ID holds a seat), and the host's seat taken only if the
+// record was written (upd). The load is compared as float8, which orders
+// seats/capacity exactly for counts below 2^53 (IEEE division is
+// correctly rounded). Under READ COMMITTED a host row changed by a
+// concurrent placement is re-checked once locked and skipped if it no
+// longer fits, and the next row is taken (see "Read Committed Isolation
+// Level" in the PostgreSQL documentation), so a host is never overfilled.
+// The last column tells ErrNoAgent (no choice) from ErrExists.
+const placeSQL = `WITH choice AS (
+	SELECT id FROM ` + hostsTable + `
+	WHERE seats < capacity AND last_heartbeat >= $1
+		AND ($2 = '' OR cluster_id = $2) AND ($3 = '' OR region = $3) AND ($4 = '' OR platform = $4)
+		AND (connected OR NOT $5)
+	ORDER BY seats::float8 / capacity, seats, id
+	LIMIT 1
+	FOR UPDATE
+), ins AS (
+	INSERT INTO ` + sessionsTable + ` AS s (id, workspace_id, host_id, state, reason, created_at, updated_at)
+	SELECT $6, $7, choice.id, 'pending', '', $8, $8 FROM choice
+	ON CONFLICT (id) DO UPDATE SET workspace_id = EXCLUDED.workspace_id, host_id = EXCLUDED.host_id, state = 'pending',
+		reason = '', created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+	WHERE s.state NOT IN ('pending', 'running', 'terminating')
+	RETURNING s.host_id
+), upd AS (
+	UPDATE ` + hostsTable + ` h SET seats = h.seats + 1 FROM ins WHERE h.id = ins.host_id
+	RETURNING ` + "h.id, h.cluster_id, h.cluster_name, h.region, h.platform, h.capacity, h.addr, h.connected, h.sessions, h.seats, h.beats, h.last_heartbeat, h.registered_at" + `
+)
+SELECT upd.*, (SELECT count(*) FROM choice) FROM (SELECT 1) one LEFT JOIN upd ON true`
 
-// Place: see [fleet.Store]. One transaction: the session's row is locked
-// (or found absent), the host chosen and locked, its seat taken and the
-// record written.
+// Place: see [fleet.Store]. One statement.
 func (s *Store) Place(ctx context.Context, p fleet.Placement) (fleet.Host, error) {
 	if p.SessionID == "" {
 		return fleet.Host{}, fmt.Errorf("pgfleet: place: empty session ID: %w", fleet.ErrInvalid)
@@ -182,41 +195,28 @@ func (s *Store) Place(ctx context.Context, p fleet.Placement) (fleet.Host, error
 		c = &fleet.SelectionCriteria{}
 	}
 	now := ts(p.Now)
-	var h fleet.Host
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var state string
-		err := tx.QueryRow(ctx, `SELECT state FROM `+sessionsTable+` WHERE id = $1 FOR UPDATE`, p.SessionID).Scan(&state)
-		if err == nil && fleet.HoldsSeat(state) {
-			return fmt.Errorf("pgfleet: place %q: %w", p.SessionID, fleet.ErrExists)
-		}
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return wrap("place", err)
-		}
-		var id string
-		err = tx.QueryRow(ctx, chooseSQL, now.Add(-p.TTL), c.ClusterID, c.Region, c.Platform, c.RequireConnected).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("pgfleet: place %q: %w", p.SessionID, fleet.ErrNoAgent)
-		}
-		if err != nil {
-			return wrap("place", err)
-		}
-		h, err = scanHost(tx.QueryRow(ctx, `UPDATE `+hostsTable+` SET seats = seats + 1 WHERE id = $1 RETURNING `+hostCols, id))
-		if err != nil {
-			return wrap("place", err)
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO `+sessionsTable+` (id, workspace_id, host_id, state, reason, created_at, updated_at)
-VALUES ($1, $2, $3, 'pending', '', $4, $4)
-ON CONFLICT (id) DO UPDATE SET workspace_id = EXCLUDED.workspace_id, host_id = EXCLUDED.host_id, state = 'pending', reason = '',
-	created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`, p.SessionID, p.WorkspaceID, id, now)
-		if err != nil {
-			return wrap("place", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return fleet.Host{}, err
+	var (
+		id, clusterID, clusterName, region, platform, addr *string
+		capacity, sessions, seats                          *int
+		connected                                          *bool
+		beats                                              *int64
+		last, registered                                   *time.Time
+		chosen                                             int64
+	)
+	err := s.pool.QueryRow(ctx, placeSQL, now.Add(-p.TTL), c.ClusterID, c.Region, c.Platform, c.RequireConnected,
+		p.SessionID, p.WorkspaceID, now).Scan(&id, &clusterID, &clusterName, &region, &platform, &capacity, &addr,
+		&connected, &sessions, &seats, &beats, &last, &registered, &chosen)
+	switch {
+	case err != nil:
+		return fleet.Host{}, wrap("place "+p.SessionID, err)
+	case chosen == 0:
+		return fleet.Host{}, fmt.Errorf("pgfleet: place %q: %w", p.SessionID, fleet.ErrNoAgent)
+	case id == nil:
+		return fleet.Host{}, fmt.Errorf("pgfleet: place %q: %w", p.SessionID, fleet.ErrExists)
 	}
-	return h, nil
+	return fleet.Host{ID: *id, ClusterID: *clusterID, ClusterName: *clusterName, Region: *region, Platform: *platform,
+		Capacity: *capacity, Addr: *addr, Connected: *connected, Sessions: *sessions, Seats: *seats, Beats: *beats,
+		LastHeartbeat: last.UTC(), RegisteredAt: registered.UTC()}, nil
 }
 
 const sessionCols = `id, workspace_id, host_id, state, reason, created_at, updated_at`
@@ -258,50 +258,49 @@ WHERE ($1 = '' OR host_id = $1) AND (cardinality($2::text[]) = 0 OR state = ANY(
 	return out, nil
 }
 
-// Transition: see [fleet.Store]. One transaction: the record is locked,
-// changed, and its host's seat count adjusted.
+// transitionSQL is Transition in one statement: the record is locked
+// (old), changed if its state is one of $2 (upd), and its host's seat
+// count moved by the difference the change makes (h).
+const transitionSQL = `WITH old AS (
+	SELECT id, state, host_id FROM ` + sessionsTable + ` WHERE id = $1 FOR UPDATE
+), upd AS (
+	UPDATE ` + sessionsTable + ` s SET state = $3, reason = $4, updated_at = $5 FROM old
+	WHERE s.id = old.id AND (cardinality($2::text[]) = 0 OR old.state = ANY($2))
+	RETURNING old.host_id, (CASE WHEN $6 THEN 1 ELSE 0 END) -
+		(CASE WHEN old.state IN ('pending', 'running', 'terminating') THEN 1 ELSE 0 END) AS delta
+), h AS (
+	UPDATE ` + hostsTable + ` SET seats = greatest(seats + upd.delta, 0) FROM upd
+	WHERE ` + hostsTable + `.id = upd.host_id AND upd.delta <> 0
+	RETURNING 1
+)
+SELECT (SELECT count(*) FROM old), (SELECT count(*) FROM upd), (SELECT count(*) FROM h)`
+
+// Transition: see [fleet.Store]. One statement.
 func (s *Store) Transition(ctx context.Context, id string, from []string, to, reason string, now time.Time) (bool, error) {
-	done := false
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var state, host string
-		err := tx.QueryRow(ctx, `SELECT state, host_id FROM `+sessionsTable+` WHERE id = $1 FOR UPDATE`, id).Scan(&state, &host)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("session", id)
-		}
-		if err != nil {
-			return wrap("transition "+id, err)
-		}
-		if len(from) > 0 && !slices.Contains(from, state) {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE `+sessionsTable+` SET state = $2, reason = $3, updated_at = $4 WHERE id = $1`, id, to, reason, ts(now)); err != nil {
-			return wrap("transition "+id, err)
-		}
-		delta := 0
-		switch was, is := fleet.HoldsSeat(state), fleet.HoldsSeat(to); {
-		case was && !is:
-			delta = -1
-		case !was && is:
-			delta = 1
-		}
-		if delta != 0 {
-			if _, err := tx.Exec(ctx, `UPDATE `+hostsTable+` SET seats = greatest(seats + $2, 0) WHERE id = $1`, host, delta); err != nil {
-				return wrap("transition "+id, err)
-			}
-		}
-		done = true
-		return nil
-	})
-	return done, err
+	if from == nil {
+		from = []string{}
+	}
+	var found, changed, seats int64
+	err := s.pool.QueryRow(ctx, transitionSQL, id, from, to, reason, ts(now), fleet.HoldsSeat(to)).Scan(&found, &changed, &seats)
+	if err != nil {
+		return false, wrap("transition "+id, err)
+	}
+	if found == 0 {
+		return false, notFound("session", id)
+	}
+	return changed > 0, nil
 }
 
 const commandCols = `id, host_id, session_id, kind, payload, state, attempts, error, result, created_at, sent_at, acked_at, done_at, lease_until`
 
-func scanCommand(row pgx.Row) (fleet.Command, error) {
+func scanCommand(row pgx.Row) (fleet.Command, error) { return scanCommandExtra(row) }
+
+// scanCommandExtra scans a command and then the extra columns after it.
+func scanCommandExtra(row pgx.Row, extra ...any) (fleet.Command, error) {
 	var c fleet.Command
 	var sent, acked, done, lease *time.Time
-	err := row.Scan(&c.ID, &c.HostID, &c.SessionID, &c.Kind, &c.Payload, &c.State, &c.Attempts, &c.Error, &c.Result,
-		&c.CreatedAt, &sent, &acked, &done, &lease)
+	err := row.Scan(append([]any{&c.ID, &c.HostID, &c.SessionID, &c.Kind, &c.Payload, &c.State, &c.Attempts, &c.Error, &c.Result,
+		&c.CreatedAt, &sent, &acked, &done, &lease}, extra...)...)
 	c.CreatedAt = c.CreatedAt.UTC()
 	for _, p := range []struct {
 		from *time.Time
@@ -381,8 +380,13 @@ ORDER BY seq`, f.HostID, f.SessionID, states)
 // decided from its state, lease and attempts, applied, and its host (or
 // DoneTopic) notified; NOTIFY is delivered at commit (see NOTIFY in the
 // PostgreSQL documentation).
+// sendSQL is Send in one statement: the command is locked (c), the step
+// decided from its state, lease and attempts (d), applied (u), and its
+// host (or DoneTopic) notified (n); NOTIFY is delivered at commit (see
+// NOTIFY in the PostgreSQL documentation). It returns the row as it is
+// after the step, and the notifications sent.
 var sendSQL = `WITH c AS (
-	SELECT id, host_id, state, attempts, lease_until FROM ` + commandsTable + ` WHERE id = $1 FOR UPDATE
+	SELECT ` + commandCols + ` FROM ` + commandsTable + ` WHERE id = $1 FOR UPDATE
 ), d AS (
 	SELECT id, host_id, CASE
 		WHEN state = 'pending' OR (state IN ('sent', 'ack') AND lease_until < $2) THEN
@@ -399,27 +403,43 @@ var sendSQL = `WITH c AS (
 		done_at = CASE d.act WHEN 'fail' THEN $2 ELSE t.done_at END,
 		error = CASE d.act WHEN 'fail' THEN 'fleet: no completion after ' || t.attempts || ' attempts' ELSE t.error END
 	FROM d WHERE t.id = d.id AND d.act IN ('send', 'fail')
-	RETURNING t.id
+	RETURNING ` + prefixed("t.", commandCols) + `
 ), n AS (
 	SELECT pg_notify(CASE d.act WHEN 'fail' THEN ` + channelSQL(5) + ` ELSE ` + channelOf("'host:' || d.host_id") + ` END,
 		CASE d.act WHEN 'fail' THEN d.id ELSE '' END)
 	FROM d WHERE d.act IN ('send', 'fail', 'renotify')
 )
-SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM u), (SELECT count(*) FROM n)`
+SELECT *, (SELECT count(*) FROM n) FROM u
+UNION ALL
+SELECT *, (SELECT count(*) FROM n) FROM c WHERE NOT EXISTS (SELECT 1 FROM u)`
 
-// Send: see [fleet.Store].
+// prefixed returns the comma-separated columns cols, each with p before.
+func prefixed(p, cols string) string {
+	f := strings.Split(cols, ", ")
+	for i := range f {
+		f[i] = p + f[i]
+	}
+	return strings.Join(f, ", ")
+}
+
+// Send: see [fleet.Store]. One statement.
 func (s *Store) Send(ctx context.Context, id string, now time.Time, lease time.Duration, maxAttempts int) (fleet.Command, error) {
 	now = ts(now)
-	var found, changed, notified int64
-	err := s.pool.QueryRow(ctx, sendSQL, id, now, ts(now.Add(lease)), maxAttempts, string(fleet.DoneTopic)).
-		Scan(&found, &changed, &notified)
+	rows, err := s.pool.Query(ctx, sendSQL, id, now, ts(now.Add(lease)), maxAttempts, string(fleet.DoneTopic))
 	if err != nil {
 		return fleet.Command{}, wrap("send "+id, err)
 	}
-	if found == 0 {
+	var notified int64
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (fleet.Command, error) {
+		return scanCommandExtra(r, &notified)
+	})
+	if err != nil {
+		return fleet.Command{}, wrap("send "+id, err)
+	}
+	if len(out) == 0 {
 		return fleet.Command{}, notFound("command", id)
 	}
-	return s.Command(ctx, id)
+	return out[0], nil
 }
 
 // claimSQL acknowledges up to $2 sent commands of host $1, oldest first,

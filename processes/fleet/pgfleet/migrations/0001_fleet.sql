@@ -32,11 +32,13 @@ CREATE INDEX sessionkit_fleet_sessions_open ON sessionkit_fleet_sessions (state)
 	WHERE state IN ('pending', 'running', 'terminating', 'exited');
 
 -- The durable commands: pending → sent → ack → completed | failed. seq
--- orders them; the partial indexes serve the claim (a host's sent
--- commands, oldest first) and the recovery (every command in flight).
+-- orders them. Only partial indexes cover seq, so that a claim can use
+-- no other index than its own (a host's sent commands, oldest first) and
+-- never walks past acknowledged rows; the recovery reads the pending
+-- commands and the leased ones by their lease.
 CREATE TABLE sessionkit_fleet_commands (
 	id          text COLLATE "C" PRIMARY KEY,
-	seq         bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+	seq         bigint GENERATED ALWAYS AS IDENTITY,
 	host_id     text COLLATE "C" NOT NULL,
 	session_id  text COLLATE "C" NOT NULL,
 	kind        text NOT NULL,
@@ -52,5 +54,6 @@ CREATE TABLE sessionkit_fleet_commands (
 	lease_until timestamptz
 );
 CREATE INDEX sessionkit_fleet_commands_claim ON sessionkit_fleet_commands (host_id, seq) WHERE state = 'sent';
-CREATE INDEX sessionkit_fleet_commands_inflight ON sessionkit_fleet_commands (seq) WHERE state IN ('pending', 'sent', 'ack');
+CREATE INDEX sessionkit_fleet_commands_pending ON sessionkit_fleet_commands (seq) WHERE state = 'pending';
+CREATE INDEX sessionkit_fleet_commands_leased ON sessionkit_fleet_commands (lease_until) WHERE state IN ('sent', 'ack');
 CREATE INDEX sessionkit_fleet_commands_session ON sessionkit_fleet_commands (session_id);
