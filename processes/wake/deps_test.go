@@ -237,3 +237,26 @@ func TestOutputProbeOfAnExitedProcess(t *testing.T) {
 	require.ErrorIs(t, err, wake.ErrExitedBeforeReady)
 	assert.Contains(t, err.Error(), "exit status 1")
 }
+
+// TestWakeTimeoutCoversDependencies: a dependent's WakeTimeout bounds its
+// dependencies' wakes too.
+func TestWakeTimeoutCoversDependencies(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	stuck := wake.FuncProbe(func(context.Context, *processes.Session) error { return errors.New("still loading") })
+	_, err := g.AddAll(
+		wake.Spec{ID: "db", Command: shCommand("exec sleep 1000", nil), Probe: stuck, WakeTimeout: time.Hour},
+		wake.Spec{ID: "web", Command: shCommand("exec sleep 1000", nil), WakeTimeout: 100 * time.Millisecond,
+			DependsOn: []wake.Dependency{{Unit: "db"}}},
+	)
+	require.NoError(t, err)
+	web, _ := g.Unit("web")
+	err = web.Wake(t.Context())
+	require.ErrorIs(t, err, wake.ErrWakeTimeout)
+	assert.Contains(t, err.Error(), `dependency "db"`)
+	assert.Equal(t, wake.Failed, web.State())
+	assert.Zero(t, web.Status().ColdStarts, "web started before its dependency was ready")
+	db, _ := g.Unit("db")
+	assert.Equal(t, wake.Waking, db.State(), "db's own wake goes on, bounded by its own timeout")
+	assert.Zero(t, db.Status().Holds, "the failed dependent still holds db")
+}

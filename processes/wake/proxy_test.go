@@ -130,6 +130,7 @@ func TestFrontErrors(t *testing.T) {
 	_, err := g.AddAll(
 		wake.Spec{ID: "slow", Command: shCommand("exec sleep 1000", nil), Upstream: freeAddr(t), WakeTimeout: 50 * time.Millisecond},
 		wake.Spec{ID: "exits", Command: helperCommand("exit", nil), Upstream: freeAddr(t)},
+		httpSpec(t, "web", wake.ModeStop, nil),
 	)
 	require.NoError(t, err)
 	srv := httptest.NewServer(g.Handler(func(r *http.Request) string {
@@ -145,6 +146,7 @@ func TestFrontErrors(t *testing.T) {
 		{"/slow/", http.StatusGatewayTimeout, "wake_timeout", "wake timed out"},
 		{"/exits/", http.StatusBadGateway, "wake_failed", "exit status 3"},
 		{"/nope/", http.StatusNotFound, "not_found", "no unit nope"},
+		{wake.DefaultEventsPath + "?unit=nope", http.StatusNotFound, "not_found", "no unit nope"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -155,6 +157,18 @@ func TestFrontErrors(t *testing.T) {
 			assert.Contains(t, msg, tt.text)
 		})
 	}
+
+	// The route's unit is woken and proxied to; the event stream of each
+	// unit is found by its "unit" parameter whatever the route says.
+	status, body := get(t, srv.URL+"/web/page")
+	assert.Equal(t, 200, status)
+	assert.Contains(t, body, "hello from ")
+	evs := readEvents(t, srv.URL+wake.DefaultEventsPath+"?unit=web")
+	assert.Equal(t, []wake.EventKind{wake.EventStarting, wake.EventWaitingForReady, wake.EventReady}, kinds(evs))
+	evs = readEvents(t, srv.URL+wake.DefaultEventsPath+"?unit=exits")
+	require.NotEmpty(t, evs)
+	assert.Equal(t, wake.EventError, evs[len(evs)-1].Kind)
+	assert.Contains(t, evs[len(evs)-1].Message, "exit status 3")
 }
 
 // readEvents reads a front's event stream to its end.

@@ -194,12 +194,16 @@ func TestSleepingUnitCost(t *testing.T) {
 		wg.Go(func() { assert.NoError(t, u.Wake(t.Context())) })
 	}
 	wg.Wait()
-	assert.Equal(t, slept, goroutinesIn(wakePkg), "a ready unit watches its process")
+	// The wakes' goroutines end just after their callers return.
+	assert.Eventually(t, func() bool { return goroutinesIn(wakePkg) == slept }, 20*time.Second, time.Millisecond,
+		"a ready unit watches its process, and nothing more")
 	for _, u := range units {
 		require.NoError(t, u.Sleep(t.Context()))
 	}
-	assert.Zero(t, goroutinesIn(wakePkg), "goroutines of package wake with every unit asleep")
-	assert.Zero(t, goroutinesIn(processesPkg), "goroutines of package processes with every unit stopped")
+	assert.Eventually(t, func() bool { return goroutinesIn(wakePkg) == 0 }, 20*time.Second, time.Millisecond,
+		"goroutines of package wake with every unit asleep")
+	assert.Eventually(t, func() bool { return goroutinesIn(processesPkg) == 0 }, 20*time.Second, time.Millisecond,
+		"goroutines of package processes with every unit stopped")
 	perSlept := float64(heapAlloc()-before) / slept
 	t.Logf("a unit woken and stopped: %.0f B", perSlept)
 	assert.LessOrEqual(t, perSlept, 4096.0)
@@ -219,8 +223,10 @@ func TestSleepingUnitCost(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, frozen.Wake(t.Context()))
 	require.NoError(t, frozen.Sleep(t.Context()))
-	assert.Zero(t, goroutinesIn(wakePkg), "goroutines of package wake with a unit frozen")
+	assert.Eventually(t, func() bool { return goroutinesIn(wakePkg) == 0 }, 20*time.Second, time.Millisecond,
+		"goroutines of package wake with a unit frozen")
 	perSession := counts[1] - counts[0]
-	assert.Equal(t, perSession, goroutinesIn(processesPkg)-counts[1],
+	assert.Positive(t, perSession)
+	assert.Eventually(t, func() bool { return goroutinesIn(processesPkg)-counts[1] == perSession }, 20*time.Second, time.Millisecond,
 		"goroutines of a frozen unit's session vs a bare frozen session's (%d)", perSession)
 }
