@@ -349,3 +349,98 @@ func BenchmarkCommandLifecycle(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commands/s")
 }
+
+// BenchmarkSessionStart: the database's work for one session started
+// through the gateway, from GOMAXPROCS×4 goroutines: Place, Enqueue,
+// Send, Claim, the record made running, Complete, and the gateway's read
+// of the result (seven statements).
+func BenchmarkSessionStart(b *testing.B) {
+	st, _ := newStore(b)
+	registerHosts(b, st, 100)
+	ctx := context.Background()
+	var seq atomic.Int64
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			sid := "s" + strconv.FormatInt(seq.Add(1), 10)
+			now := time.Now()
+			h, err := st.Place(ctx, fleet.Placement{SessionID: sid, Now: now, TTL: time.Hour})
+			if err == nil {
+				err = st.Enqueue(ctx, now, &fleet.Command{ID: "start-" + sid, HostID: h.ID, SessionID: sid, Kind: fleet.KindStart})
+			}
+			if err == nil {
+				_, err = st.Send(ctx, "start-"+sid, now, time.Minute, 5)
+			}
+			if err == nil {
+				// Other goroutines' commands of this host may come first:
+				// claim one and complete whatever it is.
+				var got []fleet.Command
+				got, err = st.Claim(ctx, h.ID, 1, now, time.Minute)
+				for _, c := range got {
+					if err == nil {
+						_, err = st.Transition(ctx, c.SessionID, []string{fleet.SessionPending}, fleet.SessionRunning, "", now)
+					}
+					if err == nil {
+						err = st.Complete(ctx, c.ID, h.ID, nil, "", now)
+					}
+				}
+			}
+			if err == nil {
+				_, err = st.Command(ctx, "start-"+sid)
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "starts/s")
+}
+
+// BenchmarkHostReport: what one host's agent asks of the database at each
+// heartbeat (Agent.Sync without changes): the beat, and the records of its
+// sessions, for hosts of 100 and 1,000 sessions.
+func BenchmarkHostReport(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			st, _ := newStore(b)
+			ctx := context.Background()
+			require.NoError(b, st.RegisterHost(ctx, fleet.Host{ID: "h", Capacity: n}, time.Now()))
+			for i := range n {
+				_, err := st.Place(ctx, fleet.Placement{SessionID: fmt.Sprintf("s%05d", i), Now: time.Now(), TTL: time.Hour})
+				require.NoError(b, err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				require.NoError(b, st.Heartbeat(ctx, "h", n, time.Now()))
+				recs, err := st.Sessions(ctx, fleet.SessionFilter{HostID: "h", States: []string{fleet.SessionPending, fleet.SessionRunning, fleet.SessionTerminating, fleet.SessionExited}})
+				require.NoError(b, err)
+				require.Len(b, recs, n)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/session")
+		})
+	}
+}
+
+// BenchmarkReconcilePass: one SessionReconciler pass over 100 hosts and
+// 10,000 open sessions with nothing to do: the read of every host and
+// open session record.
+func BenchmarkReconcilePass(b *testing.B) {
+	st, db := newStore(b)
+	registerHosts(b, st, 100)
+	ctx := context.Background()
+	_, err := db.Pool.Exec(ctx, `INSERT INTO sessionkit_fleet_sessions (id, workspace_id, host_id, state, created_at, updated_at)
+SELECT 's' || i, '', 'h' || lpad((i % 100)::text, 3, '0'), 'running', now(), now() FROM generate_series(1, 10000) i`)
+	require.NoError(b, err)
+	r := fleet.NewSessionReconciler(fleet.ReconcilerOptions{Store: st})
+	b.ResetTimer()
+	for b.Loop() {
+		_, err := r.Reconcile(ctx)
+		require.NoError(b, err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/session")
+}

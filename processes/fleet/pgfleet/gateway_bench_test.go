@@ -2,11 +2,13 @@ package pgfleet_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 )
 
 // BenchmarkGatewayRequest: one poll of a session's output (GET
-// {sid}/output, 1 KiB of output, no wait) sent three ways in the same
+// {sid}/output, no wait) of 1 KiB and of 256 KiB, sent three ways in the same
 // run: "direct" to the host's handler, "bare-proxy" through a bare
 // httputil.ReverseProxy in front of it, and "gateway" through the fleet
 // gateway over the PostgreSQL Store (session lookup, cached for a
@@ -31,11 +33,13 @@ func BenchmarkGatewayRequest(b *testing.B) {
 	host := httptest.NewServer(httpapi.NewHandler(m, httpapi.Options{}))
 	b.Cleanup(host.Close)
 	require.NoError(b, st.RegisterHost(ctx, fleet.Host{ID: "h", Capacity: 10, Addr: host.URL}, time.Now()))
-	s := &processes.Session{ID: "s"}
-	m.Register(s)
-	s.Append("stdout", make([]byte, 1024))
-	_, err := st.Place(ctx, fleet.Placement{SessionID: "s", Now: time.Now(), TTL: time.Hour})
-	require.NoError(b, err)
+	for _, size := range []int{1 << 10, 256 << 10} {
+		s := &processes.Session{ID: strconv.Itoa(size)}
+		m.Register(s)
+		s.Append("stdout", make([]byte, size))
+		_, err := st.Place(ctx, fleet.Placement{SessionID: s.ID, Now: time.Now(), TTL: time.Hour})
+		require.NoError(b, err)
+	}
 
 	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{})
 	gw, err := fleet.NewGateway(ctx, st, fleet.NewAgentSelector(st, fleet.SelectorOptions{TTL: time.Hour}), d, fleet.GatewayOptions{})
@@ -44,6 +48,7 @@ func BenchmarkGatewayRequest(b *testing.B) {
 	gwSrv := httptest.NewServer(gw)
 	b.Cleanup(gwSrv.Close)
 
+	done := map[string]bool{}
 	target, _ := url.Parse(host.URL)
 	bareTr := http.DefaultTransport.(*http.Transport).Clone()
 	bareTr.MaxIdleConnsPerHost = 256
@@ -55,12 +60,18 @@ func BenchmarkGatewayRequest(b *testing.B) {
 
 	for _, tt := range []struct{ name, base string }{
 		{"direct", host.URL}, {"bare-proxy", bareSrv.URL}, {"gateway", gwSrv.URL},
+		{"direct", host.URL}, {"bare-proxy", bareSrv.URL}, {"gateway", gwSrv.URL},
 	} {
-		b.Run(tt.name, func(b *testing.B) {
+		size := 1 << 10
+		if done[tt.name] {
+			size = 256 << 10
+		}
+		done[tt.name] = true
+		b.Run(fmt.Sprintf("%dKiB/%s", size>>10, tt.name), func(b *testing.B) {
 			tr := &http.Transport{MaxIdleConnsPerHost: 16}
 			defer tr.CloseIdleConnections()
 			hc := &http.Client{Transport: tr}
-			u := tt.base + httpapi.DefaultPrefix + "/s/output?since=0"
+			u := tt.base + httpapi.DefaultPrefix + "/" + strconv.Itoa(size) + "/output?since=0"
 			get := func() {
 				resp, err := hc.Get(u)
 				if err != nil {
