@@ -68,6 +68,15 @@ type GatewayOptions struct {
 	// Transport carries proxied requests. Nil: a clone of
 	// http.DefaultTransport with 256 idle connections per host.
 	Transport http.RoundTripper
+	// CrossOrigin checks POST / before anything is placed, as the hosts'
+	// handlers check every state-changing route they serve (they see the
+	// client's Origin and Sec-Fetch-Site headers through the gateway).
+	// Nil means http.NewCrossOriginProtection(); configure the same
+	// trusted origins as on the hosts.
+	CrossOrigin *http.CrossOriginProtection
+	// AllowCrossOrigin turns the gateway's own check off, as
+	// httpapi.Options.AllowCrossOrigin does for a host.
+	AllowCrossOrigin bool
 	// Clock gives now. Nil: the real clock.
 	Clock clock.Clock
 	// Logger receives proxy errors at Warn. Nil discards.
@@ -171,9 +180,17 @@ func NewGateway(ctx context.Context, store Store, sel *AgentSelector, d *Command
 	g.sub = sub
 	g.wg.Go(g.wake)
 
+	if !opts.AllowCrossOrigin && g.opts.CrossOrigin == nil {
+		g.opts.CrossOrigin = http.NewCrossOriginProtection()
+	}
 	g.mux = http.NewServeMux()
-	g.mux.HandleFunc("POST "+g.prefix+"/{$}", g.serveStart)
-	g.mux.HandleFunc("GET "+g.prefix+"/{$}", g.serveList)
+	for _, p := range []string{g.prefix + "/{$}", g.prefix} {
+		if p == "" {
+			continue
+		}
+		g.mux.HandleFunc("POST "+p, g.serveStart)
+		g.mux.HandleFunc("GET "+p, g.serveList)
+	}
 	g.mux.HandleFunc(g.prefix+"/{sid}", g.serveSession)
 	g.mux.HandleFunc(g.prefix+"/{sid}/{rest...}", g.serveSession)
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -279,6 +296,12 @@ func (g *Gateway) criteria(r *http.Request) *SelectionCriteria {
 }
 
 func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
+	if !g.opts.AllowCrossOrigin {
+		if err := g.opts.CrossOrigin.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, httpapi.CodeCrossOrigin, "httpapi: cross-origin request refused")
+			return
+		}
+	}
 	ws, scoped, ok := g.scope(w, r)
 	if !ok {
 		return

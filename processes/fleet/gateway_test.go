@@ -204,3 +204,21 @@ func TestGatewayLostSessionIs410(t *testing.T) {
 	_, err = f.client.Follow(ctx, "s", 0, func(processes.Output) error { return nil })
 	assert.ErrorIs(t, err, processes.ErrClosed, "Follow of a lost session")
 }
+
+// TestGatewayRefusesCrossOriginStarts: a browser's cross-origin POST / is
+// refused before anything is placed.
+func TestGatewayRefusesCrossOriginStarts(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 1, nil, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, f.srv.URL+httpapi.DefaultPrefix+"/", strings.NewReader(`{"argv":["true"]}`))
+	require.NoError(t, err)
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := f.hc.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	recs, err := f.st.Sessions(t.Context(), fleet.SessionFilter{})
+	require.NoError(t, err)
+	assert.Empty(t, recs, "a refused start was placed")
+}
