@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/fleet"
 )
@@ -39,7 +40,7 @@ func TestQueueFullIsAnError(t *testing.T) {
 	d.SetWorkers(1)
 	go d.Start()
 	for range 2 {
-		<-sub.C() // each queued command is sent and its host notified
+		proctest.Recv(t, sub.C()) // each queued command is sent and its host notified
 	}
 	d.Stop()
 	assert.Zero(t, d.GetQueueLength())
@@ -65,10 +66,7 @@ func TestCommandLifecycle(t *testing.T) {
 	c := &fleet.Command{ID: "forget-s1", HostID: "h1", SessionID: "s1", Kind: fleet.KindForget}
 	require.NoError(t, f.disp.DispatchCommand(c))
 	assert.Equal(t, fleet.CommandPending, c.State)
-	for id := range done.C() {
-		if id == c.ID {
-			break
-		}
+	for proctest.Recv(t, done.C()) != c.ID {
 	}
 	got, err := f.st.Command(ctx, c.ID)
 	require.NoError(t, err)
@@ -104,7 +102,7 @@ func TestRetriesThenFailed(t *testing.T) {
 	defer d.Stop()
 	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "start-s", HostID: "h", SessionID: "s", Kind: fleet.KindStart}))
 	for attempt := 1; attempt <= 3; attempt++ {
-		<-sub.C()
+		proctest.Recv(t, sub.C())
 		c, err := st.Command(ctx, "start-s")
 		require.NoError(t, err)
 		assert.Equal(t, attempt, c.Attempts)
@@ -112,7 +110,7 @@ func TestRetriesThenFailed(t *testing.T) {
 		clk.Add(time.Minute + time.Second)
 		require.NoError(t, d.DispatchPendingCommands())
 	}
-	assert.Equal(t, "start-s", <-doneSub.C())
+	assert.Equal(t, "start-s", proctest.Recv(t, doneSub.C()))
 	c, err := st.Command(ctx, "start-s")
 	require.NoError(t, err)
 	assert.Equal(t, fleet.CommandFailed, c.State)
@@ -169,7 +167,7 @@ func TestDeliveredTwiceExecutedOnce(t *testing.T) {
 	go d.Start()
 	defer d.Stop()
 	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "sig", HostID: "h", SessionID: "s", Kind: fleet.KindTerminate}))
-	<-sub.C()
+	proctest.Recv(t, sub.C())
 	n, err := a.ClaimOnce(ctx)
 	assert.Equal(t, 1, n)
 	require.Error(t, err, "the first completion is lost")
@@ -179,7 +177,7 @@ func TestDeliveredTwiceExecutedOnce(t *testing.T) {
 
 	clk.Add(time.Minute + time.Second)
 	require.NoError(t, d.DispatchPendingCommands())
-	<-sub.C()
+	proctest.Recv(t, sub.C())
 	n, err = a.ClaimOnce(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)

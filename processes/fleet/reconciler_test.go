@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes/fleet"
 )
 
@@ -112,7 +113,7 @@ func TestReconcilerRetriesStuckSessions(t *testing.T) {
 	defer d.Stop()
 	// a-pending's start was sent and never claimed.
 	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "start", HostID: "a", SessionID: "a-pending", Kind: fleet.KindStart}))
-	<-sub.C()
+	proctest.Recv(t, sub.C())
 
 	r := fleet.NewSessionReconciler(fleet.ReconcilerOptions{Store: st, Dispatcher: d, Clock: clk, StuckAfter: time.Minute, GoneAfter: time.Hour})
 	_, err = r.Reconcile(ctx)
@@ -132,7 +133,7 @@ func TestReconcilerRetriesStuckSessions(t *testing.T) {
 	assert.Equal(t, 2, p.StuckTerminating)
 	assert.Equal(t, 3, p.Retried)
 	assert.Equal(t, 1, p.Failed)
-	<-sub.C() // the start re-notified, or a's forget sent: either wakes a
+	proctest.Recv(t, sub.C()) // the start re-notified, or a's forget sent: either wakes a
 	rec, err := st.Session(ctx, "b-pending")
 	require.NoError(t, err)
 	assert.Equal(t, fleet.SessionFailed, rec.State)

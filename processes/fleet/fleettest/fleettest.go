@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes/fleet"
 )
 
@@ -377,14 +378,8 @@ func recv(t *testing.T, sub fleet.Subscription) string {
 	t.Helper()
 	// The notification is published by the call that returned before:
 	// in memory at once, in PostgreSQL at commit, delivered on the
-	// listener's connection. A missing one fails at the test's deadline.
-	select {
-	case p := <-sub.C():
-		return p
-	case <-t.Context().Done():
-		t.Fatal("no notification")
-		return ""
-	}
+	// listener's connection. A missing one fails after ten seconds.
+	return proctest.Recv(t, sub.C())
 }
 
 func testNotifications(t *testing.T, st fleet.Store) {
