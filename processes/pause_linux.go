@@ -38,10 +38,11 @@ func (p *process) pauseWith(ctx context.Context, how PauseMethod) error {
 	return p.settle(ctx, syscall.SIGSTOP, true)
 }
 
-// resume continues the tree: it thaws its cgroup if frozen, and sends
-// SIGCONT to every member stopped by a signal (the cgroup's, or in the
-// fallback the group and every descendant found), then waits until none
-// is stopped.
+// resume continues the tree: it thaws its cgroup (a no-op for one not
+// frozen, and the undoing of a freeze that a Pause cut short by its ctx
+// left in progress), then, if a member is stopped by a signal, sends
+// SIGCONT to every member (the cgroup's, or in the fallback the group and
+// every descendant found) and waits until none is stopped.
 func (p *process) resume(ctx context.Context) error {
 	p.pauseMu.Lock()
 	defer p.pauseMu.Unlock()
@@ -50,11 +51,30 @@ func (p *process) resume(ctx context.Context) error {
 	}
 	p.paused.Store(false)
 	if p.cg != nil {
-		if frozen, err := p.cg.Frozen(); err != nil || frozen {
-			return p.cg.Thaw(ctx)
+		if err := p.cg.Thaw(ctx); err != nil {
+			return err
+		}
+		if !p.memberStopped() {
+			return nil
 		}
 	}
 	return p.settle(ctx, syscall.SIGCONT, false)
+}
+
+// memberStopped reports whether a member of p's cgroup is stopped by a
+// signal, by the state of its main thread.
+func (p *process) memberStopped() bool {
+	pids, err := p.cg.Procs()
+	if err != nil {
+		return false
+	}
+	buf := make([]byte, 1024)
+	for _, pid := range pids {
+		if st, ok := readStat(pid, buf); ok && st.stopped {
+			return true
+		}
+	}
+	return false
 }
 
 // settle sends sig to the tree until every thread of every member found

@@ -3,6 +3,7 @@
 package processes_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -125,4 +126,47 @@ func TestPauseMethodErrors(t *testing.T) {
 	} {
 		assert.Equal(t, want, m.String())
 	}
+}
+
+// TestResumeUndoesAFreezeCutShort: a freeze whose ctx ended before the
+// cgroup said frozen is undone by Resume: the cgroup ends thawed.
+func TestResumeUndoesAFreezeCutShort(t *testing.T) {
+	m := newReal(t)
+	s := start(t, m, processes.StartOptions{}, "sh", "-c", `while :; do :; done`)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_ = s.PauseWith(ctx, processes.PauseFreeze) // nil or ctx.Err(): the freeze was asked for
+	assert.True(t, s.Paused())
+	require.NoError(t, s.Resume(t.Context()))
+	assert.False(t, s.Paused())
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(s.Pid()) + "/cgroup")
+	require.NoError(t, err)
+	var rel string
+	for _, line := range strings.Split(string(b), "\n") {
+		if r, ok := strings.CutPrefix(line, "0::"); ok {
+			rel = r
+		}
+	}
+	require.NotEmpty(t, rel, "no cgroup2 line in %q", b)
+	dir := filepath.Join(cgroupMountForTest(t), rel)
+	freeze, err := os.ReadFile(filepath.Join(dir, "cgroup.freeze"))
+	require.NoError(t, err)
+	assert.Equal(t, "0", strings.TrimSpace(string(freeze)), "the cgroup is still asked to freeze")
+}
+
+// cgroupMountForTest returns where cgroup2 is mounted.
+func cgroupMountForTest(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" {
+				return f[4]
+			}
+		}
+	}
+	t.Fatal("no cgroup2 mount")
+	return ""
 }
