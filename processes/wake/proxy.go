@@ -31,8 +31,9 @@ type ProxyOptions struct {
 	IsUserRequest func(*http.Request) bool
 	// StartPath, when set, is the only path that wakes the unit, as
 	// godoxy's start_endpoint: a request for StartPath or below it
-	// (StartPath + "/...") wakes it; a request for any other path while the
-	// unit is not ready is answered 503, without waking it or counting.
+	// (StartPath + "/...") wakes it; a request for any other path is
+	// proxied (and counted) while the unit is ready, and answered 503
+	// otherwise, without waking it or counting.
 	StartPath string
 	// EventsPath is the path of the event stream that the loading page
 	// follows (Server-Sent Events); it is served by the front, never
@@ -130,7 +131,8 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	user := f.opts.IsUserRequest == nil || f.opts.IsUserRequest(r)
 	if !user || !f.opts.mayWake(r.URL.Path) {
-		release, ok := u.pinIfReady()
+		// Served only by a unit that is ready; counted if the user's.
+		release, ok := u.holdIfReady(user)
 		if !ok {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, "asleep", "wake: unit "+u.spec.ID+" is "+u.State().String())

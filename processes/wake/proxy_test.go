@@ -120,6 +120,7 @@ func TestStartPath(t *testing.T) {
 	assert.Equal(t, 201, code)
 	code, body := get(t, srv.URL+"/")
 	assert.Equal(t, 200, code, body)
+	assert.Equal(t, 1, u.Status().Attempts)
 }
 
 // TestFrontErrors: a wake that times out answers 504, one that fails

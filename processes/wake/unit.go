@@ -248,6 +248,28 @@ func (u *Unit) hold(touch bool) func() {
 		u.last = u.now()
 	}
 	u.mu.Unlock()
+	return u.releaser(touch)
+}
+
+// holdIfReady holds the unit if it is ready, counting activity if touch:
+// for requests that may not wake it (touch), or are not the user's (not).
+// Checked and taken under one lock, so no sleep begins in between.
+func (u *Unit) holdIfReady(touch bool) (func(), bool) {
+	u.mu.Lock()
+	if u.state != Ready {
+		u.mu.Unlock()
+		return nil, false
+	}
+	u.holds++
+	if touch {
+		u.last = u.now()
+	}
+	u.mu.Unlock()
+	return u.releaser(touch), true
+}
+
+// releaser returns the idempotent release of a hold.
+func (u *Unit) releaser(touch bool) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -259,26 +281,6 @@ func (u *Unit) hold(touch bool) func() {
 			u.mu.Unlock()
 		})
 	}
-}
-
-// pinIfReady holds the unit without counting activity, if it is ready:
-// for requests that are not the user's.
-func (u *Unit) pinIfReady() (func(), bool) {
-	u.mu.Lock()
-	if u.state != Ready {
-		u.mu.Unlock()
-		return nil, false
-	}
-	u.holds++
-	u.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			u.mu.Lock()
-			u.holds--
-			u.mu.Unlock()
-		})
-	}, true
 }
 
 // Wake wakes the unit and returns once it is ready: at once if it is,
