@@ -88,9 +88,9 @@ type GatewayOptions struct {
 // POST / places the session (AgentSelector.Place: a seat on the least
 // loaded fitting host) and dispatches a start command to it, then
 // answers what the host's handler answered. Every /{sid}/… request is
-// proxied to the session's host with httputil.ReverseProxy, which streams
-// (FlushInterval −1) event streams and switches protocols for WebSocket
-// attachments; GET / merges the lists of every online host. A session
+// proxied to the session's host with httputil.ReverseProxy, which flushes
+// event streams and long polls as they come and switches protocols for
+// WebSocket attachments; GET / merges the lists of every online host. A session
 // whose host is gone answers 410 with code "lost" (or "terminated") and
 // the reason; an unknown one 404. The httpapi.Client works against it
 // unchanged.
@@ -116,6 +116,14 @@ type Gateway struct {
 	routes  map[string]route
 	closed  bool
 }
+
+// bufferPool lends ReverseProxy its copy buffers, 32 KiB each.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 
 // route is a cached session location.
 type route struct {
@@ -168,8 +176,13 @@ func NewGateway(ctx context.Context, store Store, sel *AgentSelector, d *Command
 			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
 			pr.SetXForwarded()
 		},
-		Transport:      g.rt,
-		FlushInterval:  -1,
+		Transport: g.rt,
+		// Event streams (text/event-stream) and answers of unknown
+		// length, such as a long poll's, are flushed after each write
+		// by ReverseProxy itself, and WebSocket upgrades are copied both
+		// ways as they come, so no periodic flush is needed.
+		FlushInterval:  0,
+		BufferPool:     bufferPool{},
 		ErrorHandler:   g.proxyError,
 		ModifyResponse: g.observe,
 	}
