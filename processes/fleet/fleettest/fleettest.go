@@ -182,6 +182,8 @@ func testPlaceExists(t *testing.T, st fleet.Store) {
 	require.NoError(t, err)
 	_, err = place(t, st, "s", nil)
 	assert.ErrorIs(t, err, fleet.ErrExists, "got a second seat for one session")
+	_, err = place(t, st, "s", &fleet.SelectionCriteria{Region: "nowhere"})
+	assert.ErrorIs(t, err, fleet.ErrExists, "a session holding a seat is ErrExists even where no host fits")
 	ok, err := st.Transition(ctx, "s", nil, fleet.SessionFailed, "x", base)
 	require.NoError(t, err)
 	require.True(t, ok)

@@ -210,6 +210,13 @@ func (s *Store) Place(ctx context.Context, p fleet.Placement) (fleet.Host, error
 	case err != nil:
 		return fleet.Host{}, wrap("place "+p.SessionID, err)
 	case chosen == 0:
+		// No host fits; a session holding a seat is still ErrExists, as
+		// for any Store.
+		var state string
+		err := s.pool.QueryRow(ctx, `SELECT state FROM `+sessionsTable+` WHERE id = $1`, p.SessionID).Scan(&state)
+		if err == nil && fleet.HoldsSeat(state) {
+			return fleet.Host{}, fmt.Errorf("pgfleet: place %q: %w", p.SessionID, fleet.ErrExists)
+		}
 		return fleet.Host{}, fmt.Errorf("pgfleet: place %q: %w", p.SessionID, fleet.ErrNoAgent)
 	case id == nil:
 		return fleet.Host{}, fmt.Errorf("pgfleet: place %q: %w", p.SessionID, fleet.ErrExists)
