@@ -75,7 +75,8 @@ type Group struct {
 }
 
 // NewGroup returns a group whose units run as sessions of m and sleep on
-// m's clock, and starts its idle sweep, which [Group.Shutdown] stops.
+// m's clock, and starts its idle sweep (one goroutine), which
+// [Group.Shutdown] stops. It panics if m is nil.
 func NewGroup(m *processes.Manager, opts ...Option) *Group {
 	if m == nil {
 		panic("wake: nil Manager")

@@ -102,8 +102,8 @@ type Status struct {
 }
 
 // Unit is one program that sleeps when idle and wakes on demand, made by
-// [Group.Add]. Its methods are safe for concurrent use. A unit asleep
-// holds no goroutine.
+// [Group.Add]; the zero value is not usable. Its methods are safe for
+// concurrent use. A unit asleep holds no goroutine.
 type Unit struct {
 	g    *Group
 	spec Spec
@@ -591,15 +591,21 @@ func (u *Unit) exited(sess *processes.Session) {
 
 // Sleep puts a ready unit to sleep now, by its Mode, as the idle sweep
 // does without waiting for the timeout, and returns once it is asleep.
-// It returns nil at once for a unit that is asleep or failed, and
-// [ErrHeld] while a hold is open (dependents' included) or a wake is in
-// flight; ErrClosed after Shutdown.
+// It returns nil at once for a unit that is asleep or failed, [ErrHeld]
+// while a hold is open (dependents' included) or a wake is in flight,
+// [ErrClosed] after Shutdown, and ctx.Err() when ctx ends first, the
+// sleep going on (a stop takes up to the Manager's kill grace).
 func (u *Unit) Sleep(ctx context.Context) error {
-	if u.g.closed.Load() {
+	errc := make(chan error, 1)
+	if !u.g.goOwned(func() { errc <- u.sleep(u.now(), "Sleep called", true) }) {
 		return ErrClosed
 	}
-	_ = ctx // sleeping is bounded by the Manager's kill grace
-	return u.sleep(u.now(), "Sleep called", true)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // sleep puts the unit to sleep if it is ready, unheld, and, unless force,

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -289,4 +290,22 @@ func TestMaxConcurrentWakes(t *testing.T) {
 		require.NoError(t, recv(t, errs))
 	}
 	assert.Equal(t, int32(2), most.Load())
+}
+
+// TestSleepReturnsWhenCtxEnds: a caller of Sleep whose ctx ends gets its
+// error while the stop goes on: a child that ignores SIGTERM is killed
+// after the Manager's kill grace, and the unit ends asleep.
+func TestSleepReturnsWhenCtxEnds(t *testing.T) {
+	m := newManager(t, processes.WithKillGrace(300*time.Millisecond))
+	g := newGroup(t, m)
+	u, err := g.Add(wake.Spec{ID: "stubborn", Command: shCommand(`trap "" TERM; echo ready; while :; do sleep 0.01; done`, nil),
+		Probe: wake.OutputProbe(regexp.MustCompile("ready"))})
+	require.NoError(t, err)
+	require.NoError(t, u.Wake(t.Context()))
+	pid := u.Status().Pid
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	assert.ErrorIs(t, u.Sleep(ctx), context.Canceled)
+	require.Eventually(t, func() bool { return u.State() == wake.Asleep }, 20*time.Second, time.Millisecond)
+	proctest.RequireGone(t, pid)
 }
