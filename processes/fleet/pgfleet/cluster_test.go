@@ -84,7 +84,9 @@ func seats(t *testing.T, st fleet.Store) map[string]int {
 //     session on each host.
 //   - 300 starts from 8 concurrent clients are placed least loaded: at
 //     half way each host holds about half its capacity, at the end each
-//     is exactly full and none is over; the 301st is refused (503).
+//     is exactly full and none is over; the 301st is refused (503). A
+//     beat reports every session, with its activity, into the activity
+//     Store (pgstore) through each host's activitysync Bridge.
 //   - One host SIGKILLed: its sessions are marked lost by the reconciler
 //     once GoneAfter has passed on its mock clock, not before, while the
 //     others beat; they answer 410 "lost" through the gateway, the
@@ -165,6 +167,12 @@ func TestClusterOfThreeHosts(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, caps[id], got.Sessions, "sessions in the Manager of %s", id)
 	}
+	// The beats reported every session, with its activity, into the
+	// activity Store (package pgstore) through the Bridge.
+	var reported int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM sessionkit_activity_sessions
+WHERE state = 'running' AND name LIKE 'cat%' AND last_activity IS NOT NULL`).Scan(&reported))
+	assert.Equal(t, 300, reported, "running sessions in the activity Store")
 	ev.mu.Lock()
 	killedPids := append([]int(nil), ev.started["h2"]...)
 	ev.mu.Unlock()

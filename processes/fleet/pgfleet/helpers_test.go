@@ -20,8 +20,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/activity"
+	"github.com/sessionkit/sessionkit/activity/pgstore"
 	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/processes/activitysync"
 	"github.com/sessionkit/sessionkit/processes/fleet"
 	"github.com/sessionkit/sessionkit/processes/fleet/pgfleet"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
@@ -80,7 +83,8 @@ func runHelper(mode string) int {
 }
 
 // hostHelper is a fleet host: a Manager, its httpapi handler on a
-// loopback port, and an Agent. It prints "ready ADDR", then "started SID
+// loopback port, and an Agent reporting through an activitysync Bridge
+// into pgstore's table. It prints "ready ADDR", then "started SID
 // PID" for each session it starts, "exec CMD" for each command it
 // executes and "done CMD" for each it completes. Each "beat" line on stdin
 // makes it beat and report (Agent.Sync) and answer "beat ok"; it shuts
@@ -95,6 +99,12 @@ func hostHelper(o *out) error {
 	}
 	defer pool.Close()
 	m := processes.NewManager(0, processes.WithKillGrace(time.Second))
+	// The sessions' states and activity go to the activity Store of
+	// package pgstore in the same schema, through the Bridge.
+	if err := pgstore.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	bridge := activitysync.New(activity.NewTracker(pgstore.New(pool)), activitysync.Options{Sessions: m.All()})
 	starter := &httpapi.Starter{Allow: func(*http.Request, *httpapi.StartRequest) error { return nil }}
 	start := func(r *http.Request, m *processes.Manager) (*processes.Session, error) {
 		s, err := starter.Start(r, m)
@@ -121,6 +131,7 @@ func hostHelper(o *out) error {
 		HeartbeatInterval: time.Hour,
 		PollInterval:      time.Second,
 		OnExecute:         func(c fleet.Command) { o.println("exec", c.ID) },
+		Bridge:            bridge,
 	})
 	if err != nil {
 		return err
