@@ -91,6 +91,8 @@ type front struct {
 // awake, and counts as activity when it begins and ends. See
 // [ProxyOptions] for the requests that are not the user's and StartPath.
 //
+// The proxied request keeps the client's Host header and gets
+// X-Forwarded-For, -Host and -Proto (httputil.ProxyRequest.SetXForwarded).
 // JSON errors are {"error": "...", "code": "..."} with the codes
 // "wake_timeout", "wake_failed", "asleep", "closed", "no_upstream" and
 // "upstream". The handler is safe for concurrent use; it holds no
