@@ -31,8 +31,9 @@ const (
 // A probe runs after each cold start, until it succeeds, the process
 // exits ([ErrExitedBeforeReady]) or the WakeTimeout ends. A unit woken
 // from freeze or pause is not probed again: its process was ready when it
-// slept. Polling probes try at once, then every Spec.ProbeInterval;
-// the output probe waits for output without polling. A Probe is a value,
+// slept. Polling probes try at once, then after 1 ms, 2 ms, 4 ms and so
+// on up to Spec.ProbeInterval, then every ProbeInterval; the output probe
+// waits for output without polling. A Probe is a value,
 // safe to share.
 type Probe struct {
 	kind probeKind
@@ -66,8 +67,8 @@ func OutputProbe(re *regexp.Regexp) Probe {
 }
 
 // FuncProbe is ready once fn returns nil; an error means not yet, and fn
-// is called again after the probe interval. fn gets the wake's context
-// and the session of the current incarnation. A nil fn panics.
+// is called again after the next wait (see [Probe]). fn gets the wake's
+// context and the session of the current incarnation. A nil fn panics.
 func FuncProbe(fn func(ctx context.Context, s *processes.Session) error) Probe {
 	if fn == nil {
 		panic("wake: nil func for FuncProbe")
@@ -153,6 +154,7 @@ func (p Probe) wait(ctx context.Context, s *processes.Session, interval time.Dur
 	}
 	var t *time.Timer
 	var last error
+	var wait time.Duration
 	for {
 		tctx, cancel := context.WithTimeout(ctx, maxTry)
 		err := p.try(tctx, s)
@@ -163,11 +165,14 @@ func (p Probe) wait(ctx context.Context, s *processes.Session, interval time.Dur
 		if last == nil || ctx.Err() == nil {
 			last = err // not a try cut short by the end of the wake
 		}
+		// 1 ms, 2 ms, 4 ms, ... up to the interval: a program that starts
+		// in a few milliseconds is not kept waiting a whole interval.
+		wait = min(max(2*wait, time.Millisecond), interval)
 		if t == nil {
-			t = time.NewTimer(interval)
+			t = time.NewTimer(wait)
 			defer t.Stop()
 		} else {
-			t.Reset(interval)
+			t.Reset(wait)
 		}
 		select {
 		case <-t.C:

@@ -97,8 +97,9 @@ type Spec struct {
 	// Probe tells when a started program is ready. The zero Probe is a
 	// [TCPProbe] of Upstream, or, with no Upstream, ready once started.
 	Probe Probe
-	// ProbeInterval is how long a polling probe (TCP, HTTP, func) waits
-	// between two tries. Zero means 10 ms.
+	// ProbeInterval is the longest a polling probe (TCP, HTTP, func) waits
+	// between two tries; the first waits are shorter (1 ms, doubling). Zero
+	// means 10 ms.
 	ProbeInterval time.Duration
 	// Mode is how the unit sleeps; the zero value is ModeStop.
 	Mode Mode
