@@ -362,6 +362,7 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, httpapi.CodeInternal, "fleet: placement failed")
 		return
 	}
+	g.forget(sid) // a route cached for an earlier session of this ID is stale
 	payload, _ := json.Marshal(StartPayload{Header: endToEnd(r.Header), Body: body, ClientID: clientID, WorkspaceID: ws})
 	cmd := &Command{HostID: info.AgentID, SessionID: sid, Kind: KindStart, Payload: payload}
 	cmd.ID = newID()
