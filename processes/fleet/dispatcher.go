@@ -337,7 +337,11 @@ func (d *CommandDispatcher) send(ctx context.Context, id string) {
 		return
 	}
 	if c.State == CommandFailed && c.Kind == KindStart && c.SessionID != "" {
-		if _, err := d.store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionFailed, c.Error, now); err != nil && ctx.Err() == nil {
+		// The command is failed for good: its session must follow even
+		// when Stop comes in between (a reconciler would see to it too).
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := d.store.Transition(tctx, c.SessionID, []string{SessionPending}, SessionFailed, c.Error, now); err != nil {
 			d.log.Warn("fleet: fail session", "session", c.SessionID, "err", err)
 		}
 	}

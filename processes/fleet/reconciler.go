@@ -61,8 +61,9 @@ type ReconcilerOptions struct {
 //   - retries sessions pending or terminating for longer than StuckAfter
 //     on hosts that are not gone: their commands in flight are sent again
 //     (a terminating session without one gets a forget command); a
-//     pending session without any command (a seat reserved by
-//     SelectAgent and never used) is failed, freeing the seat.
+//     pending session without a command in flight (a seat reserved by
+//     SelectAgent and never used, or a start that failed for good) is
+//     failed, freeing the seat.
 //
 // Make one with [NewSessionReconciler]; the zero value is not usable. It
 // is safe for concurrent use; passes run one at a time.
@@ -260,8 +261,16 @@ func (r *SessionReconciler) retry(ctx context.Context, rec SessionRecord, now ti
 			inflight = append(inflight, c)
 		}
 	}
-	if len(cmds) == 0 && rec.State == SessionPending {
-		ok, err := r.opts.Store.Transition(ctx, rec.ID, []string{SessionPending}, SessionFailed, "fleet: placed but never started", now)
+	if len(inflight) == 0 && rec.State == SessionPending {
+		// Nothing will start it: a seat reserved and never used, a start
+		// that failed for good, or one done that the host does not
+		// report running.
+		reason := "fleet: placed but never started"
+		if len(cmds) > 0 {
+			last := cmds[len(cmds)-1]
+			reason = fmt.Sprintf("fleet: pending after its last command %s was %s %s", last.ID, last.State, last.Error)
+		}
+		ok, err := r.opts.Store.Transition(ctx, rec.ID, []string{SessionPending}, SessionFailed, reason, now)
 		if ok {
 			p.Failed++
 		}
@@ -271,9 +280,6 @@ func (r *SessionReconciler) retry(ctx context.Context, rec SessionRecord, now ti
 		return nil
 	}
 	if len(inflight) == 0 {
-		if rec.State != SessionTerminating {
-			return nil // its start is done: the agent's next report moves it
-		}
 		c := &Command{HostID: rec.HostID, SessionID: rec.ID, Kind: KindForget}
 		if err := r.opts.Dispatcher.DispatchCommandContext(ctx, c); err != nil {
 			return err

@@ -100,8 +100,8 @@ func TestReconcilerMarksSessionsOfGoneHosts(t *testing.T) {
 // TestReconcilerRetriesStuckSessions: a session pending or terminating
 // for longer than StuckAfter on a live host has its command sent again
 // (its host is notified again); a terminating one without a command gets
-// a forget; a pending one without any command is failed. GetStats counts
-// each stuck state.
+// a forget; a pending one without a command in flight is failed. GetStats
+// counts each stuck state.
 func TestReconcilerRetriesStuckSessions(t *testing.T) {
 	ctx := t.Context()
 	st, clk := reconcilerFixture(t)
@@ -122,13 +122,17 @@ func TestReconcilerRetriesStuckSessions(t *testing.T) {
 	p, err := r.Reconcile(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, p.StuckPending+p.StuckTerminating, "stuck at exactly StuckAfter")
+	// A pending session whose only start failed for good: failed too.
+	require.NoError(t, st.Enqueue(ctx, clk.Now(), &fleet.Command{ID: "dead-start", HostID: "b", SessionID: "b-pending", Kind: fleet.KindStart}))
+	_, err = st.Send(ctx, "dead-start", clk.Now(), time.Minute, 0)
+	require.NoError(t, err)
 
 	clk.Add(time.Second)
 	p, err = r.Reconcile(ctx)
 	require.NoError(t, err)
 	// a and b each have a pending and a terminating session; b's pending
-	// one has no command and fails, a's is retried; both terminating
-	// ones get a forget.
+	// one has no command in flight and fails, a's is retried; both
+	// terminating ones get a forget.
 	assert.Equal(t, 2, p.StuckPending)
 	assert.Equal(t, 2, p.StuckTerminating)
 	assert.Equal(t, 3, p.Retried)
@@ -137,6 +141,7 @@ func TestReconcilerRetriesStuckSessions(t *testing.T) {
 	rec, err := st.Session(ctx, "b-pending")
 	require.NoError(t, err)
 	assert.Equal(t, fleet.SessionFailed, rec.State)
+	assert.Contains(t, rec.Reason, "dead-start was failed")
 	forgets, err := st.Commands(ctx, fleet.CommandFilter{SessionID: "a-terminating"})
 	require.NoError(t, err)
 	require.Len(t, forgets, 1)
