@@ -83,7 +83,9 @@ type front struct {
 // when it is not. While it wakes, a browser asking for a page (a GET or
 // HEAD accepting text/html) gets a small loading page at once (503, with
 // Retry-After), which follows the wake events over Server-Sent Events at
-// EventsPath and reloads itself when the unit is ready; every other
+// EventsPath and reloads itself when the unit is ready (a waiting page
+// as Sablier's "dynamic" strategy and godoxy's idlewatcher show); every
+// other
 // request waits for the wake and is then proxied, or answered 504 with a
 // JSON error when the wake timed out, 502 when it failed, 503 after the
 // group's Shutdown. Every user request holds the unit for its whole
