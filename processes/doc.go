@@ -110,7 +110,10 @@
 // # Pause, usage and limits
 //
 // [Session.Pause] freezes a session's tree (cgroup.freeze; SIGSTOP to every
-// member found in the fallback) and [Session.Resume] thaws it.
+// member found in the fallback) and [Session.Resume] thaws it;
+// [Session.PauseWith] chooses the method, so that a tree can be stopped
+// by signal (each thread in state T, as job control does) even in a
+// cgroup. Package processes/wake puts idle programs to sleep this way.
 // [Session.Usage] reads CPU time, processes and, where the memory
 // controller is enabled, memory (cgroup files, or /proc in the fallback),
 // and [ActivityCPU] makes CPU use count as activity. [StartOptions].Limits
