@@ -38,6 +38,10 @@ const (
 type StartPayload struct {
 	// Header holds the request's end-to-end headers (Authorization, ...).
 	Header http.Header `json:"header,omitempty"`
+	// Host is the request's Host, against which the host's handler
+	// checks a browser's Origin as it would for a direct request. Empty:
+	// none (a request without Origin is not checked).
+	Host string `json:"host,omitempty"`
 	// Body is the request's body, with "id" set to ClientID.
 	Body []byte `json:"body,omitempty"`
 	// ClientID and WorkspaceID are the session's ID as its caller knows
@@ -372,21 +376,26 @@ var signals = map[string]syscall.Signal{
 	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "QUIT": syscall.SIGQUIT,
 }
 
-// startAnswer serves a start command through the Handler, or, when again
-// is true or the Manager already holds the session, answers what the
-// first execution did.
+// startAnswer serves a start command through the Handler, or answers
+// what the first execution did when c is delivered again (again: this
+// Agent executed it; Attempts > 1: a predecessor may have) and the
+// Manager holds the session. A first delivery always goes to the
+// Handler, which answers 409 for an ID the Manager still holds (an
+// exited session, or one whose record was marked lost while this host
+// lived on), never 201 for a process it did not start.
 func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText string) {
 	var p StartPayload
 	if err := json.Unmarshal(c.Payload, &p); err != nil {
 		return nil, "fleet: start payload: " + err.Error()
 	}
-	now := a.clk.Now()
 	ctx := context.Background()
-	if s, ok := a.opts.Manager.Get(c.SessionID); ok || again {
-		if ok && !s.Closed() {
+	if again || c.Attempts > 1 {
+		if s, ok := a.opts.Manager.Get(c.SessionID); ok && !s.Closed() {
+			if reason, keep := a.keep(ctx, c.SessionID); !keep {
+				return nil, reason
+			}
 			body, _ := json.Marshal(httpapi.Started{ID: p.ClientID, WorkspaceID: p.WorkspaceID})
 			res, _ := json.Marshal(StartResult{Status: http.StatusCreated, Body: body})
-			_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionRunning, "", now)
 			return res, ""
 		}
 		if again {
@@ -394,7 +403,7 @@ func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText stri
 		}
 	}
 	if a.opts.Handler == nil {
-		_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionFailed, "fleet: host has no handler", now)
+		_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionFailed, "fleet: host has no handler", a.clk.Now())
 		return nil, "fleet: agent has no Handler for starts"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.Prefix+"/", bytes.NewReader(p.Body))
@@ -405,6 +414,7 @@ func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText stri
 		req.Header[k] = vs
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Host = p.Host
 	req.RemoteAddr = "127.0.0.1:0"
 	rec := &recorder{header: make(http.Header)}
 	a.opts.Handler.ServeHTTP(rec, req)
@@ -413,12 +423,42 @@ func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText stri
 	}
 	res, _ := json.Marshal(StartResult{Status: rec.status, Body: json.RawMessage(bytes.TrimSpace(rec.body.Bytes()))})
 	if rec.status == http.StatusCreated {
-		_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionRunning, "", a.clk.Now())
+		if reason, keep := a.keep(ctx, c.SessionID); !keep {
+			return nil, reason
+		}
 		return res, ""
 	}
 	reason := fmt.Sprintf("fleet: start answered %d: %s", rec.status, bytes.TrimSpace(rec.body.Bytes()))
 	_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionFailed, reason, a.clk.Now())
 	return res, reason
+}
+
+// keep records a session this host started as running, and reports
+// whether the fleet still wants it. When its record was given up while
+// the start ran (failed by the dispatcher after its last lease or by the
+// reconciler, marked lost, or placed again elsewhere), nothing would
+// ever reach or stop the process: keep forgets it on the Manager and
+// returns false with the reason. A Store that cannot answer keeps it
+// (Sync and the reconciler see to it later).
+func (a *Agent) keep(ctx context.Context, sid string) (reason string, keep bool) {
+	ok, err := a.opts.Store.Transition(ctx, sid, []string{SessionPending}, SessionRunning, "", a.clk.Now())
+	if ok || err != nil && !errors.Is(err, ErrNotFound) {
+		return "", true
+	}
+	rec, err := a.opts.Store.Session(ctx, sid)
+	switch {
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return "", true
+	case err == nil && rec.HostID == a.opts.Host.ID &&
+		(rec.State == SessionRunning || rec.State == SessionTerminating || rec.State == SessionExited):
+		return "", true
+	}
+	a.opts.Manager.Forget(sid)
+	reason = "fleet: session given up before its start completed"
+	if err == nil {
+		reason += fmt.Sprintf(" (%s on host %s: %s)", rec.State, rec.HostID, rec.Reason)
+	}
+	return reason, false
 }
 
 // recorder is the ResponseWriter of a start served in-process.

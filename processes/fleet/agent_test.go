@@ -2,6 +2,9 @@ package fleet_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/activitysync"
 	"github.com/sessionkit/sessionkit/processes/fleet"
+	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
 
 // TestAgentSyncReports: a heartbeat carries the Manager's session count;
@@ -86,4 +90,92 @@ func TestNewAgentNeedsItsParts(t *testing.T) {
 			assert.ErrorIs(t, err, fleet.ErrInvalid)
 		})
 	}
+}
+
+// TestAgentForgetsAStartGivenUp: a start that completes on the host after
+// the fleet gave up on its session (the dispatcher failed it after its
+// last lease, or the reconciler found it stuck) does not leave a process
+// running that no record points to: the agent forgets it and fails the
+// command.
+func TestAgentForgetsAStartGivenUp(t *testing.T) {
+	ctx := t.Context()
+	st := fleet.NewMemoryStore()
+	m := processes.NewManager(0, processes.WithKillGrace(time.Second))
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	h := httpapi.NewHandler(m, httpapi.Options{Start: allowAll.Start})
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		h.ServeHTTP(w, r)
+	})
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m, Handler: slow})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(ctx))
+	_, err = st.Place(ctx, fleet.Placement{SessionID: "s", Now: time.Now(), TTL: time.Minute})
+	require.NoError(t, err)
+	body, err := json.Marshal(httpapi.StartRequest{ID: "s", Argv: []string{"cat"}})
+	require.NoError(t, err)
+	payload, err := json.Marshal(fleet.StartPayload{Body: body, ClientID: "s"})
+	require.NoError(t, err)
+	require.NoError(t, st.Enqueue(ctx, time.Now(), &fleet.Command{ID: "c", HostID: "h", SessionID: "s", Kind: fleet.KindStart, Payload: payload}))
+	_, err = st.Send(ctx, "c", time.Now(), time.Minute, 1)
+	require.NoError(t, err)
+
+	claimed := make(chan error, 1)
+	go func() { _, err := a.ClaimOnce(ctx); claimed <- err }()
+	<-entered
+	done, err := st.Transition(ctx, "s", []string{fleet.SessionPending}, fleet.SessionFailed, "fleet: given up", time.Now())
+	require.NoError(t, err)
+	require.True(t, done)
+	close(release)
+	require.NoError(t, <-claimed)
+
+	s, ok := m.Get("s")
+	assert.False(t, ok && !s.Closed(), "a session the fleet gave up on still runs on its host")
+	rec, err := st.Session(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionFailed, rec.State)
+	c, err := st.Command(ctx, "c")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.CommandFailed, c.State, "got command %+v", c)
+	h2, err := st.Host(ctx, "h")
+	require.NoError(t, err)
+	assert.Zero(t, h2.Seats)
+}
+
+// TestGatewayRestartOfAHeldID: starting again the ID of a session its
+// host still holds (exited, or marked lost while its host lives on)
+// answers 409 as the host would, and never 201 for a process that was
+// not started.
+func TestGatewayRestartOfAHeldID(t *testing.T) {
+	var mu sync.Mutex
+	var execs []string
+	f := newFleet(t, nil)
+	th := startHost(t, f.st, "h1", 4, nil, func(c fleet.Command) { mu.Lock(); execs = append(execs, c.Kind); mu.Unlock() })
+	ctx := t.Context()
+
+	_, err := f.client.Start(ctx, httpapi.StartRequest{ID: "once", Argv: []string{"true"}})
+	require.NoError(t, err)
+	_, err = f.client.Follow(ctx, "once", 0, func(processes.Output) error { return nil })
+	require.NoError(t, err)
+	require.NoError(t, th.agent.Sync(ctx))
+	rec, err := f.st.Session(ctx, "once")
+	require.NoError(t, err)
+	require.Equal(t, fleet.SessionExited, rec.State)
+
+	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "once", Argv: []string{"true"}})
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae, "a second start of an exited session's ID")
+	assert.Equal(t, http.StatusConflict, ae.Status)
+	_, err = f.client.Status(ctx, "once")
+	assert.NoError(t, err, "the exited session is still readable through the gateway")
+
+	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "held", Argv: []string{"cat"}})
+	require.NoError(t, err)
+	_, err = f.st.Transition(ctx, "held", nil, fleet.SessionLost, "fleet: host h1 is gone", time.Now())
+	require.NoError(t, err)
+	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "held", Argv: []string{"cat"}})
+	require.ErrorAs(t, err, &ae, "a second start of the ID of a session its host still runs")
+	assert.Equal(t, http.StatusConflict, ae.Status)
 }

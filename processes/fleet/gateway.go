@@ -174,6 +174,10 @@ func NewGateway(ctx context.Context, store Store, sel *AgentSelector, d *Command
 			rt := pr.In.Context().Value(routeKey{}).(route)
 			pr.SetURL(rt.addr)
 			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
+			// The host sees the Host the client asked for, as the
+			// gateway does: its cross-origin checks compare a browser's
+			// Origin with it, and the browser's origin is the gateway's.
+			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 		},
 		Transport: g.rt,
@@ -349,6 +353,12 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 	}
 	sid := managerID(ws, scoped, clientID)
 	ctx := r.Context()
+	if rec, err := g.store.Session(ctx, sid); err == nil && rec.State == SessionExited {
+		// Its host holds it until it is deleted or swept, and would
+		// answer 409: placing it again would hide it.
+		writeError(w, http.StatusConflict, httpapi.CodeExists, "processes: session exists")
+		return
+	}
 	info, err := g.sel.Place(ctx, g.criteria(r), sid, ws)
 	switch {
 	case errors.Is(err, ErrNoAgent):
@@ -363,7 +373,7 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.forget(sid) // a route cached for an earlier session of this ID is stale
-	payload, _ := json.Marshal(StartPayload{Header: endToEnd(r.Header), Body: body, ClientID: clientID, WorkspaceID: ws})
+	payload, _ := json.Marshal(StartPayload{Header: endToEnd(r.Header), Host: r.Host, Body: body, ClientID: clientID, WorkspaceID: ws})
 	cmd := &Command{HostID: info.AgentID, SessionID: sid, Kind: KindStart, Payload: payload}
 	cmd.ID = newID()
 	done := g.waitFor(cmd.ID)

@@ -222,3 +222,44 @@ func TestGatewayRefusesCrossOriginStarts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, recs, "a refused start was placed")
 }
+
+// TestGatewaySameOriginThroughTheProxy: a browser page served by the
+// gateway's origin attaches by WebSocket and deletes its session through
+// the gateway: the host, which checks the Origin against the request's
+// Host, sees the gateway's host, not its own address.
+func TestGatewaySameOriginThroughTheProxy(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 4, nil, nil)
+	ctx := t.Context()
+	browser := httpapi.NewClient(f.srv.URL+httpapi.DefaultPrefix, f.hc)
+	browser.Header = http.Header{"Origin": {f.srv.URL}} // no Sec-Fetch-Site: an older browser
+	_, err := browser.Start(ctx, httpapi.StartRequest{ID: "cat", Argv: []string{"cat"}})
+	require.NoError(t, err, "a same-origin start through the gateway")
+
+	ws, resp, err := websocket.Dial(ctx, strings.Replace(f.srv.URL, "http", "ws", 1)+httpapi.DefaultPrefix+"/cat/attach",
+		&websocket.DialOptions{HTTPClient: f.hc, HTTPHeader: http.Header{"Origin": {f.srv.URL}}})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	require.NoError(t, err, "a same-origin attachment through the gateway")
+	require.NoError(t, ws.Close(websocket.StatusNormalClosure, ""))
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, f.srv.URL+httpapi.DefaultPrefix+"/cat", nil)
+	require.NoError(t, err)
+	req.Header.Set("Origin", f.srv.URL) // no Sec-Fetch-Site: an older browser
+	resp, err = f.hc.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode, "a same-origin DELETE through the gateway")
+
+	// A cross-origin attachment is still refused, by the host.
+	_, resp, err = websocket.Dial(ctx, strings.Replace(f.srv.URL, "http", "ws", 1)+httpapi.DefaultPrefix+"/cat/attach",
+		&websocket.DialOptions{HTTPClient: f.hc, HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
+	require.Error(t, err)
+	if assert.NotNil(t, resp) {
+		if resp.Body != nil {
+			resp.Body.Close()
+		}
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	}
+}

@@ -2,13 +2,15 @@ package pgfleet_test
 
 import (
 	"context"
-	"fmt"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,12 +21,48 @@ import (
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
 
-// BenchmarkGatewayRequest: one poll of a session's output (GET
-// {sid}/output, no wait) of 1 KiB and of 256 KiB, sent three ways in the same
-// run: "direct" to the host's handler, "bare-proxy" through a bare
-// httputil.ReverseProxy in front of it, and "gateway" through the fleet
-// gateway over the PostgreSQL Store (session lookup, cached for a
-// second, then the same kind of proxy). All on loopback, keep-alive.
+// BenchmarkGatewayRequest measures the gateway's cost per request against
+// a direct request to the host's handler and against the floor of one
+// more HTTP hop: a bare httputil.ReverseProxy whose Director only sets
+// the host's scheme and address. Each case is sent the three ways in the
+// same run, one after the other ("direct", "bare-proxy", "gateway");
+// run the benchmark several times (-count, or several invocations) and
+// compare ranges, since the machine it was written on is shared.
+//
+// The three paths are equal in everything but the hop: one client
+// (keep-alive, 16 idle connections per host, compression off), every
+// proxy on its own keep-alive Transport with 256 idle connections per
+// host, every server an httptest.Server with its defaults, all on
+// loopback in this process, and every case serial (one request at a
+// time) unless named "parallel". The gateway runs over the PostgreSQL
+// Store with its default route cache (a session's host is read once a
+// second), so its own work per request is the route lookup in memory,
+// the authorization (none here) and the proxy.
+//
+// Cases:
+//   - poll-1KiB, poll-256KiB: GET {sid}/output?since=0 of a session
+//     holding 1 KiB or 256 KiB (the answer is ~4/3 of that, base64 in
+//     JSON).
+//   - poll-1KiB-parallel: the same 1 KiB poll from GOMAXPROCS×4
+//     goroutines: the cost per request when the CPU, not the wake-ups,
+//     is the limit.
+//   - longpoll: GET {sid}/output?since=N&wait=10s following a session
+//     that appends 1 KiB every 2 ms, as a client following a busy
+//     process does; "deliver-µs" is the median time from the Append to
+//     the client holding the answer.
+//   - sse-1MiB: GET {sid}/events?since=0 of an exited session holding
+//     1 MiB in 4 KiB chunks, read to its exit event (throughput).
+//
+// What it shows (2 shared cores, loopback; see BENCHMARKS.md): a serial
+// small request costs about as much through the gateway as through the
+// bare proxy, both about 2–2.5× direct, because the extra loopback hop
+// (a request written, read and parsed, an answer written, read and
+// parsed, and the wake-ups in between) costs as much as the direct
+// request itself: a 1.2× target is out of reach by construction for
+// small serial requests, for any proxy. The gateway's own work above
+// that floor is a few microseconds. Where the payload or the wait
+// dominates (256 KiB pages, long polls, event streams) the ratio falls
+// towards 1.
 func BenchmarkGatewayRequest(b *testing.B) {
 	st, _ := newStore(b)
 	ctx := context.Background()
@@ -33,13 +71,25 @@ func BenchmarkGatewayRequest(b *testing.B) {
 	host := httptest.NewServer(httpapi.NewHandler(m, httpapi.Options{}))
 	b.Cleanup(host.Close)
 	require.NoError(b, st.RegisterHost(ctx, fleet.Host{ID: "h", Capacity: 10, Addr: host.URL}, time.Now()))
-	for _, size := range []int{1 << 10, 256 << 10} {
-		s := &processes.Session{ID: strconv.Itoa(size)}
+	place := func(s *processes.Session) {
 		m.Register(s)
-		s.Append("stdout", make([]byte, size))
 		_, err := st.Place(ctx, fleet.Placement{SessionID: s.ID, Now: time.Now(), TTL: time.Hour})
 		require.NoError(b, err)
 	}
+	for _, size := range []int{1 << 10, 256 << 10} {
+		s := &processes.Session{ID: "poll" + strconv.Itoa(size)}
+		s.Append("stdout", make([]byte, size))
+		place(s)
+	}
+	sse := &processes.Session{ID: "sse"}
+	chunk := make([]byte, 4<<10)
+	for range 256 {
+		sse.Append("stdout", chunk)
+	}
+	sse.SetExit(0)
+	place(sse)
+	lp := &processes.Session{ID: "longpoll"}
+	place(lp)
 
 	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{})
 	gw, err := fleet.NewGateway(ctx, st, fleet.NewAgentSelector(st, fleet.SelectorOptions{TTL: time.Hour}), d, fleet.GatewayOptions{})
@@ -48,46 +98,131 @@ func BenchmarkGatewayRequest(b *testing.B) {
 	gwSrv := httptest.NewServer(gw)
 	b.Cleanup(gwSrv.Close)
 
-	done := map[string]bool{}
 	target, _ := url.Parse(host.URL)
 	bareTr := http.DefaultTransport.(*http.Transport).Clone()
-	bareTr.MaxIdleConnsPerHost = 256
-	bare := httputil.NewSingleHostReverseProxy(target)
-	bare.Transport = bareTr
+	bareTr.MaxIdleConns, bareTr.MaxIdleConnsPerHost = 1024, 256
+	bare := &httputil.ReverseProxy{
+		Director:  func(r *http.Request) { r.URL.Scheme, r.URL.Host = target.Scheme, target.Host },
+		Transport: bareTr,
+	}
 	bareSrv := httptest.NewServer(bare)
 	b.Cleanup(bareSrv.Close)
 	b.Cleanup(bareTr.CloseIdleConnections)
 
-	for _, tt := range []struct{ name, base string }{
-		{"direct", host.URL}, {"bare-proxy", bareSrv.URL}, {"gateway", gwSrv.URL},
-		{"direct", host.URL}, {"bare-proxy", bareSrv.URL}, {"gateway", gwSrv.URL},
-	} {
-		size := 1 << 10
-		if done[tt.name] {
-			size = 256 << 10
+	paths := []struct{ name, base string }{{"direct", host.URL}, {"bare-proxy", bareSrv.URL}, {"gateway", gwSrv.URL}}
+	client := func(b *testing.B) *http.Client {
+		tr := &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}
+		b.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr}
+	}
+	get := func(b *testing.B, hc *http.Client, u string) []byte {
+		resp, err := hc.Get(u)
+		if err != nil {
+			b.Fatal(err)
 		}
-		done[tt.name] = true
-		b.Run(fmt.Sprintf("%dKiB/%s", size>>10, tt.name), func(b *testing.B) {
-			tr := &http.Transport{MaxIdleConnsPerHost: 16}
-			defer tr.CloseIdleConnections()
-			hc := &http.Client{Transport: tr}
-			u := tt.base + httpapi.DefaultPrefix + "/" + strconv.Itoa(size) + "/output?since=0"
-			get := func() {
-				resp, err := hc.Get(u)
-				if err != nil {
-					b.Fatal(err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d, err %v", resp.StatusCode, err)
+		}
+		return body
+	}
+	prefix := httpapi.DefaultPrefix + "/"
+
+	for _, size := range []int{1 << 10, 256 << 10} {
+		for _, p := range paths {
+			b.Run("poll-"+strconv.Itoa(size>>10)+"KiB/"+p.name, func(b *testing.B) {
+				hc, u := client(b), p.base+prefix+"poll"+strconv.Itoa(size)+"/output?since=0"
+				get(b, hc, u)
+				for b.Loop() {
+					get(b, hc, u)
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					b.Fatalf("status %d", resp.StatusCode)
+			})
+		}
+	}
+	for _, p := range paths {
+		b.Run("poll-1KiB-parallel/"+p.name, func(b *testing.B) {
+			hc, u := client(b), p.base+prefix+"poll1024/output?since=0"
+			get(b, hc, u)
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					get(b, hc, u)
 				}
-			}
-			get()
-			b.ResetTimer()
+			})
+		})
+	}
+	for _, p := range paths {
+		b.Run("longpoll/"+p.name, func(b *testing.B) {
+			benchLongPoll(b, client(b), lp, p.base+prefix+"longpoll/output")
+		})
+	}
+	for _, p := range paths {
+		b.Run("sse-1MiB/"+p.name, func(b *testing.B) {
+			hc, u := client(b), p.base+prefix+"sse/events?since=0"
+			get(b, hc, u)
+			b.SetBytes(1 << 20)
 			for b.Loop() {
-				get()
+				get(b, hc, u)
 			}
 		})
+	}
+}
+
+// benchLongPoll follows s through u with long polls while a producer
+// appends 1 KiB every 2 ms, and reports the median delay from an Append
+// to the client holding it.
+func benchLongPoll(b *testing.B, hc *http.Client, s *processes.Session, u string) {
+	var (
+		mu       sync.Mutex
+		appended = map[int]time.Time{}
+	)
+	since := s.LastSeq()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		data := make([]byte, 1<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			mu.Lock()
+			s.Append("stdout", data)
+			appended[s.LastSeq()] = time.Now()
+			mu.Unlock()
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	var delays []time.Duration
+	for b.Loop() {
+		resp, err := hc.Get(u + "?since=" + strconv.Itoa(since) + "&wait=10s")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var page struct {
+			Chunks []struct {
+				Seq int `json:"seq"`
+			} `json:"chunks"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		now := time.Now()
+		if err != nil || len(page.Chunks) == 0 {
+			b.Fatalf("status %d, %d chunks, err %v", resp.StatusCode, len(page.Chunks), err)
+		}
+		since = page.Chunks[len(page.Chunks)-1].Seq
+		mu.Lock()
+		if at, ok := appended[since]; ok {
+			delays = append(delays, now.Sub(at))
+		}
+		mu.Unlock()
+	}
+	if len(delays) > 0 {
+		slices.Sort(delays)
+		b.ReportMetric(float64(delays[len(delays)/2].Microseconds()), "deliver-µs")
 	}
 }
