@@ -25,7 +25,8 @@
 // whose last activity is older than its idle timeout (now − last >
 // IdleTimeout, strictly, on the Manager's clock) goes [Sleeping] and then
 // Asleep: frozen (cgroup.freeze), stopped (SIGSTOP to every thread of
-// the tree) or terminated, and its dependencies' holds are released, so
+// the tree) or terminated (ModeStop, or a tree that did not stop within
+// its [Spec].SleepTimeout), and its dependencies' holds are released, so
 // that they may sleep in turn one idle timeout later. A process that
 // exits while ready leaves the unit Asleep, and the next request starts
 // it again. [Group.Shutdown] terminates every unit's process.

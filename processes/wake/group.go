@@ -65,6 +65,10 @@ type Group struct {
 
 	ctx    context.Context // ends at Shutdown: attempts and commands
 	cancel context.CancelFunc
+	// hurry ends when a Shutdown's ctx ends: the graceful stops still
+	// going on are cut short by SIGKILL.
+	hurry       context.Context
+	cancelHurry context.CancelFunc
 
 	mu     sync.Mutex // guards units, order, and wg.Add against Shutdown
 	units  map[string]*Unit
@@ -94,6 +98,7 @@ func NewGroup(m *processes.Manager, opts ...Option) *Group {
 		}
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.hurry, g.cancelHurry = context.WithCancel(context.Background())
 	g.sweeper = sweep.Start(m.Clock(), g.interval, g.sweepAt)
 	return g
 }
@@ -213,16 +218,21 @@ func (g *Group) Units() []*Unit {
 }
 
 // Sweep puts to sleep every unit that is idle now, on the Manager's
-// clock, and returns once each of them is asleep. The idle sweep calls it
-// every sweep interval; tests call it after advancing a mock clock.
+// clock, all at once, and returns once each of them is asleep. The idle
+// sweep calls it every sweep interval; tests call it after advancing a
+// mock clock.
 func (g *Group) Sweep() { g.sweepAt(g.m.Clock().Now()) }
 
+// sweepAt sleeps the units due at now, each in a goroutine of its own, so
+// that a slow stop holds back no other unit.
 func (g *Group) sweepAt(now time.Time) {
+	var wg sync.WaitGroup
 	for _, u := range g.Units() {
 		if _, due := u.sleepInAt(now); due {
-			_ = u.sleep(now, "", false)
+			wg.Go(func() { _ = u.sleep(now, "", false) })
 		}
 	}
+	wg.Wait()
 }
 
 // goOwned runs fn in a goroutine that Shutdown waits for, and reports
@@ -242,13 +252,14 @@ func (g *Group) goOwned(fn func()) bool {
 }
 
 // Shutdown stops the idle sweep, fails the wakes in flight with
-// [ErrClosed], terminates every unit's process (frozen and paused ones
-// included: the Manager thaws them so that they handle the signal), and
-// waits until they are gone and every goroutine of the group has
-// returned. It returns nil then, or ctx.Err() as soon as ctx ends first,
-// having sent SIGKILL to what is left; it returns by the end of ctx in
-// any case. Afterwards Wake and Add return ErrClosed and the fronts answer
-// 503. Calling it again waits again.
+// [ErrClosed], terminates every unit's process, all at once (frozen and
+// paused ones included: the Manager thaws them so that they handle the
+// signal), and waits until they are gone and every goroutine of the group
+// has returned. It returns nil then, or ctx.Err() as soon as ctx ends
+// first, having sent SIGKILL to every process of the group still being
+// stopped (a goroutine of its own then waits for them to go); it returns
+// by the end of ctx in any case. Afterwards Wake and Add return ErrClosed
+// and the fronts answer 503. Calling it again waits again.
 func (g *Group) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	first := !g.closed.Swap(true)
@@ -260,19 +271,33 @@ func (g *Group) Shutdown(ctx context.Context) error {
 	}
 	errs := make(chan error, 1)
 	go func() {
-		var first error
-		for _, u := range g.Units() {
-			if err := u.shutdown(ctx); err != nil && first == nil {
-				first = err
+		units := g.Units()
+		uerrs := make([]error, len(units))
+		var wg sync.WaitGroup
+		for i, u := range units {
+			wg.Go(func() { uerrs[i] = u.shutdown(ctx) })
+		}
+		wg.Wait()
+		g.wg.Wait()
+		for _, err := range uerrs {
+			if err != nil {
+				errs <- err
+				return
 			}
 		}
-		g.wg.Wait()
-		errs <- first
+		errs <- nil
 	}()
 	select {
 	case err := <-errs:
 		return err
 	case <-ctx.Done():
+		g.cancelHurry()
+		// Whatever the goroutines above have not reached yet.
+		for _, u := range g.Units() {
+			if s := u.Session(); s != nil {
+				_ = s.Terminate(ctx)
+			}
+		}
 		return ctx.Err()
 	}
 }

@@ -66,10 +66,17 @@ func runHelper(mode string) {
 		// Exits at once with status 3.
 		os.Exit(3)
 	default:
+		if f := platformHelpers[mode]; f != nil {
+			f()
+			return
+		}
 		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 		os.Exit(2)
 	}
 }
+
+// platformHelpers are the helper modes that only some platforms build.
+var platformHelpers = map[string]func(){}
 
 func serveHTTP() {
 	ln, err := net.Listen("tcp", os.Getenv("WAKE_ADDR"))

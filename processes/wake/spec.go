@@ -112,6 +112,13 @@ type Spec struct {
 	// WithMaxConcurrentWakes and the probe included, in real time. Zero
 	// means one minute.
 	WakeTimeout time.Duration
+	// SleepTimeout bounds a freeze or a pause (ModeFreeze, ModePause) when
+	// the unit sleeps, in real time: a tree that has not stopped within it
+	// (a member in uninterruptible sleep, or stopped by a debugger, which
+	// SIGSTOP cannot stop) is terminated instead, as in ModeStop, and the
+	// next wake starts it afresh. A stop (ModeStop, or this fallback) is
+	// bounded by the Manager's kill grace instead. Zero means 10 seconds.
+	SleepTimeout time.Duration
 	// DependsOn lists the units woken, in parallel, before this one, and
 	// held awake for as long as this one is awake.
 	DependsOn []Dependency
@@ -121,6 +128,7 @@ type Spec struct {
 const (
 	DefaultProbeInterval = 10 * time.Millisecond
 	DefaultWakeTimeout   = time.Minute
+	DefaultSleepTimeout  = 10 * time.Second
 )
 
 // validate checks what a spec can check alone.
@@ -139,6 +147,8 @@ func (s *Spec) validate() error {
 		return bad("negative ProbeInterval %v", s.ProbeInterval)
 	case s.WakeTimeout < 0:
 		return bad("negative WakeTimeout %v", s.WakeTimeout)
+	case s.SleepTimeout < 0:
+		return bad("negative SleepTimeout %v", s.SleepTimeout)
 	}
 	if s.Upstream != "" {
 		if _, port, err := net.SplitHostPort(s.Upstream); err != nil || port == "" {

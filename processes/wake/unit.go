@@ -143,6 +143,9 @@ func newUnit(g *Group, s Spec) *Unit {
 	if s.WakeTimeout == 0 {
 		s.WakeTimeout = DefaultWakeTimeout
 	}
+	if s.SleepTimeout == 0 {
+		s.SleepTimeout = DefaultSleepTimeout
+	}
 	return &Unit{g: g, spec: s}
 }
 
@@ -641,12 +644,17 @@ func (u *Unit) sleep(now time.Time, why string, force bool) error {
 
 	kept := false
 	var err error
-	switch u.spec.Mode {
-	case ModeFreeze:
-		err = sess.PauseWith(u.g.ctx, processes.PauseFreeze)
-		kept = err == nil
-	case ModePause:
-		err = sess.PauseWith(u.g.ctx, processes.PauseSignal)
+	if u.spec.Mode == ModeFreeze || u.spec.Mode == ModePause {
+		how := processes.PauseFreeze
+		if u.spec.Mode == ModePause {
+			how = processes.PauseSignal
+		}
+		ctx, cancel := context.WithTimeout(u.g.ctx, u.spec.SleepTimeout)
+		err = sess.PauseWith(ctx, how)
+		if err != nil && ctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("the tree did not stop within %v", u.spec.SleepTimeout)
+		}
+		cancel()
 		kept = err == nil
 	}
 	if !kept {
@@ -690,12 +698,13 @@ func (u *Unit) drop(sess *processes.Session) {
 }
 
 // terminate ends an incarnation: its tree is terminated with the Manager's
-// grace, and its session removed.
+// grace, cut short by SIGKILL when a Shutdown's ctx ends, and its session
+// removed.
 func (u *Unit) terminate(sess *processes.Session) {
 	if sess == nil {
 		return
 	}
-	_ = sess.Terminate(context.Background())
+	_ = sess.Terminate(u.g.hurry)
 	u.g.m.Remove(sess)
 }
 
