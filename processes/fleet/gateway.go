@@ -36,6 +36,7 @@ const (
 	CodeLost       = "lost"        // 410: the session's host is gone
 	CodeTerminated = "terminated"  // 410: the session was force-terminated
 	CodeBadGateway = "bad_gateway" // 502: the owning host did not answer
+	CodeStopped    = "stopped"     // 503: the gateway closed while a start waited (the reconciler sees to the session)
 )
 
 // GatewayOptions configure a [Gateway]. The zero value serves under
@@ -391,10 +392,17 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 	c, err := g.await(ctx, cmd.ID, done)
 	if err != nil {
 		g.unwait(cmd.ID)
-		if ctx.Err() != nil {
-			return // the client left; the reconciler sees to the session
+		switch {
+		case ctx.Err() != nil:
+			// the client left; the reconciler sees to the session
+		case errors.Is(err, ErrStopped):
+			writeError(w, http.StatusServiceUnavailable, CodeStopped, "fleet: the gateway closed while the start was on its way")
+		case errors.Is(err, context.DeadlineExceeded):
+			writeError(w, http.StatusGatewayTimeout, httpapi.CodeTimeout, "fleet: the host did not start the session in time")
+		default:
+			g.log.Warn("fleet: await start", "command", cmd.ID, "err", err)
+			writeError(w, http.StatusInternalServerError, httpapi.CodeInternal, "fleet: reading the start's command failed")
 		}
-		writeError(w, http.StatusGatewayTimeout, httpapi.CodeTimeout, "fleet: the host did not start the session in time: "+err.Error())
 		return
 	}
 	var res StartResult

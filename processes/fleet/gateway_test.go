@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/fleet"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
@@ -262,4 +263,28 @@ func TestGatewaySameOriginThroughTheProxy(t *testing.T) {
 		}
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
 	}
+}
+
+// TestGatewayCloseAnswersWaitingStarts: a start waiting for its host when
+// the gateway closes answers 503, as Close says, and is not left to the
+// StartTimeout.
+func TestGatewayCloseAnswersWaitingStarts(t *testing.T) {
+	f := newFleet(t, nil)
+	ctx := t.Context()
+	// A host registered but without an agent: nobody claims the start.
+	require.NoError(t, f.st.RegisterHost(ctx, fleet.Host{ID: "h1", Capacity: 1, Addr: "http://127.0.0.1:1", Connected: true}, time.Now()))
+	sub, err := f.st.Subscribe(ctx, fleet.HostTopic("h1"))
+	require.NoError(t, err)
+	defer sub.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := f.client.Start(ctx, httpapi.StartRequest{ID: "s", Argv: []string{"true"}})
+		errc <- err
+	}()
+	proctest.Recv(t, sub.C())
+	require.NoError(t, f.gw.Close())
+	err = <-errc
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusServiceUnavailable, ae.Status, "got %v", err)
 }
