@@ -288,3 +288,32 @@ func TestGatewayCloseAnswersWaitingStarts(t *testing.T) {
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, http.StatusServiceUnavailable, ae.Status, "got %v", err)
 }
+
+// TestGatewayLargeAndSmallAnswers: JSON answers pass through the gateway
+// intact whether it reads them whole (small ones get a Content-Length)
+// or passes them on as they come (pages longer than its buffer).
+func TestGatewayLargeAndSmallAnswers(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 4, nil, nil)
+	ctx := t.Context()
+	const n = 300_000
+	_, err := f.client.Start(ctx, httpapi.StartRequest{ID: "big", Argv: []string{"sh", "-c", fmt.Sprintf("yes abcdefgh | head -c %d", n)}})
+	require.NoError(t, err)
+	var got strings.Builder
+	exit, err := f.client.Follow(ctx, "big", 0, func(o processes.Output) error {
+		for _, c := range o.Chunks {
+			got.Write(c.Data)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Zero(t, exit)
+	assert.Equal(t, strings.Repeat("abcdefgh\n", n/9+1)[:n], got.String())
+
+	resp, err := f.hc.Get(f.srv.URL + httpapi.DefaultPrefix + "/big")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Positive(t, resp.ContentLength, "a small JSON answer has its length")
+	assert.Empty(t, resp.TransferEncoding)
+}
