@@ -106,6 +106,19 @@ func (u *Unit) Subscribe() *Subscription {
 	return &Subscription{u: u, attempt: u.log.attempt}
 }
 
+// subscribeAfterSleep is Subscribe, and, while the unit is being put to
+// sleep, the number of the attempt going to sleep (else 0), taken
+// together.
+func (u *Unit) subscribeAfterSleep() (*Subscription, uint64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var stale uint64
+	if u.state == Sleeping {
+		stale = u.log.attempt
+	}
+	return &Subscription{u: u, attempt: u.log.attempt}, stale
+}
+
 // Next returns the next event, waiting for it until ctx ends. It returns
 // ctx.Err() when ctx ends first, and [ErrClosed] once the group was shut
 // down and every event was read.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -31,9 +32,11 @@ type ProxyOptions struct {
 	IsUserRequest func(*http.Request) bool
 	// StartPath, when set, is the only path that wakes the unit, as
 	// godoxy's start_endpoint: a request for StartPath or below it
-	// (StartPath + "/...") wakes it; a request for any other path is
-	// proxied (and counted) while the unit is ready, and answered 503
-	// otherwise, without waking it or counting.
+	// (StartPath + "/...", compared once cleaned of "." and ".."
+	// elements, so "/start/../x" is not below "/start") wakes it; a
+	// request for any other path is proxied (and counted) while the unit
+	// is ready, and answered 503 otherwise, without waking it or
+	// counting.
 	StartPath string
 	// EventsPath is the path of the event stream that the loading page
 	// follows (Server-Sent Events); it is served by the front, never
@@ -57,13 +60,16 @@ func (o ProxyOptions) eventsPath() string {
 	return o.EventsPath
 }
 
-// mayWake reports whether a request for path may wake the unit.
-func (o ProxyOptions) mayWake(path string) bool {
+// mayWake reports whether a request for p may wake the unit. Both paths
+// are compared cleaned (path.Clean), so that "/start/../other" is
+// "/other", as the upstream will read it.
+func (o ProxyOptions) mayWake(p string) bool {
 	if o.StartPath == "" {
 		return true
 	}
-	sp := strings.TrimSuffix(o.StartPath, "/")
-	return path == o.StartPath || path == sp || strings.HasPrefix(path, sp+"/")
+	sp := strings.TrimSuffix(path.Clean("/"+o.StartPath), "/")
+	p = path.Clean("/" + p)
+	return p == sp || strings.HasPrefix(p, sp+"/")
 }
 
 //go:embed loading.html
@@ -200,9 +206,12 @@ func servePage(w http.ResponseWriter, r *http.Request, u *Unit, events string) {
 // serveEvents streams the unit's events as Server-Sent Events, one JSON
 // [Event] per message: the current attempt's history, then live ones,
 // until ready, error or asleep (the loading page then reloads), the
-// client leaves, or the group shuts down. It neither wakes nor holds the
-// unit.
+// client leaves, or the group shuts down. While the unit is being put to
+// sleep, the attempt going to sleep is skipped: its history ends in
+// ready, which would reload the page into a unit not awake; the stream
+// tells the next wake instead. It neither wakes nor holds the unit.
 func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit) {
+	sub, stale := u.subscribeAfterSleep()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -212,11 +221,13 @@ func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	sub := u.Subscribe()
 	for {
 		e, err := sub.Next(r.Context())
 		if err != nil {
 			return
+		}
+		if stale != 0 && e.Attempt == stale {
+			continue
 		}
 		b, _ := json.Marshal(e)
 		if _, err := w.Write([]byte("data: " + string(b) + "\n\n")); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,11 @@ func TestStartPath(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	code, _ = get(t, srv.URL+"/statusfoo")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
+	// Paths that name another path through the start path do not wake it.
+	for _, p := range []string{"/status/../", "/status/%2e%2e/index.html", "/status/./../x"} {
+		code, _ = get(t, srv.URL+p)
+		assert.Equal(t, http.StatusServiceUnavailable, code, p)
+	}
 	assert.Zero(t, u.Status().Attempts)
 	code, _ = get(t, srv.URL+"/status/201")
 	assert.Equal(t, 201, code)
@@ -332,4 +338,51 @@ func TestServeTCP(t *testing.T) {
 	ln2, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	assert.ErrorIs(t, noUp.Serve(t.Context(), ln2), wake.ErrInvalidSpec)
+}
+
+// TestLoadingPageWhileSleeping: a browser that asks while the unit is
+// being put to sleep gets the loading page, whose event stream tells the
+// next wake, not the history of the attempt going to sleep: before, it
+// replayed that attempt's "ready" at once, and the page reloaded itself
+// again and again until the sleep ended.
+func TestLoadingPageWhileSleeping(t *testing.T) {
+	m := newManager(t, processes.WithKillGrace(time.Hour))
+	g := newGroup(t, m)
+	u, err := g.Add(wake.Spec{ID: "web", Command: shCommand(stubbornScript, nil), Upstream: freeAddr(t),
+		Probe: wake.OutputProbe(regexp.MustCompile(`(?m)^ready$`))})
+	require.NoError(t, err)
+	require.NoError(t, u.Wake(t.Context()))
+	s := u.Session()
+	go func() { _ = u.Sleep(context.Background()) }()
+	waitOutputLine(t, s, "term")
+	require.Equal(t, wake.Sleeping, u.State())
+	srv := httptest.NewServer(u.Handler(wake.ProxyOptions{}))
+	t.Cleanup(srv.Close)
+
+	code, page := get(t, srv.URL+"/", "Accept", "text/html")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, page, "<title>Waking web…</title>")
+	resp, err := client.Get(srv.URL + wake.DefaultEventsPath + "?unit=web")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	_, err = s.Write([]byte("\n")) // the sleep ends
+	require.NoError(t, err)
+	var evs []wake.Event
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var e wake.Event
+			require.NoError(t, json.Unmarshal([]byte(data), &e))
+			evs = append(evs, e)
+		}
+	}
+	require.NoError(t, sc.Err())
+	require.NotEmpty(t, evs)
+	for _, e := range evs {
+		assert.Equal(t, uint64(2), e.Attempt, "an event of the attempt going to sleep: %+v", e)
+	}
+	assert.Equal(t, wake.EventReady, evs[len(evs)-1].Kind)
+	assert.Equal(t, wake.Ready, u.State())
+	_, err = u.Session().Write([]byte("\n")) // read by its SIGTERM trap at Shutdown
+	require.NoError(t, err)
 }
