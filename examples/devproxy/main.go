@@ -38,11 +38,14 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// run is the program; it returns the exit code.
-func run(args []string, stderr io.Writer) int {
+// run is the program, until ctx ends; it returns the exit code.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("devproxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "loopback address to serve on")
@@ -59,8 +62,6 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(stderr, "devproxy:", err)
@@ -85,7 +86,10 @@ func run(args []string, stderr io.Writer) int {
 		_ = pm.Shutdown(context.Background())
 		return 1
 	}
-	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
+	// Requests see the end of ctx: event streams and requests waiting for
+	// a wake end at once, rather than hold the server's Shutdown.
+	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stderr, "devproxy: open http://%s/ (serving %s, %s after %s idle)\n", ln.Addr(), *dir, m, *idle)
@@ -96,21 +100,30 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "devproxy: serve:", err)
 		served <- err
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
+	// Each step has its own time: one that runs out leaves the next its
+	// own, so the Python server always gets the grace of a stop.
+	code := 0
+	step := func(name string, d time.Duration, f func(context.Context) error) {
+		sctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		if err := f(sctx); err != nil {
+			fmt.Fprintf(stderr, "devproxy: %s: %v\n", name, err)
+			code = 1
+		}
 	}
-	if err := app.Close(sctx); err != nil {
-		fmt.Fprintln(stderr, "devproxy: shutdown:", err)
-	}
-	if err := pm.Shutdown(sctx); err != nil {
-		fmt.Fprintln(stderr, "devproxy: manager shutdown:", err)
-	}
+	step("http shutdown", 5*time.Second, func(ctx context.Context) error {
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+			return err
+		}
+		return nil
+	})
+	step("shutdown", 10*time.Second, app.Close)
+	step("manager shutdown", 10*time.Second, pm.Shutdown)
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return 1
 	}
-	return 0
+	return code
 }
 
 // freeLoopback returns a 127.0.0.1 address whose port is free now, for

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +129,63 @@ func TestCurlWakesTheServer(t *testing.T) {
 
 	require.NoError(t, a.Close(t.Context()))
 	proctest.RequireGone(t, pid)
+}
+
+// TestRunStopsWithStreamsOpen: the program stops cleanly when its ctx
+// ends (Ctrl-C) while a loading page's event stream is open: before, the
+// HTTP server's Shutdown waited its whole 5 seconds for the stream, and
+// the group and the Manager were then shut down with that context over
+// ("context deadline exceeded": the Python server got no grace).
+func TestRunStopsWithStreamsOpen(t *testing.T) {
+	python := pythonPath(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.html"), []byte(page), 0o644))
+	pr, pw := io.Pipe()
+	lines := make(chan string, 1000)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"-addr", "127.0.0.1:0", "-dir", dir, "-python", python}, pw)
+		pw.Close()
+	}()
+	var log []string
+	addr := ""
+	for addr == "" {
+		var line string
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "run ended: %q", log)
+			line = l
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no address printed: %q", log)
+		}
+		log = append(log, line)
+		if rest, found := strings.CutPrefix(line, "devproxy: open http://"); found {
+			addr, _, _ = strings.Cut(rest, "/")
+		}
+	}
+	base := "http://" + addr
+	// The event stream of a loading page, open while nothing wakes.
+	resp, err := http.Get(base + wake.DefaultEventsPath + "?unit=devserver")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+
+	cancel()
+	assert.Equal(t, 0, proctest.Recv(t, code))
+	for line := range lines {
+		log = append(log, line)
+	}
+	for _, line := range log {
+		assert.NotContains(t, line, "deadline exceeded")
+		assert.NotContains(t, line, "shutdown:")
+	}
 }
