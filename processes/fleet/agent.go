@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/benbjohnson/clock"
@@ -59,7 +58,7 @@ type StartResult struct {
 
 // SignalPayload is the Payload of a KindSignal command.
 type SignalPayload struct {
-	Signal string `json:"signal"` // "INT", "TERM", "HUP", "KILL", "USR1", "USR2", "QUIT"
+	Signal string `json:"signal"` // "INT", "TERM", "HUP", "KILL", "USR1", "USR2", "QUIT" (on Windows: "INT", "KILL")
 }
 
 // AgentOptions configure an [Agent]. Host, Store and Manager are
@@ -369,11 +368,6 @@ func (a *Agent) run(ctx context.Context, c *Command) (result []byte, errText str
 	default:
 		return nil, "fleet: unknown command kind " + c.Kind
 	}
-}
-
-var signals = map[string]syscall.Signal{
-	"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL,
-	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "QUIT": syscall.SIGQUIT,
 }
 
 // startAnswer serves a start command through the Handler, or answers

@@ -72,8 +72,9 @@
 // # Platform support
 //
 // Wherever package processes builds (Linux, and the platforms its
-// fallback supports). The PostgreSQL Store is in package pgfleet; this
-// package does not import pgx.
+// fallback supports); off Unix a KindSignal command knows only INT and
+// KILL, as package httpapi does. The PostgreSQL Store is in package
+// pgfleet; this package does not import pgx.
 //
 // # What it does not do
 //

@@ -47,8 +47,8 @@ func TestStressClaimers(t *testing.T) {
 					claims[c.ID]++
 				}
 				total += len(got)
-				if len(got) > 0 && total == n {
-					close(allClaimed)
+				if len(got) > 0 && total >= n && total-len(got) < n {
+					close(allClaimed) // once: a double claim may carry total past n
 				}
 				mu.Unlock()
 				if len(got) == batch {
