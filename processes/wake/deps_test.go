@@ -5,6 +5,7 @@ package wake_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os/exec"
 	"regexp"
 	"sync"
@@ -259,4 +260,53 @@ func TestWakeTimeoutCoversDependencies(t *testing.T) {
 	db, _ := g.Unit("db")
 	assert.Equal(t, wake.Waking, db.State(), "db's own wake goes on, bounded by its own timeout")
 	assert.Zero(t, db.Status().Holds, "the failed dependent still holds db")
+}
+
+// TestDependencyExitedUnderAReadyDependent: a dependency whose process
+// exits while its dependent is ready is started again by the next request
+// to the dependent, rather than left asleep under it until the dependent
+// itself sleeps; a dependency of a dependency too.
+func TestDependencyExitedUnderAReadyDependent(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	web := httpSpec(t, "web", wake.ModeStop, nil)
+	web.DependsOn = []wake.Dependency{{Unit: "api"}}
+	_, err := g.AddAll(
+		wake.Spec{ID: "db", Command: shCommand("read x; exit 4", nil)},
+		wake.Spec{ID: "api", Command: shCommand("read x; exit 5", nil), DependsOn: []wake.Dependency{{Unit: "db"}}},
+		web,
+	)
+	require.NoError(t, err)
+	w, _ := g.Unit("web")
+	api, _ := g.Unit("api")
+	db, _ := g.Unit("db")
+	srv := httptest.NewServer(w.Handler(wake.ProxyOptions{}))
+	t.Cleanup(srv.Close)
+	code, body := get(t, srv.URL+"/")
+	require.Equal(t, 200, code, body)
+
+	for _, d := range []*wake.Unit{db, api} {
+		sub := d.Subscribe()
+		_, err = d.Session().Write([]byte("\n"))
+		require.NoError(t, err)
+		for {
+			e, err := sub.Next(t.Context())
+			require.NoError(t, err)
+			if e.Kind == wake.EventAsleep {
+				break
+			}
+		}
+		require.Equal(t, wake.Asleep, d.State())
+		assert.Equal(t, wake.Ready, w.State())
+
+		// A browser too waits for it: a loading page would replay the
+		// ready dependent's history and reload for ever.
+		code, body = get(t, srv.URL+"/", "Accept", "text/html")
+		require.Equal(t, 200, code, body)
+		assert.Equal(t, wake.Ready, d.State(), "%s left asleep under a ready dependent", d.ID())
+		assert.Equal(t, 1, d.Status().Holds)
+	}
+	assert.Equal(t, 2, db.Status().ColdStarts)
+	assert.Equal(t, 2, api.Status().ColdStarts)
+	assert.Equal(t, 1, w.Status().ColdStarts)
 }

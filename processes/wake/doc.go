@@ -29,7 +29,8 @@
 // its [Spec].SleepTimeout), and its dependencies' holds are released, so
 // that they may sleep in turn one idle timeout later. A process that
 // exits while ready leaves the unit Asleep, and the next request starts
-// it again. [Group.Shutdown] terminates every unit's process.
+// it again: a request to it, or to a dependent of it, which then waits
+// for it. [Group.Shutdown] terminates every unit's process.
 //
 // Wakes are single-flight: the callers of a unit that wakes share one
 // attempt, and one that gives up does not cancel it for the others.

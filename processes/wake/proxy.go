@@ -154,9 +154,11 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	release := u.Hold()
 	defer release()
-	if u.State() != Ready {
+	if !u.awake() {
 		cause := r.Method + " " + r.URL.RequestURI() + " from " + r.RemoteAddr
-		if wantsPage(r) {
+		// Not for a ready unit whose dependency is waking again: its
+		// events are over, and the page would reload at once.
+		if wantsPage(r) && u.State() != Ready {
 			u.wakeAsync(cause)
 			servePage(w, r, u, f.opts.eventsPath())
 			return

@@ -286,19 +286,22 @@ func (u *Unit) releaser(touch bool) func() {
 	}
 }
 
-// Wake wakes the unit and returns once it is ready: at once if it is,
-// else after its dependencies woke (in parallel), its process was thawed,
-// continued or started, and its probe passed. Wakes are single-flight: any
-// number of concurrent callers share one attempt, and a caller whose ctx
-// ends returns ctx.Err() without cancelling the attempt the others wait
-// on, which goes on until it succeeds, fails or its WakeTimeout ends. A
-// unit that is being put to sleep is woken again once asleep; a failed
-// one is retried. The cause recorded is the one given with [WithCause].
+// Wake wakes the unit and returns once it is ready: at once if it is and
+// its dependencies are awake, else after its dependencies woke (in
+// parallel), its process was thawed, continued or started, and its probe
+// passed. A dependency whose process exited under the ready unit is woken
+// again, the unit staying ready. Wakes are single-flight: any number of
+// concurrent callers share one attempt, and a caller whose ctx ends
+// returns ctx.Err() without cancelling the attempt the others wait on,
+// which goes on until it succeeds, fails or its WakeTimeout ends. A unit
+// that is being put to sleep is woken again once asleep; a failed one is
+// retried. The cause recorded is the one given with [WithCause].
 //
 // It returns nil when ready; an error wrapping [ErrWakeTimeout] (and
 // context.DeadlineExceeded) past the WakeTimeout; one wrapping
 // [ErrExitedBeforeReady], the Command's or Start's error, or a
-// dependency's error, when the wake failed (the unit is then Failed);
+// dependency's error, when the wake failed (the unit is then Failed,
+// unless it was ready and only a dependency failed to wake again);
 // [ErrClosed] after Shutdown; ctx.Err() when ctx ends first.
 //
 // Wake does not hold the unit: it may sleep again once idle. Take a
@@ -313,8 +316,14 @@ func (u *Unit) wake(ctx context.Context, cause string, cond Condition) error {
 		var a *attempt
 		switch u.state {
 		case Ready:
+			if u.depsAwakeLocked() {
+				u.mu.Unlock()
+				return nil
+			}
 			u.mu.Unlock()
-			return nil
+			// A dependency's process exited under this ready unit (or
+			// its wake failed): wake it again, still held by this unit.
+			return u.wakeDepsOnly(ctx)
 		case Sleeping:
 			ch := u.sleepDone
 			u.mu.Unlock()
@@ -432,23 +441,63 @@ func (u *Unit) wakeDeps(ctx context.Context) error {
 		}
 	}
 	u.mu.Unlock()
+	return u.wakeEachDep(ctx, true)
+}
+
+// wakeDepsOnly wakes the dependencies of a ready unit, which holds them
+// already, without events of its own: its attempt is over.
+func (u *Unit) wakeDepsOnly(ctx context.Context) error {
+	if err := u.wakeEachDep(ctx, false); err != nil {
+		return fmt.Errorf("wake: unit %q: %w", u.spec.ID, err)
+	}
+	return nil
+}
+
+func (u *Unit) wakeEachDep(ctx context.Context, events bool) error {
 	errs := make([]error, len(u.deps))
 	var wg sync.WaitGroup
 	for i, d := range u.deps {
 		cond := u.spec.DependsOn[i].Condition
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u.emit(EventWakingDependency, d.spec.ID)
+		wg.Go(func() {
+			if events {
+				u.emit(EventWakingDependency, d.spec.ID)
+			}
 			if err := d.wake(ctx, "dependency of "+u.spec.ID, cond); err != nil {
 				errs[i] = fmt.Errorf("dependency %q: %w", d.spec.ID, err)
 				return
 			}
-			u.emit(EventDependencyReady, d.spec.ID+" ("+cond.String()+")")
-		}()
+			if events {
+				u.emit(EventDependencyReady, d.spec.ID+" ("+cond.String()+")")
+			}
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// depsAwakeLocked reports whether every dependency of the unit, and each
+// of theirs, is as awake as its dependent needs: ready, or waking for
+// WhenStarted. It is called with u.mu held, and locks the dependencies'
+// mutexes in turn: a dependent's before its dependency's, everywhere.
+func (u *Unit) depsAwakeLocked() bool {
+	for i, d := range u.deps {
+		d.mu.Lock()
+		ok := d.state == Ready && d.depsAwakeLocked() ||
+			d.state == Waking && u.spec.DependsOn[i].Condition == WhenStarted
+		d.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// awake reports whether the unit is ready and its dependencies awake, so
+// that a request may be proxied without a wake.
+func (u *Unit) awake() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.state == Ready && u.depsAwakeLocked()
 }
 
 // resume wakes a kept incarnation: thaw or SIGCONT. It is not probed
