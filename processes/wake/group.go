@@ -267,13 +267,15 @@ func (g *Group) Shutdown(ctx context.Context) error {
 	if first {
 		close(g.done)
 		g.cancel()
-		g.sweeper.Stop()
 	}
 	errs := make(chan error, 1)
 	go func() {
 		units := g.Units()
 		uerrs := make([]error, len(units))
 		var wg sync.WaitGroup
+		// Not before the ctx-bounded wait: a sweep may be stopping a unit,
+		// which takes up to the kill grace unless ctx ends.
+		wg.Go(g.sweeper.Stop)
 		for i, u := range units {
 			wg.Go(func() { uerrs[i] = u.shutdown(ctx) })
 		}

@@ -233,3 +233,29 @@ func TestShutdownCtxEndKillsWhatIsLeft(t *testing.T) {
 	assert.ErrorIs(t, recv(t, woke), wake.ErrClosed)
 	require.NoError(t, g.Shutdown(t.Context()), "the second Shutdown waits for the first")
 }
+
+// TestShutdownDuringASweep: Shutdown returns by the end of its ctx while
+// the idle sweep is stopping a unit whose program handles SIGTERM for
+// ever, which then gets SIGKILL: before, Shutdown waited for the sweep,
+// and so for the Manager's whole kill grace.
+func TestShutdownDuringASweep(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c), processes.WithKillGrace(time.Hour))
+	g := wake.NewGroup(m, wake.WithSweepInterval(time.Minute))
+	u, err := g.Add(wake.Spec{ID: "stubborn", Command: shCommand(stubbornScript, nil), IdleTimeout: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, u.Wake(t.Context()))
+	s := u.Session()
+	waitOutputLine(t, s, "ready")
+	c.Add(time.Minute) // the sweeper's tick: it stops the idle unit
+	waitOutputLine(t, s, "term")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.Shutdown(ctx) }()
+	cancel()
+	assert.ErrorIs(t, recv(t, done), context.Canceled)
+	proctest.RequireGone(t, s.Pid())
+	require.NoError(t, g.Shutdown(t.Context()))
+	assert.Equal(t, wake.Asleep, u.State())
+}
