@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -385,4 +387,45 @@ func TestLoadingPageWhileSleeping(t *testing.T) {
 	assert.Equal(t, wake.Ready, u.State())
 	_, err = u.Session().Write([]byte("\n")) // read by its SIGTERM trap at Shutdown
 	require.NoError(t, err)
+}
+
+// flakyListener fails its first Accept as a listener out of descriptors
+// does (EMFILE), then accepts.
+type flakyListener struct {
+	net.Listener
+	failed bool
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestServeTCPSurvivesATemporaryAcceptError: an Accept that fails for
+// want of descriptors is retried, as net/http's Server does, rather than
+// end Serve and close every connection.
+func TestServeTCPSurvivesATemporaryAcceptError(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	u, err := g.Add(httpSpec(t, "web", wake.ModeStop, nil))
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- u.Serve(ctx, &flakyListener{Listener: ln}) }()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get("http://" + ln.Addr().String() + "/")
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, string(b), "hello from ")
+	cancel()
+	assert.ErrorIs(t, recv(t, served), context.Canceled)
 }

@@ -2,10 +2,13 @@ package wake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Serve accepts connections on ln and splices each to the unit's
@@ -13,11 +16,14 @@ import (
 // arrives while it sleeps waits for the wake (its bytes wait in the
 // socket), and is closed if the wake fails. Each connection holds the
 // unit for its whole life and counts as activity when it opens and
-// closes; a half-close is passed on. Serve returns when ctx ends,
-// ctx.Err() then, or when Accept fails, with its error; in both cases it
-// closes ln and every connection it accepted, and waits for its
-// goroutines (two per open connection) before returning. It returns an
-// error wrapping [ErrInvalidSpec] for a unit without an Upstream.
+// closes; a half-close is passed on. An Accept that fails for a shortage
+// that passes (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED) is retried
+// after a wait of 5 ms doubling up to 1 s, as net/http's Server does.
+// Serve returns when ctx ends, ctx.Err() then, or when Accept fails
+// otherwise, with its error; in both cases it closes ln and every
+// connection it accepted, and waits for its goroutines (two per open
+// connection) before returning. It returns an error wrapping
+// [ErrInvalidSpec] for a unit without an Upstream.
 func (u *Unit) Serve(ctx context.Context, ln net.Listener) error {
 	if u.spec.Upstream == "" {
 		ln.Close()
@@ -55,12 +61,26 @@ func (u *Unit) Serve(ctx context.Context, ln net.Listener) error {
 		close(stopped)
 	}()
 	var err error
+	var backoff time.Duration
 	for {
 		c, aerr := ln.Accept()
 		if aerr != nil {
-			err = aerr
-			break
+			if !temporary(aerr) || ctx.Err() != nil {
+				err = aerr
+				break
+			}
+			// Out of descriptors or buffers for a moment: wait and retry,
+			// as net/http's Server does, 5 ms doubling up to 1 s.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+			continue
 		}
+		backoff = 0
 		if !track(c) {
 			continue
 		}
@@ -78,6 +98,18 @@ func (u *Unit) Serve(ctx context.Context, ln net.Listener) error {
 	<-stopped
 	wg.Wait()
 	return err
+}
+
+// temporary reports whether an Accept error is a shortage that passes:
+// descriptors (EMFILE, ENFILE), buffers or memory, or a connection
+// aborted before it was accepted.
+func temporary(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 type closeWriter interface{ CloseWrite() error }
