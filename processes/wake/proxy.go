@@ -139,6 +139,12 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, "no_upstream", "wake: unit "+u.spec.ID+" has no Upstream")
 		return
 	}
+	if u.g.closed.Load() {
+		// For browsers too: a loading page would replay the last
+		// attempt's events and reload for ever.
+		writeError(w, http.StatusServiceUnavailable, "closed", "wake: unit "+u.spec.ID+": "+ErrClosed.Error())
+		return
+	}
 	user := f.opts.IsUserRequest == nil || f.opts.IsUserRequest(r)
 	if !user || !f.opts.mayWake(r.URL.Path) {
 		// Served only by a unit that is ready; counted if the user's.
@@ -208,10 +214,11 @@ func servePage(w http.ResponseWriter, r *http.Request, u *Unit, events string) {
 // serveEvents streams the unit's events as Server-Sent Events, one JSON
 // [Event] per message: the current attempt's history, then live ones,
 // until ready, error or asleep (the loading page then reloads), the
-// client leaves, or the group shuts down. While the unit is being put to
-// sleep, the attempt going to sleep is skipped: its history ends in
-// ready, which would reload the page into a unit not awake; the stream
-// tells the next wake instead. It neither wakes nor holds the unit.
+// client leaves, or the group shuts down (after Shutdown the stream is
+// empty). While the unit is being put to sleep, the attempt going to
+// sleep is skipped: its history ends in ready, which would reload the
+// page into a unit not awake; the stream tells the next wake instead. It
+// neither wakes nor holds the unit.
 func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit) {
 	sub, stale := u.subscribeAfterSleep()
 	rc := http.NewResponseController(w)
@@ -220,8 +227,8 @@ func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
-		return
+	if err := rc.Flush(); err != nil || u.g.closed.Load() {
+		return // after Shutdown, no history to replay: nothing will wake
 	}
 	for {
 		e, err := sub.Next(r.Context())

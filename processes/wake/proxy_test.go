@@ -429,3 +429,30 @@ func TestServeTCPSurvivesATemporaryAcceptError(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, recv(t, served), context.Canceled)
 }
+
+// TestFrontAfterShutdown: once the group is shut down, the front answers
+// every request 503 with the JSON error "closed", browsers' included, and
+// the event stream ends at once: before, a browser got the loading page,
+// whose stream replayed the last attempt's "ready", and reloaded itself
+// for ever.
+func TestFrontAfterShutdown(t *testing.T) {
+	m := newManager(t)
+	g := wake.NewGroup(m)
+	u, err := g.Add(httpSpec(t, "web", wake.ModeStop, nil))
+	require.NoError(t, err)
+	srv := httptest.NewServer(u.Handler(wake.ProxyOptions{}))
+	t.Cleanup(srv.Close)
+	code, body := get(t, srv.URL+"/")
+	require.Equal(t, 200, code, body)
+	require.NoError(t, g.Shutdown(t.Context()))
+
+	for _, accept := range []string{"*/*", "text/html"} {
+		code, body = get(t, srv.URL+"/", "Accept", accept)
+		assert.Equal(t, http.StatusServiceUnavailable, code, accept)
+		if assert.True(t, json.Valid([]byte(body)), "%s: %q", accept, body) {
+			_, ecode := jsonError(t, body)
+			assert.Equal(t, "closed", ecode, accept)
+		}
+	}
+	assert.Empty(t, readEvents(t, srv.URL+wake.DefaultEventsPath))
+}
