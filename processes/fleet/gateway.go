@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -291,15 +292,26 @@ func managerID(ws string, scoped bool, id string) string {
 	return id
 }
 
-// endToEnd are the request headers a start command carries to the host.
+// hopByHop are the headers meant for one connection (RFC 9110, section
+// 7.6.1), as httputil.ReverseProxy drops them, with Content-Length, which
+// the body of a start fixes anew.
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"}
+
+// endToEnd returns the request headers a start command carries to the
+// host, and GET / to every host: h without the hop-by-hop headers and
+// those its Connection header names.
 func endToEnd(h http.Header) http.Header {
-	out := make(http.Header)
-	for k, vs := range h {
-		switch k {
-		case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length":
-			continue
+	out := h.Clone()
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				out.Del(f)
+			}
 		}
-		out[k] = vs
+	}
+	for _, k := range hopByHop {
+		delete(out, k)
 	}
 	return out
 }

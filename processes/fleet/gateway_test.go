@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -316,4 +317,39 @@ func TestGatewayLargeAndSmallAnswers(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Positive(t, resp.ContentLength, "a small JSON answer has its length")
 	assert.Empty(t, resp.TransferEncoding)
+}
+
+// TestGatewayStartDropsHopByHopHeaders: the start a host serves carries
+// the client's end-to-end headers, not those meant for the gateway
+// alone: the ones its Connection header names and the proxy
+// credentials.
+func TestGatewayStartDropsHopByHopHeaders(t *testing.T) {
+	var mu sync.Mutex
+	var seen []http.Header
+	auth := func(r *http.Request) (string, error) {
+		if r.Method == http.MethodPost {
+			mu.Lock()
+			seen = append(seen, r.Header.Clone())
+			mu.Unlock()
+		}
+		return "w", nil
+	}
+	f := newFleet(t, auth)
+	startHost(t, f.st, "h1", 1, auth, nil)
+	c := httpapi.NewClient(f.srv.URL+httpapi.DefaultPrefix, f.hc)
+	c.Header = http.Header{
+		"Connection":          {"X-Gateway-Only"},
+		"X-Gateway-Only":      {"secret"},
+		"Proxy-Authorization": {"Basic Z2F0ZXdheTpvbmx5"},
+		"X-End-To-End":        {"kept"},
+	}
+	_, err := c.Start(t.Context(), httpapi.StartRequest{ID: "s", Argv: []string{"true"}})
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, seen, 2, "the gateway's and the host's Authorize")
+	host := seen[1]
+	assert.Equal(t, "kept", host.Get("X-End-To-End"))
+	assert.Empty(t, host.Values("X-Gateway-Only"), "a header the Connection header names")
+	assert.Empty(t, host.Values("Proxy-Authorization"))
 }
