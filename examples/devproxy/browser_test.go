@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes/wake"
 )
 
@@ -37,23 +38,34 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// chromiumPIDs returns the processes whose program is Chromium, exiting
-// ones and zombies included (by their command name).
-func chromiumPIDs(t *testing.T) []int {
+// ourChromium returns the Chromium processes descending from this test
+// process, zombies included: other programs' Chromium (other tests on a
+// shared machine) neither count nor hide a leak.
+func ourChromium(t *testing.T) []int {
 	t.Helper()
-	dirs, err := os.ReadDir("/proc")
-	require.NoError(t, err)
+	parent := map[int]int{}
+	for _, p := range proctest.Table() {
+		parent[p.Pid] = p.PPid
+	}
+	self := os.Getpid()
+	ours := func(pid int) bool {
+		for n := 0; pid > 1 && n < 64; n++ {
+			if pid = parent[pid]; pid == self {
+				return true
+			}
+		}
+		return false
+	}
 	var pids []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
+	for pid := range parent {
+		if !ours(pid) {
 			continue
 		}
-		comm, err := os.ReadFile(filepath.Join("/proc", d.Name(), "comm"))
+		comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
 		if err != nil {
 			continue // gone
 		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
 		if strings.Contains(string(comm), "chrom") || strings.Contains(filepath.Base(argv0), "chromium") {
 			pids = append(pids, pid)
@@ -107,7 +119,6 @@ const seenKey = `JSON.parse(sessionStorage.getItem("sessionkit-wake:devserver") 
 // then after the server was frozen and thawed.
 func TestBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
-	before := chromiumPIDs(t)
 	a, srv := startApp(t, wake.ModeFreeze)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
@@ -163,8 +174,9 @@ func TestBrowser(t *testing.T) {
 		assert.Equal(t, 2, st.Attempts)
 	})
 
+	browser := ourChromium(t)
+	assert.NotEmpty(t, browser, "no Chromium process of this test found")
 	stopBrowser()
 	require.NoError(t, ctx.Err(), "the test's time ran out")
-	assert.Eventually(t, func() bool { return len(chromiumPIDs(t)) <= len(before) }, 10*time.Second, 50*time.Millisecond,
-		"chromium processes left: before %v, after %v", before, chromiumPIDs(t))
+	proctest.RequireGone(t, browser...)
 }
