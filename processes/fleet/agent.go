@@ -111,8 +111,9 @@ type AgentOptions struct {
 // Manager, acknowledging and completing each, and reports the state of
 // the host's sessions (and, with a Bridge, their activity). A command ID
 // is executed at most once per Agent however often it is delivered (the
-// last Remember IDs are kept; a start for a session the Manager holds is
-// not executed again either).
+// last Remember IDs are kept; a start delivered again for a session the
+// Manager holds is not executed again either), and one delivered again
+// is completed with its first execution's outcome.
 //
 // Make one with [NewAgent]; the zero value is not usable. Run blocks;
 // Sync and ClaimOnce may be called directly (tests do). It is safe for
@@ -123,7 +124,7 @@ type Agent struct {
 	log  *slog.Logger
 
 	mu     sync.Mutex
-	done   map[string]bool
+	done   map[string]*outcome // executed IDs; the outcome while its completion is owed
 	fifo   []string
 	execMu sync.Mutex // one batch executes at a time
 }
@@ -153,7 +154,7 @@ func NewAgent(opts AgentOptions) (*Agent, error) {
 	if opts.Remember <= 0 {
 		opts.Remember = DefaultRemembered
 	}
-	a := &Agent{opts: opts, clk: opts.Clock, log: opts.Logger, done: make(map[string]bool)}
+	a := &Agent{opts: opts, clk: opts.Clock, log: opts.Logger, done: make(map[string]*outcome)}
 	if a.clk == nil {
 		a.clk = opts.Manager.Clock()
 	}
@@ -285,33 +286,55 @@ func (a *Agent) ClaimOnce(ctx context.Context) (int, error) {
 	return len(cmds), errors.Join(errs...)
 }
 
-// seen reports whether id was executed, and marks it so.
-func (a *Agent) seen(id string) bool {
+// outcome is what executing a command gave, kept while its completion
+// is owed.
+type outcome struct {
+	result  []byte
+	errText string
+}
+
+// seen reports whether id was executed, with its outcome if its
+// completion failed, and marks it executed.
+func (a *Agent) seen(id string) (*outcome, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.done[id] {
-		return true
+	if o, ok := a.done[id]; ok {
+		return o, true
 	}
-	a.done[id] = true
+	a.done[id] = nil
 	a.fifo = append(a.fifo, id)
 	if len(a.fifo) > a.opts.Remember {
 		delete(a.done, a.fifo[0])
 		a.fifo = a.fifo[1:]
 	}
-	return false
+	return nil, false
+}
+
+// owe keeps (o non-nil) or drops the outcome of an executed id.
+func (a *Agent) owe(id string, o *outcome) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.done[id]; ok {
+		a.done[id] = o
+	}
 }
 
 // execute runs one claimed command, at most once per ID, and completes
-// it.
+// it. A command delivered again (a lease ran out while it ran, or its
+// completion failed) is completed with the first execution's outcome:
+// a start answers again as it did (see startAnswer), anything else as
+// the first run ended, failed or completed.
 func (a *Agent) execute(ctx context.Context, c *Command) error {
 	var result []byte
 	var errText string
-	if a.seen(c.ID) {
-		// Delivered again (a lease ran out while it ran, or a dispatcher
-		// restarted): what it did stands.
-		result = c.Result
-		if c.Kind == KindStart {
+	if prev, again := a.seen(c.ID); again {
+		switch {
+		case prev != nil && (prev.errText != "" || c.Kind != KindStart):
+			result, errText = prev.result, prev.errText
+		case c.Kind == KindStart:
 			result, errText = a.startAnswer(c, true)
+		default:
+			result = c.Result
 		}
 	} else {
 		if a.opts.OnExecute != nil {
@@ -320,8 +343,10 @@ func (a *Agent) execute(ctx context.Context, c *Command) error {
 		result, errText = a.run(ctx, c)
 	}
 	if err := a.opts.Store.Complete(ctx, c.ID, a.opts.Host.ID, result, errText, a.clk.Now()); err != nil {
+		a.owe(c.ID, &outcome{result: result, errText: errText})
 		return err
 	}
+	a.owe(c.ID, nil)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -146,7 +147,8 @@ func (s *flakyStore) Complete(ctx context.Context, id, hostID string, result []b
 // TestDeliveredTwiceExecutedOnce: a command executed but not completed
 // (the completion was lost) is sent again after its lease, and the agent
 // completes it without executing it again: the CommandID is the
-// idempotency key.
+// idempotency key. (A forget, which succeeds: a terminate of a session
+// without a process fails, and is completed as failed again.)
 func TestDeliveredTwiceExecutedOnce(t *testing.T) {
 	ctx := t.Context()
 	clk := clock.NewMock()
@@ -166,7 +168,7 @@ func TestDeliveredTwiceExecutedOnce(t *testing.T) {
 	defer sub.Close()
 	go d.Start()
 	defer d.Stop()
-	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "sig", HostID: "h", SessionID: "s", Kind: fleet.KindTerminate}))
+	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "sig", HostID: "h", SessionID: "s", Kind: fleet.KindForget}))
 	proctest.Recv(t, sub.C())
 	n, err := a.ClaimOnce(ctx)
 	assert.Equal(t, 1, n)
@@ -185,5 +187,47 @@ func TestDeliveredTwiceExecutedOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, fleet.CommandCompleted, c.State)
 	assert.Equal(t, 2, c.Attempts)
+	assert.Equal(t, map[string]int{"sig": 1}, runs, "got executions per command")
+}
+
+// TestDeliveredAgainKeepsTheOutcome: a command whose execution failed and
+// whose completion was lost is sent again; the agent does not execute it
+// again, and completes it with the first execution's outcome (failed,
+// with its error), not as a success.
+func TestDeliveredAgainKeepsTheOutcome(t *testing.T) {
+	ctx := t.Context()
+	clk := clock.NewMock()
+	st := &flakyStore{Store: fleet.NewMemoryStore(), failed: map[string]bool{}}
+	m := processes.NewManager(0, processes.WithClock(clk))
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	var mu sync.Mutex
+	runs := map[string]int{}
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m, Clock: clk,
+		OnExecute: func(c fleet.Command) { mu.Lock(); runs[c.ID]++; mu.Unlock() }})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(ctx))
+	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{Clock: clk, Lease: time.Minute})
+	sub, err := st.Subscribe(ctx, fleet.HostTopic("h"))
+	require.NoError(t, err)
+	defer sub.Close()
+	go d.Start()
+	defer d.Stop()
+	payload, err := json.Marshal(fleet.SignalPayload{Signal: "INT"})
+	require.NoError(t, err)
+	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "sig", HostID: "h", SessionID: "nope", Kind: fleet.KindSignal, Payload: payload}))
+	proctest.Recv(t, sub.C())
+	_, err = a.ClaimOnce(ctx)
+	require.Error(t, err, "the first completion is lost")
+
+	clk.Add(time.Minute + time.Second)
+	require.NoError(t, d.DispatchPendingCommands())
+	proctest.Recv(t, sub.C())
+	n, err := a.ClaimOnce(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	c, err := st.Command(ctx, "sig")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.CommandFailed, c.State, "a failed execution delivered again")
+	assert.Contains(t, c.Error, "not found")
 	assert.Equal(t, map[string]int{"sig": 1}, runs, "got executions per command")
 }
