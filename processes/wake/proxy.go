@@ -89,11 +89,12 @@ type front struct {
 // when it is not. While it wakes, a browser asking for a page (a GET or
 // HEAD accepting text/html) gets a small loading page at once (503, with
 // Retry-After), which follows the wake events over Server-Sent Events at
-// EventsPath and reloads itself when the unit is ready (a waiting page
-// as Sablier's "dynamic" strategy and godoxy's idlewatcher show); every
-// other
-// request waits for the wake and is then proxied, or answered 504 with a
-// JSON error when the wake timed out, 502 when it failed, 503 after the
+// EventsPath (under the prefix that an http.StripPrefix in front of the
+// handler removed) and reloads itself when the unit is ready, or two
+// seconds after the event stream was refused (a waiting page as Sablier's
+// "dynamic" strategy and godoxy's idlewatcher show); every other request
+// waits for the wake and is then proxied, or answered 504 with a JSON
+// error when the wake timed out, 502 when it failed, 503 after the
 // group's Shutdown. Every user request holds the unit for its whole
 // duration, so a long download, an event stream or a WebSocket keeps it
 // awake, and counts as activity when it begins and ends. See
@@ -208,7 +209,26 @@ func servePage(w http.ResponseWriter, r *http.Request, u *Unit, events string) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	_ = loadingPage.Execute(w, struct{ Unit, Events string }{u.spec.ID, events + "?unit=" + url.QueryEscape(u.spec.ID)})
+	events = mountPrefix(r) + events + "?unit=" + url.QueryEscape(u.spec.ID)
+	_ = loadingPage.Execute(w, struct{ Unit, Events string }{u.spec.ID, events})
+}
+
+// mountPrefix returns the path prefix that a handler in front of this one
+// removed (http.StripPrefix): the part of the request's original path
+// (RequestURI) before r.URL.Path, so that the loading page asks for the
+// event stream where this front serves it. It returns "" where the two
+// do not line up that way, and for a prefix that a browser would read as
+// a host ("//...").
+func mountPrefix(r *http.Request) string {
+	orig, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil || !strings.HasSuffix(orig.Path, r.URL.Path) {
+		return ""
+	}
+	prefix := strings.TrimSuffix(orig.Path, r.URL.Path)
+	if !strings.HasPrefix(prefix, "/") || strings.HasPrefix(prefix, "//") {
+		return ""
+	}
+	return (&url.URL{Path: prefix}).EscapedPath()
 }
 
 // serveEvents streams the unit's events as Server-Sent Events, one JSON

@@ -456,3 +456,38 @@ func TestFrontAfterShutdown(t *testing.T) {
 	}
 	assert.Empty(t, readEvents(t, srv.URL+wake.DefaultEventsPath))
 }
+
+// TestLoadingPageUnderAPrefix: a front mounted under a path prefix
+// (http.StripPrefix) gives the loading page the event stream's URL under
+// that prefix, where the front serves it: before, the page followed
+// "/.sessionkit/wake/events" at the root, which the mux answered 404, and
+// it never reloaded.
+func TestLoadingPageUnderAPrefix(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	u, err := g.Add(httpSpec(t, "web", wake.ModeStop, nil))
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle("/app/", http.StripPrefix("/app", u.Handler(wake.ProxyOptions{})))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	code, page := get(t, srv.URL+"/app/some/page", "Accept", "text/html")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, page, `new EventSource("/app/.sessionkit/wake/events?unit=web")`)
+	evs := readEvents(t, srv.URL+"/app"+wake.DefaultEventsPath+"?unit=web")
+	require.NotEmpty(t, evs)
+	assert.Equal(t, wake.EventReady, evs[len(evs)-1].Kind)
+	code, body := get(t, srv.URL+"/app/", "Accept", "text/html")
+	assert.Equal(t, 200, code)
+	assert.Contains(t, body, "hello from ")
+
+	// A path the prefix does not explain gives no prefix.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/other", nil)
+	req.Header.Set("Accept", "text/html")
+	require.NoError(t, u.Sleep(t.Context()))
+	req.URL.Path = "/elsewhere"
+	u.Handler(wake.ProxyOptions{}).ServeHTTP(rec, req)
+	assert.Contains(t, rec.Body.String(), `new EventSource("/.sessionkit/wake/events?unit=web")`)
+}
