@@ -91,11 +91,22 @@ type GatewayOptions struct {
 // loaded fitting host) and dispatches a start command to it, then
 // answers what the host's handler answered. Every /{sid}/… request is
 // proxied to the session's host with httputil.ReverseProxy, which flushes
-// event streams and long polls as they come and switches protocols for
-// WebSocket attachments; GET / merges the lists of every online host. A session
+// event streams as they come and switches protocols for WebSocket
+// attachments; GET / merges the lists of every online host. A session
 // whose host is gone answers 410 with code "lost" (or "terminated") and
 // the reason; an unknown one 404. The httpapi.Client works against it
-// unchanged.
+// unchanged. The hosts see the client's Host header (X-Forwarded-For,
+// -Host and -Proto are set), so their cross-origin checks judge a
+// browser's request as they would a direct one.
+//
+// Memory per proxied request, besides net/http's own: two pooled 32 KiB
+// buffers at most, whatever the answer's size. A JSON answer that fits one is read whole and
+// passed on with its length, in one write; longer answers, event streams
+// and WebSocket attachments pass as they come. The gateway sets no
+// timeout of its own on a host that is slow to answer (a long poll
+// legitimately is): a proxied request lasts as long as its client waits,
+// and a host that refuses connections answers 502, which the Client
+// retries.
 //
 // Make one with [NewGateway] and Close it; the zero value is not usable.
 // It is safe for concurrent use.
@@ -184,9 +195,10 @@ func NewGateway(ctx context.Context, store Store, sel *AgentSelector, d *Command
 		},
 		Transport: g.rt,
 		// Event streams (text/event-stream) and answers of unknown
-		// length, such as a long poll's, are flushed after each write
-		// by ReverseProxy itself, and WebSocket upgrades are copied both
-		// ways as they come, so no periodic flush is needed.
+		// length longer than readSmall reads are flushed after each
+		// write by ReverseProxy itself, and WebSocket upgrades are
+		// copied both ways as they come, so no periodic flush is
+		// needed.
 		FlushInterval:  0,
 		BufferPool:     bufferPool{},
 		ErrorHandler:   g.proxyError,
