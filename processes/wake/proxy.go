@@ -291,8 +291,11 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // request that route maps to no unit of the group is answered 404 with
 // a JSON error (code "not_found"). The event stream of the loading page
 // is served at opts.EventsPath for every unit, which its "unit" query
-// parameter names, whatever route says.
+// parameter names, whatever route says. It panics if route is nil.
 func (g *Group) Handler(route func(*http.Request) string, opts ProxyOptions) http.Handler {
+	if route == nil {
+		panic("wake: nil route for Group.Handler")
+	}
 	gf := &groupFront{g: g, route: route, opts: opts}
 	return gf
 }

@@ -491,3 +491,11 @@ func TestLoadingPageUnderAPrefix(t *testing.T) {
 	u.Handler(wake.ProxyOptions{}).ServeHTTP(rec, req)
 	assert.Contains(t, rec.Body.String(), `new EventSource("/.sessionkit/wake/events?unit=web")`)
 }
+
+// TestGroupHandlerNilRoute: a nil route is refused where the mistake is
+// made, not by a nil call in the server's goroutine at the first request.
+func TestGroupHandlerNilRoute(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	assert.PanicsWithValue(t, "wake: nil route for Group.Handler", func() { g.Handler(nil, wake.ProxyOptions{}) })
+}

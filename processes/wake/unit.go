@@ -530,6 +530,9 @@ func (u *Unit) coldStart(ctx context.Context, a *attempt) error {
 			return fmt.Errorf("waiting for a wake slot: %w", ctx.Err())
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return err // a dependency was ready, but the wake is over
+	}
 	cmd, err := u.spec.Command(u.g.ctx)
 	if err != nil {
 		return fmt.Errorf("command: %w", err)
