@@ -41,6 +41,7 @@ func TestAddErrors(t *testing.T) {
 		{"unknown mode", []wake.Spec{{ID: "x", Command: noCommand, Mode: 9}}, wake.ErrInvalidSpec},
 		{"bad upstream", []wake.Spec{{ID: "x", Command: noCommand, Upstream: "localhost"}}, wake.ErrInvalidSpec},
 		{"negative wake timeout", []wake.Spec{{ID: "x", Command: noCommand, WakeTimeout: -1}}, wake.ErrInvalidSpec},
+		{"negative sleep timeout", []wake.Spec{{ID: "x", Command: noCommand, SleepTimeout: -1}}, wake.ErrInvalidSpec},
 		{"TCP probe of no upstream", []wake.Spec{{ID: "x", Command: noCommand, Probe: wake.TCPProbe("")}}, wake.ErrInvalidSpec},
 		{"dependency twice", []wake.Spec{{ID: "x", Command: noCommand, DependsOn: dep("db", "db")}}, wake.ErrInvalidSpec},
 		{"unknown condition", []wake.Spec{{ID: "x", Command: noCommand, DependsOn: []wake.Dependency{{Unit: "db", Condition: 7}}}}, wake.ErrInvalidSpec},

@@ -80,7 +80,7 @@ func ExampleUnit_Handler() {
 		log.Fatal(err) // ModeFreeze needs cgroups: errors.ErrUnsupported
 	}
 	log.Fatal(http.ListenAndServe("127.0.0.1:8000", u.Handler(wake.ProxyOptions{
-		// Monitoring neither wakes the server nor keeps it awake.
+		// Monitoring neither wakes the server nor counts as activity.
 		IsUserRequest: func(r *http.Request) bool { return r.Header.Get("User-Agent") != "probe" },
 	})))
 }

@@ -114,10 +114,11 @@ type Spec struct {
 	WakeTimeout time.Duration
 	// SleepTimeout bounds a freeze or a pause (ModeFreeze, ModePause) when
 	// the unit sleeps, in real time: a tree that has not stopped within it
-	// (a member in uninterruptible sleep, or stopped by a debugger, which
-	// SIGSTOP cannot stop) is terminated instead, as in ModeStop, and the
-	// next wake starts it afresh. A stop (ModeStop, or this fallback) is
-	// bounded by the Manager's kill grace instead. Zero means 10 seconds.
+	// (a member in uninterruptible sleep, or traced by a debugger, which
+	// SIGSTOP leaves in a tracing stop) is terminated instead, as in
+	// ModeStop, and the next wake starts it afresh. A stop (ModeStop, or
+	// this fallback) is bounded by the Manager's kill grace instead. Zero
+	// means DefaultSleepTimeout; a negative value is invalid.
 	SleepTimeout time.Duration
 	// DependsOn lists the units woken, in parallel, before this one, and
 	// held awake for as long as this one is awake.
