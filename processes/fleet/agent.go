@@ -457,27 +457,21 @@ func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText stri
 // the start ran (failed by the dispatcher after its last lease or by the
 // reconciler, marked lost, or placed again elsewhere), nothing would
 // ever reach or stop the process: keep forgets it on the Manager and
-// returns false with the reason. A Store that cannot answer keeps it
-// (Sync and the reconciler see to it later).
+// returns false with the reason. A session without a record (a start
+// dispatched without a placement) is kept, and so is one whose record
+// the Store cannot read now (Sync and the reconciler see to it later).
 func (a *Agent) keep(ctx context.Context, sid string) (reason string, keep bool) {
 	ok, err := a.opts.Store.Transition(ctx, sid, []string{SessionPending}, SessionRunning, "", a.clk.Now())
-	if ok || err != nil && !errors.Is(err, ErrNotFound) {
+	if ok || err != nil {
 		return "", true
 	}
 	rec, err := a.opts.Store.Session(ctx, sid)
-	switch {
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return "", true
-	case err == nil && rec.HostID == a.opts.Host.ID &&
-		(rec.State == SessionRunning || rec.State == SessionTerminating || rec.State == SessionExited):
+	if err != nil || rec.HostID == a.opts.Host.ID &&
+		(rec.State == SessionRunning || rec.State == SessionTerminating || rec.State == SessionExited) {
 		return "", true
 	}
 	a.opts.Manager.Forget(sid)
-	reason = "fleet: session given up before its start completed"
-	if err == nil {
-		reason += fmt.Sprintf(" (%s on host %s: %s)", rec.State, rec.HostID, rec.Reason)
-	}
-	return reason, false
+	return fmt.Sprintf("fleet: session given up before its start completed (%s on host %s: %s)", rec.State, rec.HostID, rec.Reason), false
 }
 
 // recorder is the ResponseWriter of a start served in-process.
