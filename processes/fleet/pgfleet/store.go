@@ -1,6 +1,7 @@
 package pgfleet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -498,7 +499,7 @@ func (s *Store) Claim(ctx context.Context, hostID string, max int, now time.Time
 	if err != nil {
 		return nil, wrap("claim", err)
 	}
-	slices.SortFunc(got, func(a, b seqCmd) int { return int(a.seq - b.seq) })
+	slices.SortFunc(got, func(a, b seqCmd) int { return cmp.Compare(a.seq, b.seq) })
 	out := make([]fleet.Command, len(got))
 	for i, g := range got {
 		out[i] = g.c
