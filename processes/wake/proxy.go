@@ -236,9 +236,11 @@ func mountPrefix(r *http.Request) string {
 // until ready, error or asleep (the loading page then reloads), the
 // client leaves, or the group shuts down (after Shutdown the stream is
 // empty). While the unit is being put to sleep, the attempt going to
-// sleep is skipped: its history ends in ready, which would reload the
-// page into a unit not awake; the stream tells the next wake instead. It
-// neither wakes nor holds the unit.
+// sleep is skipped but for its end, asleep: its history ends in ready,
+// which would reload the page into a unit not awake, again and again
+// until the sleep ends; the page reloads once, when it ends (which wakes
+// the unit, if the request that showed the page has not). It neither
+// wakes nor holds the unit.
 func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit) {
 	sub, stale := u.subscribeAfterSleep()
 	rc := http.NewResponseController(w)
@@ -255,7 +257,7 @@ func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit) {
 		if err != nil {
 			return
 		}
-		if stale != 0 && e.Attempt == stale {
+		if stale != 0 && e.Attempt == stale && e.Kind != EventAsleep {
 			continue
 		}
 		b, _ := json.Marshal(e)
