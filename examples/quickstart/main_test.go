@@ -8,6 +8,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -80,3 +81,27 @@ func normalize(t *testing.T, name, src, fn string) string {
 	t.Fatalf("no func %s in %s", fn, name)
 	return ""
 }
+
+// Every other Go block of the README is the body of the example that the
+// sentence after it names ("This is `ExampleX` in `path/file_test.go`"),
+// so that each compiles and runs with the tests.
+func TestReadmeSnippetsAreExamples(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	blocks := snippetRE.FindAllStringSubmatch(string(readme), -1)
+	require.NotEmpty(t, blocks, "no Go block of the README names its example")
+	for _, b := range blocks {
+		code, fn, file := b[1], b[2], b[3]
+		t.Run(fn, func(t *testing.T) {
+			path := filepath.Join("..", "..", filepath.FromSlash(file))
+			want := normalize(t, "README.md", "package p\nfunc f() {\n"+code+"\n}\n", "f")
+			assert.Equal(t, want, normalize(t, path, readFile(t, path), fn), "the README's block differs from %s in %s", fn, file)
+		})
+	}
+	all := strings.Count(string(readme), "```go\n")
+	assert.Equal(t, all, len(blocks), "every Go block of the README names the example it is")
+}
+
+// snippetRE matches a Go block of the README followed by the sentence that
+// names its example: the code, the example's name and its file.
+var snippetRE = regexp.MustCompile("(?s)```go\n(.*?)\n```\n\nThis is `(Example\\w*)` in `([^`]+_test\\.go)`")
