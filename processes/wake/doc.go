@@ -74,8 +74,9 @@
 // goroutine of the group (plus one per dependency while they wake), and
 // [Group.Shutdown] waits for all of them. The idle sweep puts the units
 // due to sleep all at once, one goroutine each while it lasts, and
-// Shutdown terminates them all at once, so that one slow stop holds back
-// no other; a freeze or pause is bounded by [Spec].SleepTimeout, a stop
+// Shutdown terminates independent units at once (a dependent before its
+// dependencies), so that one slow stop holds back no other; a freeze or
+// pause is bounded by [Spec].SleepTimeout, a stop
 // by the Manager's kill grace, and every stop still going on when
 // Shutdown's ctx ends gets SIGKILL.
 //

@@ -252,14 +252,16 @@ func (g *Group) goOwned(fn func()) bool {
 }
 
 // Shutdown stops the idle sweep, fails the wakes in flight with
-// [ErrClosed], terminates every unit's process, all at once (frozen and
-// paused ones included: the Manager thaws them so that they handle the
-// signal), and waits until they are gone and every goroutine of the group
-// has returned. It returns nil then, or ctx.Err() as soon as ctx ends
-// first, having sent SIGKILL to every process of the group still being
-// stopped (a goroutine of its own then waits for them to go); it returns
-// by the end of ctx in any case. Afterwards Wake and Add return ErrClosed
-// and the fronts answer 503. Calling it again waits again.
+// [ErrClosed], terminates every unit's process, a dependent's before its
+// dependencies' (as docker compose stops services) and independent units
+// at once (frozen and paused ones included: the Manager thaws them so
+// that they handle the signal), and waits until they are gone and every
+// goroutine of the group has returned. It returns nil then, or ctx.Err()
+// as soon as ctx ends first, having sent SIGKILL to every process of the
+// group still being stopped (a goroutine of its own then waits for them
+// to go); it returns by the end of ctx in any case. Afterwards Wake and
+// Add return ErrClosed and the fronts answer 503. Calling it again waits
+// again.
 func (g *Group) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	first := !g.closed.Swap(true)
@@ -276,8 +278,27 @@ func (g *Group) Shutdown(ctx context.Context) error {
 		// Not before the ctx-bounded wait: a sweep may be stopping a unit,
 		// which takes up to the kill grace unless ctx ends.
 		wg.Go(g.sweeper.Stop)
+		// Each unit once its dependents are gone (until ctx ends), the
+		// others at once.
+		gone := make(map[*Unit]chan struct{}, len(units))
+		dependents := make(map[*Unit][]*Unit, len(units))
+		for _, u := range units {
+			gone[u] = make(chan struct{})
+			for _, d := range u.deps {
+				dependents[d] = append(dependents[d], u)
+			}
+		}
 		for i, u := range units {
-			wg.Go(func() { uerrs[i] = u.shutdown(ctx) })
+			wg.Go(func() {
+				defer close(gone[u])
+				for _, dep := range dependents[u] {
+					select {
+					case <-gone[dep]:
+					case <-ctx.Done():
+					}
+				}
+				uerrs[i] = u.shutdown(ctx)
+			})
 		}
 		wg.Wait()
 		g.wg.Wait()

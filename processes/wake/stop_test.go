@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -258,4 +259,31 @@ func TestShutdownDuringASweep(t *testing.T) {
 	proctest.RequireGone(t, s.Pid())
 	require.NoError(t, g.Shutdown(t.Context()))
 	assert.Equal(t, wake.Asleep, u.State())
+}
+
+// TestShutdownStopsDependentsFirst: Shutdown terminates a dependent
+// before its dependency, as docker compose stops services, so that the
+// dependent's graceful stop (a flush, say) still finds its dependency:
+// before, both got SIGTERM at once. The dependency's SIGTERM handler
+// prints whether the dependent, which takes a moment to stop, is still
+// running.
+func TestShutdownStopsDependentsFirst(t *testing.T) {
+	m := newManager(t)
+	g := wake.NewGroup(m)
+	webpid := filepath.Join(t.TempDir(), "webpid")
+	_, err := g.AddAll(
+		wake.Spec{ID: "db", Command: shCommand(`trap 'if kill -0 "$(cat `+webpid+`)" 2>/dev/null; then echo term early; else echo term late; fi; exit 0' TERM; echo ready; while :; do sleep 0.01; done`, nil)},
+		wake.Spec{ID: "web", Command: shCommand(`echo $$ > `+webpid+`; trap 'echo term; sleep 0.3; exit 0' TERM; echo ready; while :; do sleep 0.01; done`, nil),
+			DependsOn: []wake.Dependency{{Unit: "db"}}},
+	)
+	require.NoError(t, err)
+	web, _ := g.Unit("web")
+	db, _ := g.Unit("db")
+	require.NoError(t, web.Wake(t.Context()))
+	ws, ds := web.Session(), db.Session()
+	waitOutputLine(t, ws, "ready")
+	waitOutputLine(t, ds, "ready")
+	require.NoError(t, g.Shutdown(t.Context()))
+	assert.Equal(t, "term late", waitOutputLine(t, ds, "term "))
+	proctest.RequireGone(t, ws.Pid(), ds.Pid())
 }
