@@ -4,6 +4,7 @@ package wake_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -94,6 +95,9 @@ func shCommand(script string, starts *atomic.Int32) func(context.Context) (*exec
 		return exec.Command("sh", "-c", script), nil
 	}
 }
+
+// neverReady is a probe that never passes, whatever listens where.
+var neverReady = wake.FuncProbe(func(context.Context, *processes.Session) error { return errors.New("not ready") })
 
 // client is an HTTP client that fails a test rather than hang.
 var client = &http.Client{Timeout: 20 * time.Second}

@@ -162,7 +162,9 @@ func TestShutdownLeavesNothing(t *testing.T) {
 			require.NoError(t, u.Sleep(t.Context()))
 		}
 	}
-	waking, err := g.Add(wake.Spec{ID: "waking", Command: shCommand("exec sleep 1000", nil), Probe: wake.TCPProbe(freeAddr(t))})
+	// A probe that never passes (a TCP probe of a port free now could
+	// pass, should another program on the machine take the port).
+	waking, err := g.Add(wake.Spec{ID: "waking", Command: shCommand("exec sleep 1000", nil), Probe: neverReady})
 	require.NoError(t, err)
 	woke := make(chan error, 1)
 	go func() { woke <- waking.Wake(t.Context()) }()

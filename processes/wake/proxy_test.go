@@ -137,7 +137,7 @@ func TestFrontErrors(t *testing.T) {
 	m := newManager(t)
 	g := newGroup(t, m)
 	_, err := g.AddAll(
-		wake.Spec{ID: "slow", Command: shCommand("exec sleep 1000", nil), Upstream: freeAddr(t), WakeTimeout: 50 * time.Millisecond},
+		wake.Spec{ID: "slow", Command: shCommand("exec sleep 1000", nil), Upstream: freeAddr(t), Probe: neverReady, WakeTimeout: 50 * time.Millisecond},
 		wake.Spec{ID: "exits", Command: helperCommand("exit", nil), Upstream: freeAddr(t)},
 		httpSpec(t, "web", wake.ModeStop, nil),
 	)
