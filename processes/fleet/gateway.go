@@ -222,8 +222,8 @@ func NewGateway(ctx context.Context, store Store, sel *AgentSelector, d *Command
 		g.mux.HandleFunc("POST "+p, g.serveStart)
 		g.mux.HandleFunc("GET "+p, g.serveList)
 	}
-	g.mux.HandleFunc(g.prefix+"/{sid}", g.serveSession)
-	g.mux.HandleFunc(g.prefix+"/{sid}/{rest...}", g.serveSession)
+	g.mux.HandleFunc(g.prefix+"/{sid}", g.serveSessionRoute)
+	g.mux.HandleFunc(g.prefix+"/{sid}/{rest...}", g.serveSessionRoute)
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, httpapi.CodeNotFound, "fleet: no such route")
 	})
@@ -265,7 +265,34 @@ func (g *Gateway) wake() {
 }
 
 // ServeHTTP serves the API.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if sid, rest, ok := g.sessionPath(r); ok {
+		g.serveSession(w, r, sid, rest)
+		return
+	}
+	g.mux.ServeHTTP(w, r)
+}
+
+// sessionPath splits the path of a request for a session's route,
+// {prefix}/{sid}[/{rest...}], as the mux would, without its cost (its
+// match allocates a dozen times per request). Paths the mux would treat
+// with care (escaped, not clean, CONNECT) report false and go to the
+// mux.
+func (g *Gateway) sessionPath(r *http.Request) (sid, rest string, ok bool) {
+	p := r.URL.Path
+	if r.URL.RawPath != "" || r.Method == http.MethodConnect || len(p) <= len(g.prefix)+1 ||
+		p[len(g.prefix)] != '/' || p[:len(g.prefix)] != g.prefix ||
+		strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+		return "", "", false
+	}
+	sid, rest, _ = strings.Cut(p[len(g.prefix)+1:], "/")
+	return sid, rest, sid != ""
+}
+
+func (g *Gateway) serveSessionRoute(w http.ResponseWriter, r *http.Request) {
+	g.serveSession(w, r, r.PathValue("sid"), r.PathValue("rest"))
+}
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	b, _ := json.Marshal(struct {
@@ -554,12 +581,12 @@ func gone(w http.ResponseWriter, rec SessionRecord) bool {
 	return false
 }
 
-func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, clientSID, rest string) {
 	ws, scoped, ok := g.scope(w, r)
 	if !ok {
 		return
 	}
-	sid := managerID(ws, scoped, r.PathValue("sid"))
+	sid := managerID(ws, scoped, clientSID)
 	rt, err := g.lookup(r.Context(), sid, false)
 	if errors.Is(err, ErrNotFound) || err == nil && (rt.rec.WorkspaceID != ws || rt.rec.State == SessionFailed) {
 		writeError(w, http.StatusNotFound, httpapi.CodeNotFound, "processes: session not found")
@@ -573,7 +600,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 	if gone(w, rt.rec) {
 		return
 	}
-	if r.Method == http.MethodDelete && r.PathValue("rest") == "" {
+	if r.Method == http.MethodDelete && rest == "" {
 		_, _ = g.store.Transition(r.Context(), sid, []string{SessionPending, SessionRunning}, SessionTerminating, "", g.clk.Now())
 		g.forget(sid)
 	}

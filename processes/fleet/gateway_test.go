@@ -353,3 +353,38 @@ func TestGatewayStartDropsHopByHopHeaders(t *testing.T) {
 	assert.Empty(t, host.Values("X-Gateway-Only"), "a header the Connection header names")
 	assert.Empty(t, host.Values("Proxy-Authorization"))
 }
+
+// TestGatewaySessionPaths: session routes are split as the mux splits
+// them: escaped slashes stay in the ID, paths that are not clean are
+// redirected to their clean form (as the mux does), and {sid}/ is the session's route
+// with an empty rest.
+func TestGatewaySessionPaths(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 4, nil, nil)
+	ctx := t.Context()
+	_, err := f.client.Start(ctx, httpapi.StartRequest{ID: "a", Argv: []string{"cat"}})
+	require.NoError(t, err)
+	hc := &http.Client{Transport: f.hc.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	base := f.srv.URL + httpapi.DefaultPrefix
+	for _, tt := range []struct {
+		name, path string
+		want       int
+	}{
+		{"status", "/a", http.StatusOK},
+		{"output", "/a/output?since=0", http.StatusOK},
+		{"escaped slash in the ID", "/a%2Fb/output", http.StatusNotFound},
+		{"not clean", "/x/../a/output", http.StatusTemporaryRedirect},
+		{"double slash", "//a/output", http.StatusTemporaryRedirect},
+		{"unknown", "/nope/output", http.StatusNotFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+tt.path, nil)
+			require.NoError(t, err)
+			resp, err := hc.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, tt.want, resp.StatusCode, "GET %s", tt.path)
+		})
+	}
+	require.NoError(t, f.client.Delete(ctx, "a"))
+}
