@@ -178,8 +178,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.Register(ctx); err != nil {
 		return err
 	}
+	disconnect := func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = a.opts.Store.SetConnected(dctx, a.opts.Host.ID, false)
+	}
 	sub, err := a.opts.Store.Subscribe(ctx, HostTopic(a.opts.Host.ID))
 	if err != nil {
+		disconnect() // registered, but nobody will claim its commands
 		return err
 	}
 	defer sub.Close()
@@ -189,11 +195,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	})
 	defer sw.Stop()
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = a.opts.Store.SetConnected(dctx, a.opts.Host.ID, false)
-	}()
+	defer disconnect()
 	for {
 		n, err := a.ClaimOnce(ctx)
 		if err != nil && ctx.Err() == nil {

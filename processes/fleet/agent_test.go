@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -178,4 +179,30 @@ func TestGatewayRestartOfAHeldID(t *testing.T) {
 	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "held", Argv: []string{"cat"}})
 	require.ErrorAs(t, err, &ae, "a second start of the ID of a session its host still runs")
 	assert.Equal(t, http.StatusConflict, ae.Status)
+}
+
+// noSubscribe is a Store whose Subscribe fails, as one whose database
+// refuses a new connection.
+type noSubscribe struct{ fleet.Store }
+
+func (noSubscribe) Subscribe(context.Context, fleet.Topic) (fleet.Subscription, error) {
+	return nil, errors.New("too many connections")
+}
+
+// TestAgentRunFailingLeavesTheHostDisconnected: a Run that registered the
+// host and then failed does not leave it connected, where placements
+// would send it starts that nobody claims.
+func TestAgentRunFailingLeavesTheHostDisconnected(t *testing.T) {
+	ctx := t.Context()
+	st := fleet.NewMemoryStore()
+	m := processes.NewManager(0)
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: noSubscribe{st}, Manager: m})
+	require.NoError(t, err)
+	require.Error(t, a.Run(ctx))
+	h, err := st.Host(ctx, "h")
+	require.NoError(t, err)
+	assert.False(t, h.Connected, "a host whose agent is not running is connected")
+	_, err = fleet.NewAgentSelector(st, fleet.SelectorOptions{}).SelectAgent(ctx, &fleet.SelectionCriteria{RequireConnected: true})
+	assert.ErrorIs(t, err, fleet.ErrNoAgent)
 }
