@@ -37,7 +37,7 @@ const (
 	CodeLost       = "lost"        // 410: the session's host is gone
 	CodeTerminated = "terminated"  // 410: the session was force-terminated
 	CodeBadGateway = "bad_gateway" // 502: the owning host did not answer
-	CodeStopped    = "stopped"     // 503: the gateway closed while a start waited (the reconciler sees to the session)
+	CodeStopped    = "stopped"     // 503: a start reached a closed gateway (nothing placed), or it closed while the start waited
 )
 
 // GatewayOptions configure a [Gateway]. The zero value serves under
@@ -231,7 +231,9 @@ func NewGateway(ctx context.Context, store Store, sel *AgentSelector, d *Command
 }
 
 // Close stops the gateway's subscription and waits for its goroutine;
-// requests waiting for a start answer 503. It is idempotent.
+// requests waiting for a start answer 503 (their sessions may still
+// start), and later starts answer 503 without placing anything. Proxied
+// requests are served on. It is idempotent.
 func (g *Gateway) Close() error {
 	g.mu.Lock()
 	if g.closed {
@@ -365,6 +367,13 @@ func (g *Gateway) criteria(r *http.Request) *SelectionCriteria {
 }
 
 func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	closed := g.closed
+	g.mu.Unlock()
+	if closed {
+		writeError(w, http.StatusServiceUnavailable, CodeStopped, "fleet: the gateway is closed")
+		return
+	}
 	if !g.opts.AllowCrossOrigin {
 		if err := g.opts.CrossOrigin.Check(r); err != nil {
 			writeError(w, http.StatusForbidden, httpapi.CodeCrossOrigin, "httpapi: cross-origin request refused")

@@ -388,3 +388,22 @@ func TestGatewaySessionPaths(t *testing.T) {
 	}
 	require.NoError(t, f.client.Delete(ctx, "a"))
 }
+
+// TestGatewayClosedPlacesNothing: a start that reaches a closed gateway
+// answers 503 before anything is placed or dispatched, so that nothing
+// starts behind an error.
+func TestGatewayClosedPlacesNothing(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 1, nil, nil)
+	require.NoError(t, f.gw.Close())
+	_, err := f.client.Start(t.Context(), httpapi.StartRequest{ID: "late", Argv: []string{"true"}})
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusServiceUnavailable, ae.Status)
+	recs, err := f.st.Sessions(t.Context(), fleet.SessionFilter{})
+	require.NoError(t, err)
+	assert.Empty(t, recs, "a start refused by a closed gateway was placed")
+	cmds, err := f.st.Commands(t.Context(), fleet.CommandFilter{})
+	require.NoError(t, err)
+	assert.Empty(t, cmds, "a start refused by a closed gateway was dispatched")
+}
