@@ -187,7 +187,7 @@ func newApp(m *processes.Manager, cfg config) (*app, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	a := &app{g: g, u: u, front: u.Handler(wake.ProxyOptions{}), stop: stop}
+	a := &app{g: g, u: u, front: u.Handler(wake.ProxyOptions{EventDetails: true}), stop: stop}
 	// Every wake event in the log, as it happens.
 	a.wg.Go(func() {
 		sub := u.Subscribe()

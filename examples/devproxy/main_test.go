@@ -50,7 +50,10 @@ func pythonPath(t *testing.T) string {
 	return ""
 }
 
-const page = "<!doctype html><title>devproxy test</title><h1 id=app>hello from devproxy</h1>"
+// page links an empty icon, so that the browser asks for no favicon: a
+// request in flight holds the unit, and the browser test puts it to sleep
+// right after the page loads.
+const page = "<!doctype html><title>devproxy test</title><link rel=icon href=\"data:,\"><h1 id=app>hello from devproxy</h1>"
 
 // startApp runs the dev proxy's app over a directory holding index.html,
 // on a Manager shut down when the test ends.

@@ -42,6 +42,13 @@ type ProxyOptions struct {
 	// follows (Server-Sent Events); it is served by the front, never
 	// proxied. Empty means DefaultEventsPath.
 	EventsPath string
+	// EventDetails puts each event's Message (the command line and pid of
+	// a start, the upstream address a probe tries, an error's text) in
+	// the event stream and on the loading page. The stream is served to
+	// whoever reaches the front, so by default it carries the kind, time
+	// and attempt of each event only; set it where the visitors may see
+	// how the unit runs (a dev proxy on loopback, an internal tool).
+	EventDetails bool
 	// Transport carries the proxied requests; nil means
 	// http.DefaultTransport.
 	Transport http.RoundTripper
@@ -133,7 +140,7 @@ func (u *Unit) Handler(opts ProxyOptions) http.Handler {
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u := f.u
 	if r.URL.Path == f.opts.eventsPath() {
-		serveEvents(w, r, u)
+		serveEvents(w, r, u, f.opts.EventDetails)
 		return
 	}
 	if f.proxy == nil {
@@ -240,8 +247,9 @@ func mountPrefix(r *http.Request) string {
 // which would reload the page into a unit not awake, again and again
 // until the sleep ends; the page reloads once, when it ends (which wakes
 // the unit, if the request that showed the page has not). It neither
-// wakes nor holds the unit.
-func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit) {
+// wakes nor holds the unit. Unless details is set, each event's Message
+// is left out (ProxyOptions.EventDetails).
+func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit, details bool) {
 	sub, stale := u.subscribeAfterSleep()
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -259,6 +267,9 @@ func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit) {
 		}
 		if stale != 0 && e.Attempt == stale && e.Kind != EventAsleep {
 			continue
+		}
+		if !details {
+			e.Message = ""
 		}
 		b, _ := json.Marshal(e)
 		if _, err := w.Write([]byte("data: " + string(b) + "\n\n")); err != nil {

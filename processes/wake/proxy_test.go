@@ -177,7 +177,11 @@ func TestFrontErrors(t *testing.T) {
 	evs = readEvents(t, srv.URL+wake.DefaultEventsPath+"?unit=exits")
 	require.NotEmpty(t, evs)
 	assert.Equal(t, wake.EventError, evs[len(evs)-1].Kind)
-	assert.Contains(t, evs[len(evs)-1].Message, "exit status 3")
+	assert.Empty(t, evs[len(evs)-1].Message, "an error's text is a detail")
+	exits, ok := g.Unit("exits")
+	require.True(t, ok)
+	require.Error(t, exits.Status().Err)
+	assert.Contains(t, exits.Status().Err.Error(), "exit status 3")
 }
 
 // readEvents reads a front's event stream to its end.
@@ -234,7 +238,13 @@ func TestLoadingPageAndEvents(t *testing.T) {
 		assert.Equal(t, "web", e.Unit)
 		assert.Equal(t, uint64(1), e.Attempt)
 		assert.False(t, e.Time.IsZero())
+		assert.Empty(t, e.Message, "the stream is public: without EventDetails it says nothing of how the unit runs")
 	}
+	// With EventDetails, the messages: the command line and pid, the probe.
+	detailed := httptest.NewServer(u.Handler(wake.ProxyOptions{EventDetails: true}))
+	t.Cleanup(detailed.Close)
+	evs = readEvents(t, detailed.URL+wake.DefaultEventsPath+"?unit=web")
+	require.Len(t, evs, 3)
 	assert.Contains(t, evs[0].Message, "pid ")
 	assert.Equal(t, "func", evs[1].Message)
 
