@@ -45,6 +45,13 @@ func (m PauseMethod) String() string {
 // for a session already paused (by whichever method), an error for which
 // errors.Is(err, errors.ErrUnsupported) holds for PauseFreeze without a
 // cgroup, and [ErrInvalid] for an unknown method.
+//
+// A stop by signal waits until every thread is in the stopped state ("T"
+// in /proc/<pid>/stat). A member traced by a debugger enters a tracing
+// stop instead ("t"), which its tracer ends as it likes, possibly
+// discarding the SIGSTOP: such a tree may never count as stopped, so give
+// PauseSignal a ctx with a deadline. The cgroup freezer has no such
+// exception.
 func (s *Session) PauseWith(ctx context.Context, how PauseMethod) error {
 	if how > PauseSignal {
 		return ErrInvalid
