@@ -70,11 +70,13 @@ type GatewayOptions struct {
 	// Transport carries proxied requests. Nil: a clone of
 	// http.DefaultTransport with 256 idle connections per host.
 	Transport http.RoundTripper
-	// CrossOrigin checks POST / before anything is placed, as the hosts'
-	// handlers check every state-changing route they serve (they see the
-	// client's Origin and Sec-Fetch-Site headers through the gateway).
-	// Nil means http.NewCrossOriginProtection(); configure the same
-	// trusted origins as on the hosts.
+	// CrossOrigin checks POST / before anything is placed, and every
+	// other state-changing request before it changes a record or is
+	// proxied, as the hosts' handlers check every state-changing route
+	// they serve (they see the client's Host, Origin and Sec-Fetch-Site
+	// headers through the gateway). Nil means
+	// http.NewCrossOriginProtection(); configure the same trusted origins
+	// as on the hosts.
 	CrossOrigin *http.CrossOriginProtection
 	// AllowCrossOrigin turns the gateway's own check off, as
 	// httpapi.Options.AllowCrossOrigin does for a host.
@@ -591,6 +593,15 @@ func gone(w http.ResponseWriter, rec SessionRecord) bool {
 }
 
 func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, clientSID, rest string) {
+	// The hosts refuse a cross-origin request that changes state, but a
+	// DELETE marks the record terminating before it is proxied (and the
+	// reconciler would finish the job), so the gateway refuses first.
+	if !g.opts.AllowCrossOrigin {
+		if err := g.opts.CrossOrigin.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, httpapi.CodeCrossOrigin, "httpapi: cross-origin request refused")
+			return
+		}
+	}
 	ws, scoped, ok := g.scope(w, r)
 	if !ok {
 		return

@@ -407,3 +407,36 @@ func TestGatewayClosedPlacesNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, cmds, "a start refused by a closed gateway was dispatched")
 }
+
+// TestGatewayCrossOriginDeleteChangesNothing: a browser's cross-origin
+// DELETE of a session is refused, and leaves its record as it was: a
+// record marked terminating by a refused DELETE would get a forget from
+// the reconciler, which would kill the session after all.
+func TestGatewayCrossOriginDeleteChangesNothing(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 1, nil, nil)
+	ctx := t.Context()
+	_, err := f.client.Start(ctx, httpapi.StartRequest{ID: "s", Argv: []string{"cat"}})
+	require.NoError(t, err)
+	for _, method := range []string{http.MethodDelete, http.MethodPost} {
+		path := "/s"
+		if method == http.MethodPost {
+			path = "/s/signal?signal=KILL"
+		}
+		req, err := http.NewRequestWithContext(ctx, method, f.srv.URL+httpapi.DefaultPrefix+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Origin", "https://evil.example")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := f.hc.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, "%s %s", method, path)
+	}
+	rec, err := f.st.Session(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionRunning, rec.State, "after refused cross-origin requests")
+	st, err := f.client.Status(ctx, "s")
+	require.NoError(t, err)
+	assert.True(t, st.Alive)
+	require.NoError(t, f.client.Delete(ctx, "s"))
+}
