@@ -36,6 +36,7 @@ const (
 	envHost     = "FLEET_HOST"     // host: its ID
 	envCapacity = "FLEET_CAPACITY" // host: its seats
 	envBatch    = "FLEET_BATCH"    // dispatch: how many starts to place and dispatch (0: recover only)
+	envPause    = "FLEET_PAUSE"    // dispatch: after this many starts, say "paused" and wait to be killed
 )
 
 // out writes whole lines to stdout from any goroutine.
@@ -170,6 +171,7 @@ func hostHelper(o *out) error {
 func dispatchHelper(o *out) error {
 	ctx := context.Background()
 	n, _ := strconv.Atoi(os.Getenv(envBatch))
+	pause, _ := strconv.Atoi(os.Getenv(envPause))
 	pool, err := pgxpool.New(ctx, os.Getenv(envURL))
 	if err != nil {
 		return err
@@ -181,6 +183,13 @@ func dispatchHelper(o *out) error {
 	go func() { defer close(started); d.Start() }()
 	sel := fleet.NewAgentSelector(st, fleet.SelectorOptions{TTL: time.Hour})
 	for i := range n {
+		if pause > 0 && i == pause {
+			// Mid-batch, whatever the machine's load: the test kills
+			// the process here, with its workers still sending.
+			o.println("paused")
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			return nil
+		}
 		sid := fmt.Sprintf("k%04d", i)
 		info, err := sel.Place(ctx, nil, sid, "")
 		if err != nil {

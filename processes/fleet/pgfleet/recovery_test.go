@@ -14,7 +14,8 @@ import (
 )
 
 // TestDispatcherKilledMidBatch: a dispatcher process placing and
-// dispatching a batch of 400 starts is SIGKILLed half way (with 50 more
+// dispatching a batch of 400 starts is SIGKILLed half way, its workers
+// still sending what it queued (with 50 more
 // starts stored and never sent, as a dispatcher killed between its INSERT
 // and its send leaves them), and a new one started: every command stored
 // reaches a final state (completed), and
@@ -27,8 +28,10 @@ func TestDispatcherKilledMidBatch(t *testing.T) {
 	for _, id := range []string{"h1", "h2", "h3"} {
 		startHost(t, ev, db, id, 1000)
 	}
-	first := startHelper(t, ev, "dispatch-1", "dispatch", envURL+"="+db.URL, envBatch+"=400")
-	ev.wait(t, func(e *events) bool { return len(e.queued) >= batch/2 })
+	first := startHelper(t, ev, "dispatch-1", "dispatch", envURL+"="+db.URL, envBatch+"=400", envPause+"=200")
+	// It stops dispatching half way and is killed there: killed once it
+	// had queued half, it could finish the batch first on a busy machine.
+	require.Equal(t, "paused", first.line(t))
 	first.kill(t)
 	ctx := t.Context()
 	// And 50 starts stored and never sent, as a dispatcher that died
