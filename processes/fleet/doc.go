@@ -41,8 +41,13 @@
 // lease is sent again, up to a limit of attempts, then failed. A
 // restarted dispatcher calls DispatchPendingCommands and carries on where
 // the dead one stopped. The command ID is the idempotency key on the
-// host: an Agent executes an ID once however often it is delivered, and a
-// start whose session the host already holds answers as the first did.
+// host: an Agent executes an ID once however often it is delivered and
+// completes a command delivered again with its first outcome; a start
+// delivered again whose session the host holds answers as the first did,
+// while a new start of an ID the host still holds answers 409, as the
+// host's handler would. A start that completes after the fleet gave up
+// on its session (failed, lost, or placed elsewhere) is forgotten on its
+// host rather than left running where nothing points to it.
 //
 // # Liveness
 //
@@ -80,7 +85,9 @@
 //
 // It does not move a running session between hosts (a process lives on
 // the kernel that runs it: a host that dies loses its sessions, which
-// are marked lost and answer 410), authenticate hosts to the Store or to
+// are marked lost and answer 410; a host that comes back after being
+// judged gone keeps running those it still holds, which the fleet no
+// longer reaches), authenticate hosts to the Store or to
 // the gateway (the network between them is trusted; requests carry the
 // client's headers, which each host authorizes again), balance by CPU or
 // memory (load is seats held / capacity), or keep a session's output

@@ -55,6 +55,28 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("pgfleet: %s: %w", op, err)
 }
 
+// deadlockRetries bounds how many times a statement that PostgreSQL
+// aborted to break a deadlock is run again.
+const deadlockRetries = 8
+
+// retryDeadlocks runs a one-statement transaction, again when PostgreSQL
+// aborted it to break a deadlock (40P01) or a serialization failure
+// (40001): it had no effect, so running it again is safe. Placements
+// deadlock when hosts fill up: each sorts the hosts on its own snapshot
+// and locks the first that fits; one whose first host is full once
+// locked keeps that lock and moves to the next, which another placement
+// may hold while it wants the first.
+func retryDeadlocks(ctx context.Context, run func() error) error {
+	for i := 0; ; i++ {
+		err := run()
+		var pgErr *pgconn.PgError
+		if err == nil || i == deadlockRetries || ctx.Err() != nil ||
+			!errors.As(err, &pgErr) || pgErr.Code != "40P01" && pgErr.Code != "40001" {
+			return err
+		}
+	}
+}
+
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
@@ -164,6 +186,8 @@ func (s *Store) Hosts(ctx context.Context) ([]fleet.Host, error) {
 // concurrent placement is re-checked once locked and skipped if it no
 // longer fits, and the next row is taken (see "Read Committed Isolation
 // Level" in the PostgreSQL documentation), so a host is never overfilled.
+// The skipped row stays locked, so two placements near full can wait on
+// each other; PostgreSQL aborts one, and Place runs it again.
 // The last column tells ErrNoAgent (no choice) from ErrExists.
 const placeSQL = `WITH choice AS (
 	SELECT id FROM ` + hostsTable + `
@@ -204,9 +228,11 @@ func (s *Store) Place(ctx context.Context, p fleet.Placement) (fleet.Host, error
 		last, registered                                   *time.Time
 		chosen                                             int64
 	)
-	err := s.pool.QueryRow(ctx, placeSQL, now.Add(-p.TTL), c.ClusterID, c.Region, c.Platform, c.RequireConnected,
-		p.SessionID, p.WorkspaceID, now).Scan(&id, &clusterID, &clusterName, &region, &platform, &capacity, &addr,
-		&connected, &sessions, &seats, &beats, &last, &registered, &chosen)
+	err := retryDeadlocks(ctx, func() error {
+		return s.pool.QueryRow(ctx, placeSQL, now.Add(-p.TTL), c.ClusterID, c.Region, c.Platform, c.RequireConnected,
+			p.SessionID, p.WorkspaceID, now).Scan(&id, &clusterID, &clusterName, &region, &platform, &capacity, &addr,
+			&connected, &sessions, &seats, &beats, &last, &registered, &chosen)
+	})
 	switch {
 	case err != nil:
 		return fleet.Host{}, wrap("place "+p.SessionID, err)
@@ -289,7 +315,11 @@ func (s *Store) Transition(ctx context.Context, id string, from []string, to, re
 		from = []string{}
 	}
 	var found, changed, seats int64
-	err := s.pool.QueryRow(ctx, transitionSQL, id, from, to, reason, ts(now), fleet.HoldsSeat(to)).Scan(&found, &changed, &seats)
+	// A transition locks the record, then its host's row; a placement of
+	// the same ID locks a host, then the record: they may deadlock.
+	err := retryDeadlocks(ctx, func() error {
+		return s.pool.QueryRow(ctx, transitionSQL, id, from, to, reason, ts(now), fleet.HoldsSeat(to)).Scan(&found, &changed, &seats)
+	})
 	if err != nil {
 		return false, wrap("transition "+id, err)
 	}

@@ -86,3 +86,44 @@ func TestStressClaimers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, left)
 }
+
+// TestStressPlacementsNearFull: rounds of 8 placers filling three small
+// hosts at once. Each placement sorts the hosts by load on its own
+// snapshot and locks the first that fits; one that finds its first host
+// full once locked moves on to the next, so two placements can each
+// hold the host the other wants next, and PostgreSQL aborts one of them
+// (deadlock_detected). Such a placement is retried: every placement
+// either takes a seat or finds none (ErrNoAgent), and no host is ever
+// overfilled.
+func TestStressPlacementsNearFull(t *testing.T) {
+	const rounds, placers, tries = 60, 8, 6
+	st, db := newStore(t)
+	ctx := t.Context()
+	caps := map[string]int{"a": 3, "b": 5, "c": 7}
+	for r := range rounds {
+		_, err := db.Pool.Exec(ctx, `DELETE FROM sessionkit_fleet_sessions; DELETE FROM sessionkit_fleet_hosts`)
+		require.NoError(t, err)
+		for id, c := range caps {
+			require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: id, Capacity: c}, time.Now()))
+		}
+		var mu sync.Mutex
+		placed := map[string]int{}
+		var wg sync.WaitGroup
+		for p := range placers {
+			wg.Go(func() {
+				for i := range tries {
+					h, err := st.Place(ctx, fleet.Placement{SessionID: fmt.Sprintf("r%d-p%d-%d", r, p, i), Now: time.Now(), TTL: time.Hour})
+					if err != nil {
+						assert.ErrorIs(t, err, fleet.ErrNoAgent)
+						continue
+					}
+					mu.Lock()
+					placed[h.ID]++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, caps, placed, "round %d: seats taken per host", r)
+	}
+}
