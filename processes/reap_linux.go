@@ -7,14 +7,22 @@ import (
 
 // siginfo is the part of Linux's siginfo_t that waitid fills for a child.
 type siginfo struct {
-	signo  int32
-	errno  int32
-	code   int32
-	_      int32
+	signo int32
+	errno int32
+	code  int32
+	chld  sigchld
+	_     [128]byte // the rest: the kernel writes up to SI_MAX_SIZE, 128 bytes
+}
+
+// sigchld is the part of siginfo_t that waitid fills for a child. In C it
+// is a member of a union that holds pointers, so it is aligned as a
+// pointer: at offset 16 on 64-bit platforms, 12 on 32-bit ones. The
+// zero-length array gives it that alignment here.
+type sigchld struct {
+	_      [0]uintptr
 	pid    int32
 	uid    uint32
 	status int32
-	_      [128 - 28]byte
 }
 
 const (
@@ -48,7 +56,7 @@ func (p *process) awaitExit() {
 			switch {
 			case e == syscall.EINTR:
 				continue
-			case e == 0 && info.pid == 0:
+			case e == 0 && info.chld.pid == 0:
 				return false // still running: wait for the poller
 			}
 			return true // exited, or not our child any more (ECHILD)
