@@ -4,14 +4,10 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"fmt"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sessionkit/sessionkit/internal/pgmigrate"
 )
 
 var (
@@ -30,46 +26,17 @@ var (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// lockKey is the first key of the advisory lock Migrate takes; the second
-// is a hash of the schema it migrates, so that different schemas of one
-// database migrate independently.
-const lockKey = 0x5e55_1011 // "sessions", roughly
-
-// versionTable records which migrations were applied.
-const versionTable = "sessionkit_activity_schema"
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations returns the embedded migrations in version order.
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("pgstore: migration %s: name must start with a version number and _", e.Name())
-		}
-		b, err := migrations.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("pgstore: migration %s: want version %d", m.name, i+1)
-		}
-	}
-	return out, nil
+// schema describes the migrations to internal/pgmigrate: the advisory
+// lock's first key, the table of applied versions, and the sentinel of a
+// schema too new.
+var schema = pgmigrate.Set{
+	Pkg:          "pgstore",
+	FS:           migrations,
+	Dir:          "migrations",
+	Version:      SchemaVersion,
+	LockKey:      0x5e55_1011, // "sessions", roughly
+	VersionTable: "sessionkit_activity_schema",
+	TooNew:       ErrSchemaTooNew,
 }
 
 // SchemaVersion is the schema version this package migrates to and works
@@ -89,44 +56,5 @@ const SchemaVersion = 1
 // database's errors otherwise; on any error the transaction is rolled back
 // and nothing is changed.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return err
-	}
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("pgstore: migrate: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // after Commit, a no-op
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))", lockKey); err != nil {
-		return fmt.Errorf("pgstore: migrate: lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+versionTable+` (
-		version    int PRIMARY KEY,
-		applied_at timestamptz NOT NULL DEFAULT now()
-	)`); err != nil {
-		return fmt.Errorf("pgstore: migrate: %w", err)
-	}
-	var current int
-	if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+versionTable).Scan(&current); err != nil {
-		return fmt.Errorf("pgstore: migrate: %w", err)
-	}
-	if len(ms) != SchemaVersion {
-		return fmt.Errorf("pgstore: %d embedded migrations, SchemaVersion says %d", len(ms), SchemaVersion)
-	}
-	if current > SchemaVersion {
-		return fmt.Errorf("%w: version %d, this package knows %d", ErrSchemaTooNew, current, SchemaVersion)
-	}
-	for _, m := range ms[current:] {
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("pgstore: migrate: %s: %w", m.name, err)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO "+versionTable+" (version) VALUES ($1)", m.version); err != nil {
-			return fmt.Errorf("pgstore: migrate: %s: %w", m.name, err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("pgstore: migrate: %w", err)
-	}
-	return nil
+	return schema.Migrate(ctx, pool)
 }

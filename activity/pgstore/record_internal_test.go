@@ -99,7 +99,7 @@ func TestRetryable(t *testing.T) {
 // TestSchemaVersionCountsTheMigrations: a migration added without raising
 // SchemaVersion, or the reverse, is caught here rather than by Migrate.
 func TestSchemaVersionCountsTheMigrations(t *testing.T) {
-	ms, err := loadMigrations()
+	ms, err := schema.Load()
 	require.NoError(t, err)
 	assert.Len(t, ms, SchemaVersion)
 }
