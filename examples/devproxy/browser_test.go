@@ -5,11 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,59 +15,6 @@ import (
 	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes/wake"
 )
-
-// chromiumPath returns the Chromium binary, skipping the test without one
-// (failing it under CI=true).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no chromium in PATH: install Debian's chromium package (apt-get install chromium)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// ourChromium returns the Chromium processes descending from this test
-// process, zombies included: other programs' Chromium (other tests on a
-// shared machine) neither count nor hide a leak.
-func ourChromium(t *testing.T) []int {
-	t.Helper()
-	parent := map[int]int{}
-	for _, p := range proctest.Table() {
-		parent[p.Pid] = p.PPid
-	}
-	self := os.Getpid()
-	ours := func(pid int) bool {
-		for n := 0; pid > 1 && n < 64; n++ {
-			if pid = parent[pid]; pid == self {
-				return true
-			}
-		}
-		return false
-	}
-	var pids []int
-	for pid := range parent {
-		if !ours(pid) {
-			continue
-		}
-		comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
-		if err != nil {
-			continue // gone
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
-		if strings.Contains(string(comm), "chrom") || strings.Contains(filepath.Base(argv0), "chromium") {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
 
 // poll waits until the JavaScript expression expr is true in the page,
 // across the reloads of the loading page: a poll that a navigation cut
@@ -118,7 +60,7 @@ const seenKey = `JSON.parse(sessionStorage.getItem("sessionkit-wake:devserver") 
 // reloads itself into the application's page, first after a cold start,
 // then after the server was frozen and thawed.
 func TestBrowser(t *testing.T) {
-	chromium := chromiumPath(t)
+	chromium := proctest.Chromium(t)
 	a, srv := startApp(t, wake.ModeFreeze)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
@@ -174,7 +116,7 @@ func TestBrowser(t *testing.T) {
 		assert.Equal(t, 2, st.Attempts)
 	})
 
-	browser := ourChromium(t)
+	browser := proctest.Descendants("chrom")
 	assert.NotEmpty(t, browser, "no Chromium process of this test found")
 	stopBrowser()
 	require.NoError(t, ctx.Err(), "the test's time ran out")

@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,50 +20,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 )
-
-// chromiumPath returns the Chromium binary, skipping the test without one
-// (failing it under CI=true).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no chromium in PATH: install Debian's chromium package (apt-get install chromium)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// chromiumPIDs returns the processes whose program is Chromium, exiting
-// ones and zombies included (by their command name).
-func chromiumPIDs(t *testing.T) []int {
-	t.Helper()
-	dirs, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	var pids []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		comm, err := os.ReadFile(filepath.Join("/proc", d.Name(), "comm"))
-		if err != nil {
-			continue // gone
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
-		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
-		if strings.Contains(string(comm), "chrom") || strings.Contains(filepath.Base(argv0), "chromium") {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
 
 // testShell is the shell the test runs: without the user's rc files,
 // which may be slow or wait for a lock (pyenv's rehash in a .bashrc does).
@@ -157,8 +113,7 @@ func hasLine(s string) string {
 // Manager's mock clock and sees the idle warning banner, then the close
 // reason, on the page.
 func TestBrowser(t *testing.T) {
-	chromium := chromiumPath(t)
-	before := chromiumPIDs(t)
+	chromium := proctest.Chromium(t)
 
 	mock := clock.NewMock()
 	const idle, warn = time.Minute, 10 * time.Second
@@ -270,9 +225,11 @@ func TestBrowser(t *testing.T) {
 		assert.Empty(t, get[string](t, bctx, `webterm.warning`), "the warning banner after the close")
 	})
 
+	// Chromium's processes of this test, not those of other programs on
+	// the machine; its helpers may outlive the browser by a moment.
+	browser := proctest.Descendants("chrom")
+	assert.NotEmpty(t, browser, "no Chromium process of this test found")
 	stopBrowser()
 	require.NoError(t, ctx.Err(), "the test's time ran out")
-	// Chromium's helper processes may outlive the browser's by a moment.
-	assert.Eventually(t, func() bool { return len(chromiumPIDs(t)) <= len(before) }, 10*time.Second, 50*time.Millisecond,
-		"chromium processes left: before %v, after %v", before, chromiumPIDs(t))
+	proctest.RequireGone(t, browser...)
 }
