@@ -63,7 +63,10 @@
 // it sleeps again. [Unit.Subscribe] reads the current attempt's history,
 // then events as they come. The HTTP front serves them as Server-Sent
 // Events to the loading page it shows browsers while the unit wakes,
-// which reloads once it is ready.
+// which reloads once it is ready; since anyone who reaches the front may
+// read that stream, it carries each event's kind and time but not its
+// message (command lines, pids, addresses, errors) unless
+// [ProxyOptions].EventDetails is set.
 //
 // # Concurrency
 //
