@@ -230,8 +230,8 @@ const (
 // it yet and it is of the same stream, which nobody can tell from separate
 // chunks, else as a new chunk. A child that writes one byte at a time thus
 // makes chunks as small as its readers poll, not as small as its writes.
-// It holds the session's lock while read runs, so read must not block: the
-// readers call it only with non-blocking descriptors.
+// It holds the session's lock while size and read run, so neither may
+// block: the readers call it only with non-blocking descriptors.
 //
 // It offers read as much as the ring takes without growing (up to
 // maxRead), which for a ring that reached its cap is a large read for one
