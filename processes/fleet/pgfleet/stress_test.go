@@ -16,9 +16,14 @@ import (
 // TestStressClaimers: 8 claimers over 10,000 commands of one host,
 // dispatched while they claim: each claimer waits on the host's
 // notifications (LISTEN) and claims batches of 1 to 32 with FOR UPDATE
-// SKIP LOCKED. Every command is claimed exactly once.
+// SKIP LOCKED. Every command is claimed exactly once. With -short, 1,000
+// commands.
 func TestStressClaimers(t *testing.T) {
-	const n, claimers = 10_000, 8
+	const claimers = 8
+	n := 10_000
+	if testing.Short() {
+		n = 1_000 // the quick run; CI runs the full count, with and without -race
+	}
 	st, _ := newStore(t)
 	ctx := t.Context()
 	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{QueueCapacity: n, Workers: 4})
