@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionkit/sessionkit/internal/proctest"
+	"github.com/sessionkit/sessionkit/internal/browsertest"
 	"github.com/sessionkit/sessionkit/processes/wake"
 )
 
@@ -60,32 +60,9 @@ const seenKey = `JSON.parse(sessionStorage.getItem("sessionkit-wake:devserver") 
 // reloads itself into the application's page, first after a cold start,
 // then after the server was frozen and thawed.
 func TestBrowser(t *testing.T) {
-	chromium := proctest.Chromium(t)
 	a, srv := startApp(t, wake.ModeFreeze)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(800, 600),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	browserDone := false
-	stopBrowser := func() {
-		if browserDone {
-			return
-		}
-		browserDone = true
-		assert.NoError(t, chromedp.Cancel(bctx))
-		cancelBrowser()
-		cancelAlloc()
-	}
-	defer stopBrowser()
+	bctx, stopBrowser := browsertest.Start(t, 90*time.Second)
 
 	t.Run("cold start", func(t *testing.T) {
 		require.Equal(t, wake.Asleep, a.Unit().State())
@@ -116,9 +93,5 @@ func TestBrowser(t *testing.T) {
 		assert.Equal(t, 2, st.Attempts)
 	})
 
-	browser := proctest.Descendants("chrom")
-	assert.NotEmpty(t, browser, "no Chromium process of this test found")
 	stopBrowser()
-	require.NoError(t, ctx.Err(), "the test's time ran out")
-	proctest.RequireGone(t, browser...)
 }

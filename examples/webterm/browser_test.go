@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionkit/sessionkit/internal/proctest"
+	"github.com/sessionkit/sessionkit/internal/browsertest"
 	"github.com/sessionkit/sessionkit/processes"
 )
 
@@ -113,7 +113,6 @@ func hasLine(s string) string {
 // Manager's mock clock and sees the idle warning banner, then the close
 // reason, on the page.
 func TestBrowser(t *testing.T) {
-	chromium := proctest.Chromium(t)
 
 	mock := clock.NewMock()
 	const idle, warn = time.Minute, 10 * time.Second
@@ -138,30 +137,7 @@ func TestBrowser(t *testing.T) {
 		assert.ErrorIs(t, <-served, http.ErrServerClosed)
 	})
 
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(800, 600),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	browserDone := false
-	stopBrowser := func() {
-		if browserDone {
-			return
-		}
-		browserDone = true
-		// Cancel closes the browser and waits for its process.
-		assert.NoError(t, chromedp.Cancel(bctx))
-		cancelBrowser()
-		cancelAlloc()
-	}
-	defer stopBrowser()
+	bctx, stopBrowser := browsertest.Start(t, 60*time.Second)
 
 	url := "http://" + ln.Addr().String() + "/"
 	require.NoError(t, chromedp.Do(bctx,
@@ -225,11 +201,5 @@ func TestBrowser(t *testing.T) {
 		assert.Empty(t, get[string](t, bctx, `webterm.warning`), "the warning banner after the close")
 	})
 
-	// Chromium's processes of this test, not those of other programs on
-	// the machine; its helpers may outlive the browser by a moment.
-	browser := proctest.Descendants("chrom")
-	assert.NotEmpty(t, browser, "no Chromium process of this test found")
 	stopBrowser()
-	require.NoError(t, ctx.Err(), "the test's time ran out")
-	proctest.RequireGone(t, browser...)
 }

@@ -2,30 +2,10 @@ package proctest
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 )
-
-// Chromium returns the path of the Chromium binary (chromium or
-// chromium-browser in PATH) for the browser tests. Without one it skips
-// tb, or fails it under CI=true, where .ci/run installs Debian's chromium.
-func Chromium(tb testing.TB) string {
-	tb.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no chromium in PATH: install Debian's chromium package (apt-get install chromium)"
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-	return ""
-}
 
 // Descendants returns the pids of this process's descendants, zombies
 // included, whose command name (/proc/<pid>/comm) or program (argv[0])
