@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sessionkit/sessionkit/internal/loopback"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/wake"
 )
@@ -67,7 +68,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "devproxy:", err)
 		return 1
 	}
-	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err != nil || !ap.Addr().IsLoopback() {
+	ap, err := netip.ParseAddrPort(ln.Addr().String())
+	if err != nil || !ap.Addr().IsLoopback() {
 		ln.Close()
 		fmt.Fprintln(stderr, "devproxy: refusing to serve on", ln.Addr(), "(it serves your files): use a loopback address")
 		return 2
@@ -88,7 +90,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	// Requests see the end of ctx: event streams and requests waiting for
 	// a wake end at once, rather than hold the server's Shutdown.
-	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second,
+	// Only requests addressed to this loopback server by its own names:
+	// a web page cannot reach the served files by DNS rebinding.
+	srv := &http.Server{Handler: loopback.HostGuard("devproxy", int(ap.Port()), app), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

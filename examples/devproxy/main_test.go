@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -138,7 +139,9 @@ func TestCurlWakesTheServer(t *testing.T) {
 // ends (Ctrl-C) while a loading page's event stream is open: before, the
 // HTTP server's Shutdown waited its whole 5 seconds for the stream, and
 // the group and the Manager were then shut down with that context over
-// ("context deadline exceeded": the Python server got no grace).
+// ("context deadline exceeded": the Python server got no grace). On the
+// way, a request for another site's name (DNS rebinding) is refused
+// without waking the server.
 func TestRunStopsWithStreamsOpen(t *testing.T) {
 	python := pythonPath(t)
 	dir := t.TempDir()
@@ -176,6 +179,18 @@ func TestRunStopsWithStreamsOpen(t *testing.T) {
 		}
 	}
 	base := "http://" + addr
+	// A page of another site rebound to this address reaches nothing,
+	// and wakes nothing.
+	req, err := http.NewRequestWithContext(t.Context(), "GET", base+"/", nil)
+	require.NoError(t, err)
+	req.Host = "rebound.example:" + port(t, addr)
+	rebound, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	rebound.Body.Close()
+	assert.Equal(t, http.StatusForbidden, rebound.StatusCode)
+	code0, status := get(t, base+statusPath)
+	require.Equal(t, 200, code0)
+	assert.Contains(t, status, `"state":"asleep"`)
 	// The event stream of a loading page, open while nothing wakes.
 	resp, err := http.Get(base + wake.DefaultEventsPath + "?unit=devserver")
 	require.NoError(t, err)
@@ -191,4 +206,12 @@ func TestRunStopsWithStreamsOpen(t *testing.T) {
 		assert.NotContains(t, line, "deadline exceeded")
 		assert.NotContains(t, line, "shutdown:")
 	}
+}
+
+// port returns the port of the address host:port.
+func port(t *testing.T, addr string) string {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	return p
 }

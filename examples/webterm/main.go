@@ -16,7 +16,6 @@ package main
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,10 +28,10 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/sessionkit/sessionkit/internal/loopback"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 	"github.com/sessionkit/sessionkit/ptyterm"
@@ -170,33 +169,7 @@ func newHandler(m *processes.Manager, cfg config) http.Handler {
 	}))
 	mux.Handle("/", http.FileServerFS(sub))
 
-	p := strconv.Itoa(cfg.Port)
-	hosts := map[string]bool{"127.0.0.1:" + p: true, "localhost:" + p: true, "[::1]:" + p: true}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !hosts[asciiLower(r.Host)] {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			b, _ := json.Marshal(struct {
-				Error string `json:"error"`
-				Code  string `json:"code"`
-			}{"webterm: Host " + strconv.Quote(r.Host) + " is not this server's loopback address", "forbidden_host"})
-			_, _ = w.Write(append(b, '\n'))
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
-}
-
-// asciiLower lowers ASCII letters only: no other letter may fold into an
-// allowed name, as the Kelvin sign folds to k.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + ('a' - 'A')
-		}
-	}
-	return string(b)
+	return loopback.HostGuard("webterm", cfg.Port, mux)
 }
 
 // startRequest is the body of POST {apiPrefix}/ from the page.
