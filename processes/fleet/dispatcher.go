@@ -71,6 +71,7 @@ type CommandDispatcher struct {
 	mu      sync.Mutex
 	queue   chan string
 	queued  map[string]bool // in queue, or reserved for it
+	sending map[string]bool // taken by a worker, being sent
 	workers int
 	started bool
 	stopped bool
@@ -106,6 +107,7 @@ func NewCommandDispatcher(store Store, opts DispatcherOptions) *CommandDispatche
 		store: store, opts: opts, clk: opts.Clock, log: opts.Logger,
 		queue:   make(chan string, opts.QueueCapacity),
 		queued:  make(map[string]bool),
+		sending: make(map[string]bool),
 		workers: opts.Workers,
 		done:    make(chan struct{}),
 		exited:  make(chan struct{}),
@@ -121,14 +123,15 @@ func NewCommandDispatcher(store Store, opts DispatcherOptions) *CommandDispatche
 
 // reserve takes a queue slot for id. It returns ErrQueueFull when the
 // queue is full, ErrStopped after Stop, and false (no error) when id is
-// queued already.
+// queued already or being sent: a recovery scan that read the command
+// pending while a worker sends it must not queue it a second time.
 func (d *CommandDispatcher) reserve(id string) (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
 	case d.stopped:
 		return false, ErrStopped
-	case d.queued[id]:
+	case d.queued[id] || d.sending[id]:
 		return false, nil
 	case len(d.queued) >= cap(d.queue):
 		return false, ErrQueueFull
@@ -140,6 +143,21 @@ func (d *CommandDispatcher) reserve(id string) (bool, error) {
 func (d *CommandDispatcher) unreserve(id string) {
 	d.mu.Lock()
 	delete(d.queued, id)
+	d.mu.Unlock()
+}
+
+// startSend moves id from the queue to the commands being sent, and
+// endSend takes it out of those once sent.
+func (d *CommandDispatcher) startSend(id string) {
+	d.mu.Lock()
+	delete(d.queued, id)
+	d.sending[id] = true
+	d.mu.Unlock()
+}
+
+func (d *CommandDispatcher) endSend(id string) {
+	d.mu.Lock()
+	delete(d.sending, id)
 	d.mu.Unlock()
 }
 
@@ -218,7 +236,8 @@ func (d *CommandDispatcher) DispatchPendingCommandsContext(ctx context.Context) 
 // Redispatch queues a stored command again, as DispatchPendingCommands
 // does for one command: the worker sends it if it is pending or its lease
 // ended, and notifies its host again if it is sent. Errors as
-// DispatchCommand's; a command already queued is not an error.
+// DispatchCommand's; a command already queued, or being sent, is not
+// queued again, and is not an error.
 func (d *CommandDispatcher) Redispatch(id string) error {
 	ok, err := d.reserve(id)
 	if err != nil {
@@ -319,8 +338,9 @@ func (d *CommandDispatcher) work(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case id := <-d.queue:
-			d.unreserve(id)
+			d.startSend(id)
 			d.send(ctx, id)
+			d.endSend(id)
 		}
 	}
 }

@@ -103,10 +103,18 @@ func TestRetriesThenFailed(t *testing.T) {
 	defer d.Stop()
 	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "start-s", HostID: "h", SessionID: "s", Kind: fleet.KindStart}))
 	for attempt := 1; attempt <= 3; attempt++ {
-		proctest.Recv(t, sub.C())
-		c, err := st.Command(ctx, "start-s")
-		require.NoError(t, err)
-		assert.Equal(t, attempt, c.Attempts)
+		// Each send notifies the host, and so does a send of a command
+		// already sent (the start's recovery scan can queue the new
+		// command a second time): wait for this attempt's.
+		for {
+			proctest.Recv(t, sub.C())
+			c, err := st.Command(ctx, "start-s")
+			require.NoError(t, err)
+			require.LessOrEqual(t, c.Attempts, attempt, "sent again before its lease ran out")
+			if c.Attempts == attempt {
+				break
+			}
+		}
 		require.NoError(t, d.DispatchPendingCommands(), "nothing is due yet")
 		clk.Add(time.Minute + time.Second)
 		require.NoError(t, d.DispatchPendingCommands())
@@ -230,4 +238,35 @@ func TestDeliveredAgainKeepsTheOutcome(t *testing.T) {
 	assert.Equal(t, fleet.CommandFailed, c.State, "a failed execution delivered again")
 	assert.Contains(t, c.Error, "not found")
 	assert.Equal(t, map[string]int{"sig": 1}, runs, "got executions per command")
+}
+
+// gatedStore holds every Send until release is closed, telling entered
+// each time one begins.
+type gatedStore struct {
+	fleet.Store
+	entered chan string
+	release chan struct{}
+}
+
+func (s *gatedStore) Send(ctx context.Context, id string, now time.Time, lease time.Duration, maxAttempts int) (fleet.Command, error) {
+	s.entered <- id
+	<-s.release
+	return s.Store.Send(ctx, id, now, lease, maxAttempts)
+}
+
+// TestRecoveryScanSkipsACommandBeingSent: a scan that reads a command
+// pending while a worker sends it does not queue it again (it took a
+// queue slot, and the command was sent twice).
+func TestRecoveryScanSkipsACommandBeingSent(t *testing.T) {
+	st := &gatedStore{Store: fleet.NewMemoryStore(), entered: make(chan string, 4), release: make(chan struct{})}
+	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{QueueCapacity: 1, Workers: 1})
+	go d.Start()
+	defer d.Stop()
+	var release sync.Once
+	defer release.Do(func() { close(st.release) }) // before Stop, whatever fails
+	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "a", HostID: "h", Kind: fleet.KindForget}))
+	assert.Equal(t, "a", proctest.Recv(t, st.entered)) // a worker sends a; it is still pending in the store
+	require.NoError(t, d.DispatchPendingCommands())
+	assert.Zero(t, d.GetQueueLength(), "the scan queued the command being sent")
+	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "b", HostID: "h", Kind: fleet.KindForget}), "the queue's one slot is free")
 }
