@@ -115,9 +115,9 @@ func (s *Store) List(ctx context.Context, namespace string) ([]activity.Session,
 // byte, streaming the rows from the database: it holds one row at a time,
 // whatever the number of sessions. The rows hold one connection of the
 // pool until Each returns, so an fn that calls the Store uses another. It
-// stops at the first
-// error fn returns and returns it; it returns ctx.Err() (possibly wrapped)
-// when ctx ends, or the database's error.
+// stops at the first error fn returns and returns it; once ctx ends it
+// calls fn no more and returns ctx.Err() (possibly wrapped); else the
+// database's error.
 func (s *Store) Each(ctx context.Context, namespace string, fn func(activity.Session) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -129,6 +129,11 @@ func (s *Store) Each(ctx context.Context, namespace string, fn func(activity.Ses
 	defer rows.Close()
 	var idle int64
 	for rows.Next() {
+		// pgx cancels the query when ctx ends, but the rows it has
+		// received already would still come: stop at once.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		sess := activity.Session{Namespace: namespace}
 		if err := rows.Scan(&sess.Name, &sess.State, &idle, &sess.LastActivity, &sess.CreatedAt, &sess.Version); err != nil {
 			return wrap("list "+namespace, err)
