@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,6 +349,90 @@ func BenchmarkAttachTerminalFloodBaseline(b *testing.B) {
 			if _, err := f.Read(buf); err != nil {
 				break // EIO once the program exited
 			}
+		}
+		f.Close()
+		_ = cmd.Wait()
+	}
+}
+
+// BenchmarkAttachTerminalFloodForwardBaseline is the floor under
+// BenchmarkAttachTerminalFlood for any server that moves a terminal's
+// output over loopback TCP: the bare PTY loop of
+// BenchmarkAttachTerminalFloodBaseline, appending each read to a buffer
+// that a second goroutine writes, whatever has gathered, to a TCP socket
+// whose other end a third goroutine reads in 32 KiB pieces and discards.
+// No framing, no ring, no cgroup, no HTTP: what is left is the copy into
+// the socket, the copy out of it and the wake-ups between the three.
+func BenchmarkAttachTerminalFloodForwardBaseline(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	b.SetBytes(ptyFloodBytes)
+	b.ReportAllocs()
+	buf := make([]byte, 32<<10)
+	for b.Loop() {
+		got := make(chan int64, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				got <- -1
+				return
+			}
+			defer c.Close()
+			k, _ := io.CopyBuffer(io.Discard, c, make([]byte, 32<<10))
+			got <- k
+		}()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var (
+			mu      sync.Mutex
+			pending []byte
+			ended   bool
+			wake    = make(chan struct{}, 1)
+			sent    = make(chan error, 1)
+		)
+		go func() { // the writer: whatever gathered since its last write
+			var out []byte
+			for range wake {
+				mu.Lock()
+				out, pending = pending, out[:0]
+				end := ended
+				mu.Unlock()
+				if _, err := conn.Write(out); err != nil || end {
+					conn.Close()
+					sent <- err
+					return
+				}
+			}
+		}()
+		cmd := exec.Command("sh", "-c", ptyFlood(false))
+		f, err := pty.Start(cmd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			k, err := f.Read(buf)
+			mu.Lock()
+			pending = append(pending, buf[:k]...)
+			ended = err != nil // EIO once the program exited
+			mu.Unlock()
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				break
+			}
+		}
+		if err := <-sent; err != nil {
+			b.Fatal(err)
+		}
+		if k := <-got; k != ptyFloodBytes {
+			b.Fatalf("the socket carried %d bytes, want %d", k, ptyFloodBytes)
 		}
 		f.Close()
 		_ = cmd.Wait()
