@@ -423,20 +423,32 @@ func (s *Session) invocationLocked() string {
 // the session's [Session.CloseReason] (for which errors.Is(err, ErrClosed)
 // holds) once it was closed, and ctx.Err() when ctx ends first. Read what
 // arrived with [Session.Output] or [Session.Page]. While it waits, it holds
-// the session as a connected client does ([Session.Hold]). It is
-// WaitUpdate with the number of warnings posted when it is called.
+// the session as a connected client does ([Session.Hold]).
 func (s *Session) WaitOutput(ctx context.Context, since int) error {
 	s.mu.Lock()
 	warnings := s.warnN
 	s.mu.Unlock()
-	return s.WaitUpdate(ctx, since, warnings)
+	return s.wait(ctx, since, warnings, false)
 }
 
-// WaitUpdate is WaitOutput for a client that forwards idle warnings: it
-// also returns nil as soon as more than warnings warnings were posted
-// (IdleWarning's n), even one posted before it was called, so that a
-// stream that read n before it read the output never misses the next.
+// WaitUpdate is WaitOutput for a stream, a client that forwards idle
+// warnings and follows the process to its end. It also returns nil as soon
+// as more than warnings warnings were posted (IdleWarning's n), even one
+// posted before it was called, so that a stream that read n before it read
+// the output never misses the next. And once the session is closed while
+// its process runs, it goes on returning nil for the output the process
+// writes while it is being terminated (SIGTERM, then SIGKILL after the
+// Manager's kill grace), and returns the close reason only once the
+// process has exited, so that a stream can send that output and the exit
+// before it says why the session was closed. For a session without a
+// process, or whose process had exited, it returns the reason at once, as
+// WaitOutput does.
 func (s *Session) WaitUpdate(ctx context.Context, since int, warnings uint64) error {
+	return s.wait(ctx, since, warnings, true)
+}
+
+// wait is WaitOutput, and with follow WaitUpdate.
+func (s *Session) wait(ctx context.Context, since int, warnings uint64, follow bool) error {
 	since = max(since, 0)
 	var release func()
 	defer func() {
@@ -451,7 +463,7 @@ func (s *Session) WaitUpdate(ctx context.Context, since int, warnings uint64) er
 		case s.ring.Last() > since, s.exited && s.reason == nil, s.warnN > warnings:
 			s.mu.Unlock()
 			return nil
-		case s.reason != nil:
+		case s.reason != nil && !(follow && s.proc != nil && !s.exited):
 			err := s.reason
 			s.mu.Unlock()
 			return err

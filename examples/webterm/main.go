@@ -178,21 +178,18 @@ type startRequest struct {
 	Cols int `json:"cols"`
 }
 
-// maxSize bounds the rows and columns a page may ask for.
-const maxSize = 1000
-
 // startTerminal returns the Options.Start of this example: whatever the
 // request asks, it runs argv (the embedder decides what runs, never the
 // page) under a pseudo-terminal of the requested size, with the idle
-// timeout idle and an idle warning warn ahead of it. A size outside 1..1000
-// answers 400.
+// timeout idle and an idle warning warn ahead of it. A size outside
+// 1..httpapi.MaxTerminalSize answers 400, as a resize beyond it does.
 func startTerminal(argv []string, idle, warn time.Duration) func(*http.Request, *processes.Manager) (*processes.Session, error) {
 	return func(r *http.Request, m *processes.Manager) (*processes.Session, error) {
 		var req startRequest
 		if err := httpapi.DecodeJSON(r, 4<<10, &req); err != nil {
 			return nil, err
 		}
-		if req.Rows < 1 || req.Rows > maxSize || req.Cols < 1 || req.Cols > maxSize {
+		if req.Rows < 1 || req.Rows > httpapi.MaxTerminalSize || req.Cols < 1 || req.Cols > httpapi.MaxTerminalSize {
 			return nil, &httpapi.APIError{Status: http.StatusBadRequest, Code: httpapi.CodeBadRequest,
 				Message: `webterm: want {"rows": 1..1000, "cols": 1..1000}`}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path"
@@ -74,7 +75,13 @@ func (h *handler) checkOrigin(w http.ResponseWriter, r *http.Request) bool {
 		}
 		target := strings.ToLower(u.Scheme + "://" + u.Host)
 		for _, o := range h.origins {
-			if ok, _ := path.Match(strings.ToLower(o), target); ok {
+			// Exact first: an IPv6 literal such as http://[::1]:3000 is a
+			// character class to path.Match.
+			o = strings.ToLower(o)
+			if o == target {
+				return true
+			}
+			if ok, _ := path.Match(o, target); ok {
 				return true
 			}
 		}
@@ -98,9 +105,6 @@ func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.checkCursor(w, s, q.Get("invocation"), since) {
 		return
 	}
-	// The attachment is a connected client for as long as it lasts.
-	release := s.Hold()
-	defer release()
 
 	// The server's read and write deadlines of the request must not cut
 	// the socket: each write sets its own, and reads wait as long as the
@@ -109,14 +113,17 @@ func (h *handler) serveAttach(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		OriginPatterns:     h.origins,
-		InsecureSkipVerify: h.cop == nil,
-	})
+	// checkOrigin decided on the Origin already.
+	ew := &acceptErrors{ResponseWriter: w}
+	c, err := websocket.Accept(ew, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
-		return // Accept answered
+		ew.answer(h, r)
+		return
 	}
 	defer c.CloseNow()
+	// The attachment is a connected client for as long as it lasts.
+	release := s.Hold()
+	defer release()
 	c.SetReadLimit(MaxAttachMessageBytes)
 
 	ctx, cancel := context.WithCancel(r.Context())
@@ -260,13 +267,25 @@ func (a *attachment) readLoop(ctx context.Context) {
 	}
 }
 
-// input writes p to the session's stdin, which counts as input activity.
+// input writes p to the session's stdin, which counts as input activity,
+// giving up after Options.StdinTimeout without progress, as POST stdin
+// does: until then the socket is not read, so a client that left is only
+// noticed then. An error says how much of p was written.
 func (a *attachment) input(ctx context.Context, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	_, err := a.s.WriteContext(ctx, p)
-	return err
+	n, err := a.h.write(ctx, a.s, p)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, errStall) {
+		err = &APIError{Status: http.StatusGatewayTimeout, Code: CodeTimeout,
+			Message: fmt.Sprintf("httpapi: the process took no input for %v", a.h.stdinTimeout)}
+	}
+	status, code, msg := classify(err)
+	return &APIError{Status: status, Code: code,
+		Message: fmt.Sprintf("%s; %d of %d bytes of the message were written to stdin", msg, n, len(p))}
 }
 
 // controlIn carries out one control message of the client.
@@ -277,8 +296,8 @@ func (a *attachment) controlIn(ctx context.Context, p []byte) error {
 	}
 	switch m.Type {
 	case AttachResize:
-		if m.Rows == 0 || m.Cols == 0 {
-			return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: rows and cols must be integers from 1 to 65535"}
+		if err := checkTerminalSize(m.Rows, m.Cols); err != nil {
+			return err
 		}
 		return a.s.Resize(m.Rows, m.Cols)
 	case AttachInput:
@@ -288,4 +307,53 @@ func (a *attachment) controlIn(ctx context.Context, p []byte) error {
 		return a.input(ctx, []byte(*m.Data))
 	}
 	return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: unknown control message type"}
+}
+
+// acceptErrors keeps the error answer that websocket.Accept writes (text,
+// by http.Error) from the client, so that the handler answers it in JSON as
+// every other error: 426 "upgrade_required" for a request that is not a
+// WebSocket handshake, 400 for a malformed one. The 101 of an upgrade and
+// the Hijack go through.
+type acceptErrors struct {
+	http.ResponseWriter
+	status int
+	msg    []byte
+}
+
+func (w *acceptErrors) WriteHeader(status int) {
+	if status < 400 {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.status = status
+}
+
+func (w *acceptErrors) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		return w.ResponseWriter.Write(p)
+	}
+	if len(w.msg) < 512 {
+		w.msg = append(w.msg, p[:min(len(p), 512-len(w.msg))]...)
+	}
+	return len(p), nil
+}
+
+// Unwrap lets Accept find the connection's http.Hijacker.
+func (w *acceptErrors) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// answer writes the refusal Accept wrote, in JSON.
+func (w *acceptErrors) answer(h *handler, r *http.Request) {
+	if w.status == 0 {
+		return // Accept wrote nothing we held back
+	}
+	code := StatusCode(w.status)
+	if w.status == http.StatusUpgradeRequired {
+		code = CodeUpgradeRequired
+	}
+	msg := "httpapi: attach needs a WebSocket handshake: " + strings.TrimSpace(string(w.msg))
+	if w.status >= 500 {
+		h.log.Error("httpapi: accepting a WebSocket failed", "path", r.URL.Path, "status", w.status, "err", strings.TrimSpace(string(w.msg)))
+		msg = msgInternal
+	}
+	writeError(w.ResponseWriter, w.status, code, msg)
 }

@@ -259,6 +259,157 @@ func TestAttachClosedReason(t *testing.T) {
 	}
 }
 
+// Closing a session whose process is running terminates the process: an
+// attachment and an event stream get what it printed while it was being
+// terminated, its exit, and then why the session was closed, however it
+// was closed.
+func TestCloseEndingTheProcessSendsItsExitFirst(t *testing.T) {
+	tests := []struct {
+		name  string
+		close func(t *testing.T, e *env, sid string)
+		want  string
+	}{
+		{"DELETE", func(t *testing.T, e *env, sid string) {
+			require.Equal(t, http.StatusNoContent, e.do(t, "DELETE", "/"+sid, "-", "").status)
+		}, httpapi.CodeForgotten},
+		{"Shutdown", func(t *testing.T, e *env, sid string) { require.NoError(t, e.m.Shutdown(t.Context())) }, httpapi.CodeShutDown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := procEnv(t, nil, httpapi.Options{})
+			sid := start(t, e, "sh", "-c", `trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 0.01; done`)
+			c := dial(t, e, "/"+sid+"/attach", nil)
+			readUntil(t, c, echoed("ready\n"))
+			req, err := http.NewRequestWithContext(t.Context(), "GET", e.base+"/"+sid+"/events?since=1", nil)
+			require.NoError(t, err)
+			resp, err := e.srv.Client().Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			got := make(chan []event, 1)
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			go func() {
+				evs, err := readEvents(resp.Body, nil)
+				assert.NoError(t, err)
+				got <- evs
+			}()
+
+			tt.close(t, e, sid)
+			out, ctls := readUntil(t, c, kindIs(httpapi.AttachClosed))
+			var kinds []string
+			for _, m := range ctls {
+				kinds = append(kinds, m.kind)
+			}
+			require.Equal(t, []string{httpapi.AttachExit, httpapi.AttachClosed}, kinds, "the attachment's messages after the close")
+			assert.Contains(t, string(out), "bye\n", "what the program printed while it was terminated")
+			assert.Equal(t, 7.0, ctls[0].ctl["exit"])
+			assert.Equal(t, tt.want, ctls[1].ctl["code"])
+
+			var names []string
+			var printed []byte
+			for _, ev := range content(t, proctest.Recv(t, got)) {
+				names = append(names, ev.name)
+				if ev.name == "output" {
+					var o struct{ Data []byte }
+					require.NoError(t, json.Unmarshal([]byte(ev.data), &o))
+					printed = append(printed, o.Data...)
+				}
+			}
+			require.NotEmpty(t, names)
+			assert.Equal(t, []string{"exit", "closed"}, names[len(names)-2:], "the event stream's last events")
+			assert.Contains(t, string(printed), "bye\n")
+		})
+	}
+}
+
+// A program that takes no input stops the reading of an attachment's
+// messages for Options.StdinTimeout at most: then the viewer gets a
+// timeout error saying how much of the message was written, the socket is
+// read again, and a client that left meanwhile is noticed, so that its
+// attachment ends and no longer holds the session.
+func TestAttachInputStallEndsAfterStdinTimeout(t *testing.T) {
+	mock := clock.NewMock()
+	m := processes.NewManager(time.Minute, processes.WithClock(mock))
+	e := procEnv(t, m, httpapi.Options{StdinTimeout: 100 * time.Millisecond})
+	sid := start(t, e, "sleep", "1000") // never reads its stdin
+	msg := bytes.Repeat([]byte("x"), httpapi.MaxAttachMessageBytes)
+	_, finished := e.watch()
+	attachEnded := func() {
+		for r := proctest.Recv(t, finished); !strings.HasSuffix(r.URL.Path, "/attach"); r = proctest.Recv(t, finished) {
+		}
+	}
+
+	// A client that stays: the pipe takes 64 KiB, the third message stalls.
+	c := dial(t, e, "/"+sid+"/attach", nil)
+	readUntil(t, c, kindIs(httpapi.AttachHello))
+	for range 3 {
+		require.NoError(t, c.Write(t.Context(), websocket.MessageBinary, msg))
+	}
+	_, ctls := readUntil(t, c, kindIs(httpapi.AttachError))
+	last := ctls[len(ctls)-1].ctl
+	assert.Equal(t, httpapi.CodeTimeout, last["code"])
+	assert.Contains(t, last["error"], "bytes of the message were written to stdin")
+	require.NoError(t, c.Close(websocket.StatusNormalClosure, ""))
+	attachEnded()
+
+	// A client that leaves while its input stalls.
+	c = dial(t, e, "/"+sid+"/attach", nil)
+	readUntil(t, c, kindIs(httpapi.AttachHello))
+	require.NoError(t, c.Write(t.Context(), websocket.MessageBinary, msg))
+	require.NoError(t, c.CloseNow())
+	attachEnded()
+	mock.Add(2 * time.Minute)
+	m.Sweep()
+	_, ok := m.Get(sid)
+	assert.False(t, ok, "the session is evicted as idle once no attachment holds it")
+}
+
+// A trusted origin is compared as a whole before it is taken as a pattern:
+// an IPv6 literal, a character class to path.Match, passes attach as it
+// passes the routes that change state.
+func TestAttachTrustedIPv6Origin(t *testing.T) {
+	const origin = "http://[::1]:3000"
+	e := newEnv(t, nil, httpapi.Options{TrustedOrigins: []string{origin}})
+	e.m.Register(&processes.Session{ID: "s"})
+	hdr := http.Header{"Origin": {origin}, "Sec-Fetch-Site": {"cross-site"}}
+	r := e.doHeader(t, "DELETE", "/nosuch", "-", "", hdr)
+	require.Equal(t, http.StatusNotFound, r.status, "a route that changes state lets the trusted origin through: %s", r.body)
+	assert.Equal(t, http.StatusSwitchingProtocols, dialStatus(t, e, "/s/attach", hdr), "attach from the trusted origin %s", origin)
+	other := http.Header{"Origin": {"http://[::2]:3000"}}
+	assert.Equal(t, http.StatusForbidden, dialStatus(t, e, "/s/attach", other), "attach from another IPv6 origin")
+}
+
+// GET attach without a WebSocket handshake, or with a broken one, answers
+// a JSON error as every route does.
+func TestAttachWithoutHandshakeAnswersJSON(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{})
+	e.m.Register(&processes.Session{ID: "s"})
+	tests := []struct {
+		name     string
+		hdr      http.Header
+		status   int
+		wantCode string
+	}{
+		{"plain GET", nil, http.StatusUpgradeRequired, httpapi.CodeUpgradeRequired},
+		{"version 8", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"8"},
+			"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}, http.StatusBadRequest, httpapi.CodeBadRequest},
+		{"no key", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"}},
+			http.StatusBadRequest, httpapi.CodeBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.doHeader(t, "GET", "/s/attach", "-", "", tt.hdr)
+			assert.Equal(t, tt.status, r.status, r.body)
+			assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+			code, msg := errBody(t, r)
+			assert.Equal(t, tt.wantCode, code)
+			assert.Contains(t, msg, "httpapi: attach needs a WebSocket handshake")
+			if tt.status == http.StatusUpgradeRequired {
+				assert.Equal(t, "websocket", r.header.Get("Upgrade"))
+			}
+		})
+	}
+}
+
 func TestAttachInputEchoesAndIsActivity(t *testing.T) {
 	mock := clock.NewMock()
 	m := processes.NewManager(time.Hour, processes.WithClock(mock))
@@ -302,6 +453,8 @@ func TestAttachResize(t *testing.T) {
 		wantCode  string
 	}{
 		{"zero size", "t", `{"type":"resize","rows":0,"cols":80}`, httpapi.CodeBadRequest},
+		{"past MaxTerminalSize", "t", `{"type":"resize","rows":65535,"cols":65535}`, httpapi.CodeBadRequest},
+		{"one column past MaxTerminalSize", "t", `{"type":"resize","rows":24,"cols":1001}`, httpapi.CodeBadRequest},
 		{"not JSON", "t", `ls`, httpapi.CodeBadRequest},
 		{"unknown type", "t", `{"type":"dance"}`, httpapi.CodeBadRequest},
 		{"pipe session", "p", `{"type":"resize","rows":30,"cols":90}`, httpapi.CodeNotTerminal},
@@ -329,6 +482,9 @@ func TestAttachResize(t *testing.T) {
 			readUntil(t, conn, echoed("still-"+strings.ReplaceAll(tt.name, " ", "-")))
 		})
 	}
+	st, err = e.c.Status(t.Context(), "t")
+	require.NoError(t, err)
+	assert.Equal(t, [2]uint16{33, 101}, [2]uint16{st.Rows, st.Cols}, "the refused resizes changed nothing")
 }
 
 func TestAttachSlowViewerStallsNobody(t *testing.T) {

@@ -103,7 +103,8 @@ func TestResizeMessages(t *testing.T) {
 		{"type", `{"rows":"24","cols":80}`, `httpapi: field "rows" must be an integer from 0 to 65535`},
 		{"unknown field", `{"rows":24,"cols":80,"x":1}`, `httpapi: the body has an unknown field "x"`},
 		{"empty", ``, "httpapi: the body is empty; a JSON value is required"},
-		{"zero", `{"rows":0,"cols":80}`, "httpapi: rows and cols must be integers from 1 to 65535"},
+		{"zero", `{"rows":0,"cols":80}`, "httpapi: rows and cols must be integers from 1 to 1000"},
+		{"past MaxTerminalSize", `{"rows":24,"cols":1001}`, "httpapi: rows and cols must be integers from 1 to 1000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -144,7 +144,8 @@
 // not checked, except attach, whose socket writes to stdin: its upgrade
 // is refused with 403 "cross_origin" unless the Origin header is absent,
 // names the request's own host, or is one of Options.TrustedOrigins
-// (patterns of [path.Match] on "scheme://host"); a CrossOrigin of one's own
+// (each compared whole, case aside, then as a pattern of [path.Match] on
+// "scheme://host"); a CrossOrigin of one's own
 // does not lend attach its trusted origins. The protection does not stop DNS rebinding, where the
 // attacker's page is same-origin with a name that resolves to the server:
 // a server on loopback should also check the Host header (as
@@ -175,6 +176,7 @@
 //	410 closed               processes.ErrClosed for another reason, such as Start after Shutdown
 //	413 too_large            a body past its limit
 //	422 start_failed         ErrStartFailed: the program is missing, not executable or not a program
+//	426 upgrade_required     GET attach without a WebSocket handshake
 //	429 too_many_sessions    processes.ErrTooManySessions
 //	429 too_many_writers     ErrTooManyWriters: Options.MaxStdinWriters stdin requests in progress
 //	499 canceled             the request's context was canceled: the client left
@@ -226,9 +228,12 @@
 // (and no id) when output after the cursor was dropped before it could be
 // sent. Once the process exited and all output was sent, an event "exit"
 // with data {"exit": code} (and the id of the last chunk) ends the stream.
-// A session closed while the stream is open ends it at once with an event
+// A session closed while the stream is open ends it with an event
 // "closed" whose data is {"error": "...", "code": "forgotten", "reason":
-// "forgotten"}, the code being the reason's, as for the 410 of a poll. An
+// "forgotten"}, the code being the reason's, as for the 410 of a poll; when
+// closing ends a running process (SIGTERM, then SIGKILL after the
+// Manager's kill grace), the output it writes meanwhile and its exit event
+// come first ([processes.Session.WaitUpdate]). An
 // idle warning (processes.Session.WarnIdle: a terminal posts one
 // WarnBefore ahead of its idle close) is an event "warning" with data
 // {"seconds_left": s}, the seconds until that close on the Manager's clock;
@@ -255,7 +260,9 @@
 // from since (missing: 0, the whole ring), and the user's keystrokes and
 // resizes the other way, on one connection. Its query is that of events;
 // the cursor is checked the same way, and every refusal (400, 401, 403,
-// 404, 409) is an ordinary JSON error before the upgrade. Messages:
+// 404, 409, and 426 "upgrade_required" for a request that is not a
+// WebSocket handshake) is an ordinary JSON error before the upgrade.
+// Messages:
 //
 //	dir  frame   message                                              when
 //	out  text    {"type":"hello","invocation_id":"…","since":N,"tty":true,"rows":24,"cols":80}  first
@@ -272,14 +279,20 @@
 // The codes of closed are those of a 410: idle_timeout, forgotten,
 // replaced, reclaimed, shut_down (or closed); those of error are the
 // codes of the other routes: bad_request (not JSON, an unknown type, a
-// zero size), not_terminal (resize of a pipe session), exited and
-// no_process (input without a running process). Output is not framed on
-// line or character boundaries: a UTF-8 character may span two messages.
+// size of 0 or past [MaxTerminalSize]), not_terminal (resize of a pipe
+// session), exited and no_process (input without a running process), and
+// timeout (input the program did not take within Options.StdinTimeout);
+// the error of an input says how many of its bytes were written. Output
+// is not framed on line or character boundaries: a UTF-8 character may
+// span two messages.
 // Input is user activity ([processes.Session.WriteContext]), and so is a
 // resize; the input of several viewers is written one message at a time,
 // never interleaved within one. Each message is written before the next
 // is read, so a program that does not read its input stops the reading of
-// that socket's messages, and of nothing else.
+// that socket's messages, and of nothing else, for Options.StdinTimeout
+// ([DefaultStdinTimeout]) at most: then the rest of the message is dropped,
+// an error "timeout" says how much was written, and reading goes on (a
+// client that left meanwhile is noticed then).
 //
 // Several viewers may attach to one session at once. Each has its own
 // cursor into the session's ring, so a viewer that reads slowly never
@@ -330,7 +343,9 @@
 //   - A stdin request holds a 32 KiB piece of its body, at most
 //     Options.MaxStdinWriters [4] of them per session, and waits at most
 //     Options.StdinTimeout [30 s] without progress.
-//   - A resize body is at most 4 KiB; a long poll waits at most
+//   - A resize body is at most 4 KiB, and a terminal's rows and columns
+//     set over HTTP (Starter, resize, an attachment) at most
+//     [MaxTerminalSize] (1000) each; a long poll waits at most
 //     Options.MaxWait [60 s].
 //
 // Options.WriteTimeout replaces the server's WriteTimeout for polls and

@@ -33,6 +33,7 @@ const (
 	CodeReclaimed         = "reclaimed"          // 410: processes.ErrReclaimed
 	CodeShutDown          = "shut_down"          // 410: processes.ErrShutdown
 	CodeTooLarge          = "too_large"          // 413: a request body past its limit
+	CodeUpgradeRequired   = "upgrade_required"   // 426: GET {sid}/attach without a WebSocket handshake
 	CodeStartFailed       = "start_failed"       // 422: ErrStartFailed: the program could not be started
 	CodeTooManySessions   = "too_many_sessions"  // 429: processes.ErrTooManySessions
 	CodeTooManyWriters    = "too_many_writers"   // 429: ErrTooManyWriters: Options.MaxStdinWriters stdin requests are in progress
@@ -108,7 +109,7 @@ var statusSentinels = map[int]error{
 var knownCodes = map[string]bool{
 	CodeUnauthorized: true, CodeCrossOrigin: true, CodeMethodNotAllowed: true,
 	CodeStartDisabled: true, CodeTooLarge: true, CodeCanceled: true,
-	CodeInternal: true, CodeTimeout: true,
+	CodeInternal: true, CodeTimeout: true, CodeUpgradeRequired: true,
 }
 
 func init() {

@@ -108,6 +108,10 @@ func (h *handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 					e.int(int64(*out.Exit))
 				}
 				e.bw.WriteString("}\n\n")
+				if reason := s.CloseReason(); reason != nil {
+					// Closing ended the process: say why after its exit.
+					closedEvent(e, reason)
+				}
 			}
 			err := e.flush()
 			e.release()
@@ -155,12 +159,8 @@ func (h *handler) await(w http.ResponseWriter, r *http.Request, rc *http.Respons
 		case errors.Is(err, processes.ErrClosed) && exited(s):
 			return true // closed after its exit: send the rest and the exit
 		default:
-			_, code, msg := classify(err)
-			data, _ := json.Marshal(closedBody{Error: msg, Code: code, Reason: code})
 			e := getEncoder(w, rc, h.writeTimeout)
-			e.bw.WriteString("event: closed\ndata: ")
-			e.bw.Write(data)
-			e.bw.WriteString("\n\n")
+			closedEvent(e, err)
 			if e.flush() == nil {
 				h.clearDeadline(rc)
 			}
@@ -168,6 +168,15 @@ func (h *handler) await(w http.ResponseWriter, r *http.Request, rc *http.Respons
 			return false
 		}
 	}
+}
+
+// closedEvent buffers the event "closed" for the close reason err.
+func closedEvent(e *encoder, err error) {
+	_, code, msg := classify(err)
+	data, _ := json.Marshal(closedBody{Error: msg, Code: code, Reason: code})
+	e.bw.WriteString("event: closed\ndata: ")
+	e.bw.Write(data)
+	e.bw.WriteString("\n\n")
 }
 
 // warningEvent writes an event "warning" with the seconds left, and

@@ -113,9 +113,12 @@ type Options struct {
 	// StdinTimeout is how long POST {sid}/stdin waits for the process to
 	// take the next piece of its body (or for its turn behind another
 	// stdin request) before it answers 504 "timeout", saying how many
-	// bytes were written. Zero means DefaultStdinTimeout; negative means no
-	// limit, so that only the process, the session or the client ends the
-	// wait.
+	// bytes were written; an attachment waits as long for the process to
+	// take one input message, then sends an error message "timeout" and
+	// reads the socket again. Zero means DefaultStdinTimeout; negative
+	// means no limit, so that only the process, the session or the client
+	// ends the wait (an attachment's client then only when the process
+	// takes its input, exits or the session is closed).
 	StdinTimeout time.Duration
 
 	// MaxWait caps the wait parameter of GET {sid}/output. Not positive
@@ -445,6 +448,26 @@ func (h *handler) serveTerminate(w http.ResponseWriter, r *http.Request) {
 	_ = rc.Flush()
 }
 
+// MaxTerminalSize is the most rows, and the most columns, that a client
+// may give a terminal over HTTP: in a start by [Starter], in POST
+// {sid}/resize and in an attachment's resize message. A larger size is
+// refused with 400 "bad_request" (an error message on an attachment), as is
+// zero. The embedder's own calls (processes.Session.Resize, ptyterm) are
+// not bounded.
+const MaxTerminalSize = 1000
+
+// errTermSize refuses a terminal size out of bounds.
+var errTermSize = &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest,
+	Message: "httpapi: rows and cols must be integers from 1 to 1000"}
+
+// checkTerminalSize refuses a size a client may not give a terminal.
+func checkTerminalSize(rows, cols uint16) error {
+	if rows == 0 || cols == 0 || rows > MaxTerminalSize || cols > MaxTerminalSize {
+		return errTermSize
+	}
+	return nil
+}
+
 // resizeBody is the body of POST {sid}/resize.
 type resizeBody struct {
 	Rows uint16 `json:"rows"`
@@ -461,8 +484,8 @@ func (h *handler) serveResize(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if body.Rows == 0 || body.Cols == 0 {
-		badRequest(w, "rows and cols must be integers from 1 to 65535")
+	if err := checkTerminalSize(body.Rows, body.Cols); err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	if err := s.Resize(body.Rows, body.Cols); err != nil {

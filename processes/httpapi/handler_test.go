@@ -74,6 +74,7 @@ func TestErrorStatuses(t *testing.T) {
 		{"resize bad JSON", "POST", "/mine/resize", "a", "{rows", 400, "bad_request"},
 		{"resize too big a number", "POST", "/mine/resize", "a", `{"rows":70000,"cols":80}`, 400, "bad_request"},
 		{"resize zero", "POST", "/mine/resize", "a", `{"rows":0,"cols":80}`, 400, "bad_request"},
+		{"resize past MaxTerminalSize", "POST", "/mine/resize", "a", `{"rows":65535,"cols":65535}`, 400, "bad_request"},
 		{"resize without process", "POST", "/mine/resize", "a", `{"rows":24,"cols":80}`, 409, "no_process"},
 		{"resize body too large", "POST", "/mine/resize", "a", `{"rows":24,"cols":80,"x":"` + strings.Repeat("x", 5000) + `"}`, 413, "too_large"},
 		{"delete other workspace", "DELETE", "/theirs", "a", "", 404, "not_found"},

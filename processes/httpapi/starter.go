@@ -68,9 +68,6 @@ type Starter struct {
 	MaxBodyBytes int64
 }
 
-// maxTermSize bounds a terminal's rows and columns.
-const maxTermSize = 1000
-
 // errForbidden answers a start that Allow refused.
 var errForbidden = errors.New("httpapi: this start is not allowed")
 
@@ -93,8 +90,8 @@ func (st *Starter) Start(r *http.Request, m *processes.Manager) (*processes.Sess
 	switch {
 	case len(req.Argv) == 0 || req.Argv[0] == "":
 		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: `httpapi: want {"argv": ["program", "arg", ...]}`}
-	case req.Rows > maxTermSize || req.Cols > maxTermSize:
-		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: rows and cols must be at most 1000"}
+	case req.Rows > MaxTerminalSize || req.Cols > MaxTerminalSize:
+		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: rows and cols must be at most 1000 (MaxTerminalSize)"}
 	}
 	var cmd *exec.Cmd
 	if st.Command != nil {
