@@ -695,3 +695,29 @@ func TestIdleWarning(t *testing.T) {
 	defer cancel()
 	assert.NoError(t, s.WaitUpdate(ctx, s.LastSeq(), n2-1))
 }
+
+// A stream follows a closed session's process to its end: after Forget,
+// WaitOutput returns the reason at once, while WaitUpdate returns nil for
+// what the process prints while it is terminated and the reason only once
+// it exited, so that a stream can send that output and the exit first.
+func TestWaitUpdateFollowsTheClosedProcessToItsEnd(t *testing.T) {
+	m := newReal(t)
+	s, err := m.Start(exec.Command("sh", "-c", `trap 'sleep 0.2; echo bye; exit 7' TERM; echo ready; while :; do sleep 0.01; done`), processes.StartOptions{})
+	require.NoError(t, err)
+	waitFor(t, s, "ready")
+	since := s.LastSeq()
+	m.Forget(s.ID)
+	assert.ErrorIs(t, s.WaitOutput(t.Context(), since), processes.ErrForgotten, "WaitOutput of a closed session")
+	for {
+		err := s.WaitUpdate(t.Context(), since, 0)
+		if err != nil {
+			require.ErrorIs(t, err, processes.ErrForgotten)
+			break
+		}
+		since = s.LastSeq()
+	}
+	st, ok := s.ExitStatus()
+	require.True(t, ok, "WaitUpdate returned the reason before the exit")
+	assert.Equal(t, 7, st.Code)
+	assert.Contains(t, streams(s)["stdout"], "bye\n")
+}
