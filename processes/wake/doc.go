@@ -21,7 +21,15 @@
 // is thawed (ModeFreeze), continued (ModePause) or started from the
 // Command (ModeStop, and the first wake of any mode), and, after a
 // start, probed until ready. Then it is [Ready], or [Failed] with the
-// error, after which the next wake retries. A ready unit with no hold
+// error, after which the next wake retries. A unit is never ready on
+// the strength of another program: a cold start fails with
+// [ErrAddrInUse] if something already accepts connections at the
+// unit's Upstream or its probe's address, where the probe could not tell
+// the two apart, and with [ErrExitedBeforeReady] (its exit status and
+// the end of its output) if the process exited before the probe passed
+// or by the time it did. The check is not atomic: a program that begins
+// to listen there between the check and the start goes unnoticed unless
+// the unit's process exits before its probe passes. A ready unit with no hold
 // whose last activity is older than its idle timeout (now − last >
 // IdleTimeout, strictly, on the Manager's clock) goes [Sleeping] and then
 // Asleep: frozen (cgroup.freeze), stopped (SIGSTOP to every thread of

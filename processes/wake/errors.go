@@ -23,6 +23,15 @@ var (
 	// ErrExitedBeforeReady is returned by a wake whose process exited
 	// before its probe said it was ready.
 	ErrExitedBeforeReady = errors.New("wake: process exited before it was ready")
+	// ErrAddrInUse is returned by a wake that found, before starting the
+	// unit's process, something accepting connections at an address the
+	// process is to serve on: the unit's Upstream, or the address of its
+	// TCP or HTTP probe. Another program listens there (a server started
+	// by hand, an orphan of an earlier run), so the unit's own program
+	// could not, and its probe would pass against the other one. The
+	// error names the address. A unit whose own process is kept (frozen
+	// or paused) is not checked when it resumes.
+	ErrAddrInUse = errors.New("wake: address in use")
 	// ErrHeld is returned by [Unit.Sleep] while a hold is open or a wake
 	// is in flight.
 	ErrHeld = errors.New("wake: unit is held")

@@ -1,11 +1,13 @@
 package wake
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"time"
 
@@ -29,11 +31,17 @@ const (
 // Upstream, or ready once started where there is no Upstream.
 //
 // A probe runs after each cold start, until it succeeds, the process
-// exits ([ErrExitedBeforeReady]) or the WakeTimeout ends. A unit woken
-// from freeze or pause is not probed again: its process was ready when it
-// slept. Polling probes try at once, then after 1 ms, 2 ms, 4 ms and so
-// on up to Spec.ProbeInterval, then every ProbeInterval; the output probe
-// waits for output without polling. A Probe is a value,
+// exits ([ErrExitedBeforeReady], with its exit status and the end of its
+// output) or the WakeTimeout ends. A probe that passes when the process
+// has exited meanwhile passed against something else, and the wake fails
+// with ErrExitedBeforeReady all the same. Since a TCP or HTTP probe
+// cannot tell who answers, a cold start first checks that nothing
+// accepts connections at the probe's address (nor at the unit's
+// Upstream), and fails with [ErrAddrInUse] if something does. A unit
+// woken from freeze or pause is not probed again: its process was ready
+// when it slept. Polling probes try at once, then after 1 ms, 2 ms, 4 ms
+// and so on up to Spec.ProbeInterval, then every ProbeInterval; the
+// output probe waits for output without polling. A Probe is a value,
 // safe to share.
 type Probe struct {
 	kind probeKind
@@ -243,12 +251,82 @@ func (p Probe) try(ctx context.Context, s *processes.Session) error {
 	return errors.New("wake: unknown probe")
 }
 
-// exitedErr says how s exited before it was ready.
-func exitedErr(s *processes.Session) error {
-	if st, ok := s.ExitStatus(); ok {
-		return fmt.Errorf("%w: %v", ErrExitedBeforeReady, st)
+// address returns the host:port that a TCP or HTTP probe connects to
+// (an HTTP URL without a port has its scheme's), "" for the other probes
+// and for a URL without a host.
+func (p Probe) address() string {
+	switch p.kind {
+	case probeTCP:
+		return p.addr
+	case probeHTTP:
+		u, err := url.Parse(p.url)
+		if err != nil || u.Hostname() == "" {
+			return ""
+		}
+		if u.Port() != "" {
+			return u.Host
+		}
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		return net.JoinHostPort(u.Hostname(), port)
 	}
-	return ErrExitedBeforeReady
+	return ""
+}
+
+// addrCheckTimeout bounds the check, before a cold start, that nothing
+// accepts connections at an address of the unit: an address that has not
+// answered within it is taken as free.
+const addrCheckTimeout = 250 * time.Millisecond
+
+// checkAddrFree returns an error wrapping ErrAddrInUse, naming addr, if a
+// TCP connection to addr succeeds now; nil if it is refused, fails
+// otherwise, or gets no answer within addrCheckTimeout or ctx.
+func checkAddrFree(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, addrCheckTimeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil
+	}
+	c.Close()
+	return fmt.Errorf("%w: %s accepts connections before the unit's process started: another program listens there (stop it, or give the unit another address)", ErrAddrInUse, addr)
+}
+
+// outputTail is how many of the last bytes of each stream an
+// ErrExitedBeforeReady error quotes.
+const outputTail = 512
+
+// exitedErr says how s exited before it was ready, and what it printed
+// last on stderr, then stdout, so that "Address already in use" or a
+// missing module shows in the error.
+func exitedErr(s *processes.Session) error {
+	err := ErrExitedBeforeReady
+	if st, ok := s.ExitStatus(); ok {
+		err = fmt.Errorf("%w: %v", ErrExitedBeforeReady, st)
+	}
+	texts := streamTexts(s.Output(0).Chunks)
+	for _, stream := range []string{"stderr", "stdout"} {
+		if tail := lastLines(texts[stream], outputTail); tail != "" {
+			err = fmt.Errorf("%w; %s ends: %q", err, stream, tail)
+		}
+	}
+	return err
+}
+
+// lastLines returns at most n of the last bytes of b, trailing white
+// space trimmed, from the start of a line where one begins within them.
+func lastLines(b []byte, n int) string {
+	b = bytes.TrimRight(b, " \t\r\n")
+	if len(b) > n {
+		b = b[len(b)-n:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
 }
 
 // outputWindow is how much of each stream an output probe searches.

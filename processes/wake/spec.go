@@ -92,7 +92,10 @@ type Spec struct {
 	// Upstream is the host:port the program serves on, where the fronts
 	// ([Unit.Handler], [Unit.Serve]) send traffic and where the default
 	// probe connects. Empty means the unit serves nothing itself (a
-	// dependency such as a database for another unit, a worker).
+	// dependency such as a database for another unit, a worker). Before
+	// each cold start nothing may accept connections there yet, or the
+	// wake fails with [ErrAddrInUse]: the fronts would send traffic to
+	// that other program.
 	Upstream string
 	// Probe tells when a started program is ready. The zero Probe is a
 	// [TCPProbe] of Upstream, or, with no Upstream, ready once started.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,9 +106,10 @@ type Status struct {
 // [Group.Add]; the zero value is not usable. Its methods are safe for
 // concurrent use. A unit asleep holds no goroutine.
 type Unit struct {
-	g    *Group
-	spec Spec
-	deps []*Unit // spec.DependsOn, resolved
+	g     *Group
+	spec  Spec
+	deps  []*Unit  // spec.DependsOn, resolved
+	addrs []string // where its process is to listen: Upstream, the probe's address
 
 	mu        sync.Mutex
 	state     State
@@ -146,7 +148,13 @@ func newUnit(g *Group, s Spec) *Unit {
 	if s.SleepTimeout == 0 {
 		s.SleepTimeout = DefaultSleepTimeout
 	}
-	return &Unit{g: g, spec: s}
+	u := &Unit{g: g, spec: s}
+	for _, a := range []string{s.Upstream, s.Probe.address()} {
+		if a != "" && !slices.Contains(u.addrs, a) {
+			u.addrs = append(u.addrs, a)
+		}
+	}
+	return u
 }
 
 // ID returns the unit's ID.
@@ -299,10 +307,13 @@ func (u *Unit) releaser(touch bool) func() {
 //
 // It returns nil when ready; an error wrapping [ErrWakeTimeout] (and
 // context.DeadlineExceeded) past the WakeTimeout; one wrapping
-// [ErrExitedBeforeReady], the Command's or Start's error, or a
-// dependency's error, when the wake failed (the unit is then Failed,
-// unless it was ready and only a dependency failed to wake again);
-// [ErrClosed] after Shutdown; ctx.Err() when ctx ends first.
+// [ErrExitedBeforeReady] (the process exited before its probe passed, or
+// by the time it did), [ErrAddrInUse] (something else accepts
+// connections at the unit's Upstream or probe address before a cold
+// start), the Command's or Start's error, or a dependency's error, when
+// the wake failed (the unit is then Failed, unless it was ready and only
+// a dependency failed to wake again); [ErrClosed] after Shutdown;
+// ctx.Err() when ctx ends first.
 //
 // Wake does not hold the unit: it may sleep again once idle. Take a
 // [Unit.Hold] first to use it.
@@ -533,6 +544,17 @@ func (u *Unit) coldStart(ctx context.Context, a *attempt) error {
 	if err := ctx.Err(); err != nil {
 		return err // a dependency was ready, but the wake is over
 	}
+	// Whatever accepts connections at the unit's addresses now is not
+	// its process, which is not started yet: the program could not
+	// listen there, and the probe would pass against the other one.
+	for _, addr := range u.addrs {
+		if err := checkAddrFree(ctx, addr); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	cmd, err := u.spec.Command(u.g.ctx)
 	if err != nil {
 		return fmt.Errorf("command: %w", err)
@@ -551,7 +573,17 @@ func (u *Unit) coldStart(ctx context.Context, a *attempt) error {
 	u.emitLocked(EventWaitingForReady, u.spec.Probe.String())
 	u.mu.Unlock()
 	close(a.started)
-	return u.spec.Probe.wait(ctx, sess, u.spec.ProbeInterval)
+	if err := u.spec.Probe.wait(ctx, sess, u.spec.ProbeInterval); err != nil {
+		return err
+	}
+	// A probe that passed once the process had exited passed against
+	// something else, or on output of a program that then died.
+	select {
+	case <-sess.Done():
+		return exitedErr(sess)
+	default:
+		return nil
+	}
 }
 
 // finish ends an attempt: Ready, or Failed with the process terminated
