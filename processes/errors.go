@@ -9,8 +9,14 @@ import (
 var (
 	// ErrNotFound is returned for an ID the Manager does not hold.
 	ErrNotFound = errors.New("processes: session not found")
-	// ErrExited is returned for stdin written after the process exited.
+	// ErrExited is returned for stdin written, and signals sent, after the
+	// process exited.
 	ErrExited = errors.New("processes: process exited")
+	// ErrStdinClosed is returned for stdin written while the process runs
+	// but its stdin is closed: by [Session.CloseStdin], or by the process,
+	// which closed its end of the pipe or its terminal (EPIPE or EIO from
+	// write(2)).
+	ErrStdinClosed = errors.New("processes: stdin closed")
 	// ErrNoProcess is returned for stdin or signals on a session that has no
 	// process behind it, such as a Session registered with [Manager.Register].
 	ErrNoProcess = errors.New("processes: session has no process")

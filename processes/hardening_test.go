@@ -591,7 +591,7 @@ func TestWriteContextEndsWithItsContext(t *testing.T) {
 	cancel2()
 	assert.ErrorIs(t, proctest.Recv(t, second), context.Canceled)
 	require.NoError(t, s.CloseStdin())
-	assert.ErrorIs(t, proctest.Recv(t, blocked), processes.ErrExited)
+	assert.ErrorIs(t, proctest.Recv(t, blocked), processes.ErrStdinClosed)
 }
 
 // TestNeverIdle: one meaning for an idle timeout across the package: zero
@@ -702,12 +702,26 @@ func TestIdleWarning(t *testing.T) {
 // it exited, so that a stream can send that output and the exit first.
 func TestWaitUpdateFollowsTheClosedProcessToItsEnd(t *testing.T) {
 	m := newReal(t)
-	s, err := m.Start(exec.Command("sh", "-c", `trap 'sleep 0.2; echo bye; exit 7' TERM; echo ready; while :; do sleep 0.01; done`), processes.StartOptions{})
+	// The handler of SIGTERM waits for a line on stdin before it prints
+	// and exits, so that the test decides when the process ends.
+	s, err := m.Start(exec.Command("sh", "-c", `trap 'read go; echo bye; exit 7' TERM; echo ready; while :; do sleep 0.01; done`), processes.StartOptions{})
 	require.NoError(t, err)
 	waitFor(t, s, "ready")
 	since := s.LastSeq()
 	m.Forget(s.ID)
-	assert.ErrorIs(t, s.WaitOutput(t.Context(), since), processes.ErrForgotten, "WaitOutput of a closed session")
+	for {
+		err := s.WaitOutput(t.Context(), since)
+		if err != nil {
+			require.ErrorIs(t, err, processes.ErrForgotten, "WaitOutput of a closed session")
+			break
+		}
+		since = s.LastSeq() // the shell may report its killed sleep
+	}
+	_, exited := s.ExitStatus()
+	require.False(t, exited, "WaitOutput returned the reason before the exit")
+
+	_, err = s.Write([]byte("go\n"))
+	require.NoError(t, err)
 	for {
 		err := s.WaitUpdate(t.Context(), since, 0)
 		if err != nil {

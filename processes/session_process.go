@@ -27,9 +27,10 @@ func (s *Session) Write(p []byte) (int, error) {
 // ends: a child that does not read blocks it no longer than ctx's deadline.
 // Writers are served one at a time, so the bytes of two writes never
 // interleave. It returns how many bytes were written and [ErrNoProcess] for
-// a session without a process, [ErrExited] once the process exited, its
-// stdin was closed or the child closed its end, and ctx.Err() when ctx
-// ended first (some bytes may have been written then).
+// a session without a process, [ErrExited] once the process exited,
+// [ErrStdinClosed] while it runs with its stdin closed (by CloseStdin, or by
+// the child, which closed its end), and ctx.Err() when ctx ended first (some
+// bytes may have been written then).
 func (s *Session) WriteContext(ctx context.Context, p []byte) (int, error) {
 	proc, _ := s.input()
 	if proc == nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
+	"github.com/sessionkit/sessionkit/ptyterm"
 )
 
 // newReal returns a Manager on the real clock with short graces, shut down
@@ -86,6 +87,46 @@ func TestStdinEchoAndClose(t *testing.T) {
 	_, err := s.Write([]byte("late"))
 	assert.ErrorIs(t, err, processes.ErrExited)
 	proctest.RequireGone(t, s.Pid())
+}
+
+// Stdin closed while the process runs, by CloseStdin or by the process
+// itself, is ErrStdinClosed, not ErrExited: the process is still there.
+// Once it exited, a write is ErrExited.
+func TestWriteToAClosedStdinWhileTheProcessRuns(t *testing.T) {
+	tests := []struct {
+		name  string
+		start func(t *testing.T, m *processes.Manager) *processes.Session
+		close func(t *testing.T, s *processes.Session)
+	}{
+		{"CloseStdin on pipes", func(t *testing.T, m *processes.Manager) *processes.Session {
+			return start(t, m, processes.StartOptions{}, "sh", "-c", "echo ready; exec sleep 1000")
+		}, func(t *testing.T, s *processes.Session) { require.NoError(t, s.CloseStdin()) }},
+		{"CloseStdin on a terminal", func(t *testing.T, m *processes.Manager) *processes.Session {
+			term, err := ptyterm.Start(m, exec.Command("sh", "-c", "echo ready; exec sleep 1000"), ptyterm.Options{})
+			require.NoError(t, err)
+			return term.Session()
+		}, func(t *testing.T, s *processes.Session) { require.NoError(t, s.CloseStdin()) }},
+		{"the process closed its stdin", func(t *testing.T, m *processes.Manager) *processes.Session {
+			return start(t, m, processes.StartOptions{}, "sh", "-c", "exec 0<&-; echo ready; exec sleep 1000")
+		}, func(t *testing.T, s *processes.Session) {}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newReal(t)
+			s := tt.start(t, m)
+			waitFor(t, s, "ready")
+			tt.close(t, s)
+			_, err := s.Write([]byte("more\n"))
+			assert.ErrorIs(t, err, processes.ErrStdinClosed)
+			assert.NotErrorIs(t, err, processes.ErrExited)
+			_, exited := s.ExitStatus()
+			assert.False(t, exited, "the process is still running")
+			require.NoError(t, s.Terminate(t.Context()))
+			<-s.Done()
+			_, err = s.Write([]byte("late\n"))
+			assert.ErrorIs(t, err, processes.ErrExited, "a write after the exit")
+		})
+	}
 }
 
 func TestSignalAndForgetKillTheGroup(t *testing.T) {
@@ -294,14 +335,15 @@ func TestPipeSessionErrors(t *testing.T) {
 	assert.NoError(t, s.Terminate(t.Context()), "Terminate of an exited process")
 }
 
-func TestWriteToChildThatExited(t *testing.T) {
+func TestWriteToChildThatClosedItsStdin(t *testing.T) {
 	m := newReal(t)
-	// The child exits without reading: the write fails with EPIPE, which
-	// must neither kill this process with SIGPIPE nor lose the error.
+	// The child closes its stdin and goes on without reading: the write
+	// fails with EPIPE, which must neither kill this process with SIGPIPE
+	// nor lose the error, which says the stdin, not the process, is gone.
 	s := start(t, m, processes.StartOptions{}, "sh", "-c", "exec 0<&-; echo closed; sleep 1000")
 	waitFor(t, s, "closed")
 	_, err := s.Write(make([]byte, 1<<20))
-	assert.ErrorIs(t, err, processes.ErrExited)
+	assert.ErrorIs(t, err, processes.ErrStdinClosed)
 }
 
 // goroutines counts goroutines from inside require.Eventually's own

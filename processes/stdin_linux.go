@@ -28,7 +28,7 @@ var longAgo = time.Unix(1, 0)
 // only its writers, until it exits, stdin is closed or their ctx ends.
 func (p *process) write(ctx context.Context, b []byte) (int, error) {
 	if p.stdinClosed.Load() {
-		return 0, ErrExited
+		return 0, p.closedErr()
 	}
 	select {
 	case p.writing <- struct{}{}:
@@ -60,7 +60,16 @@ func (p *process) write(ctx context.Context, b []byte) (int, error) {
 		<-ctx.Done()
 		err = ctx.Err()
 	case p.stdinClosed.Load() || errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EIO):
-		err = ErrExited
+		err = p.closedErr()
 	}
 	return n, err
+}
+
+// closedErr is the error of a write to a stdin that is closed:
+// ErrExited once the process was reaped, else ErrStdinClosed.
+func (p *process) closedErr() error {
+	if p.reaped.Load() {
+		return ErrExited
+	}
+	return ErrStdinClosed
 }

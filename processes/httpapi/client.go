@@ -145,8 +145,9 @@ func (c *Client) Poll(ctx context.Context, sid string, cur Cursor, opts PollOpti
 
 // Stdin writes p to the session's stdin (POST {sid}/stdin), returning once
 // the process took all of it. It returns an error matching
-// processes.ErrExited once the process exited, processes.ErrNoProcess for
-// a session without one, [ErrTooManyWriters] (status 429) when the session
+// processes.ErrExited once the process exited, processes.ErrStdinClosed
+// while it runs with its stdin closed (by CloseStdin, or by the process),
+// processes.ErrNoProcess for a session without one, [ErrTooManyWriters] (status 429) when the session
 // has the server's limit of stdin requests in progress, an *APIError with
 // Code "too_large" (status 413) when p exceeds the server's limit, in which
 // case nothing was written, and one with Code "timeout" (status 504) when

@@ -163,6 +163,7 @@
 //	405 method_not_allowed   another method than the route's (see the Allow header)
 //	405 start_disabled       POST / without Options.Start
 //	409 exited               processes.ErrExited: stdin or a signal after the exit
+//	409 stdin_closed         processes.ErrStdinClosed: stdin after close=1, or after the process closed its stdin
 //	409 no_process           processes.ErrNoProcess: stdin, signal or terminate on a session without a process
 //	409 not_terminal         processes.ErrNotTerminal: resize of a pipe session
 //	409 exists               processes.ErrExists: Start with an ID in use in the caller's workspace
@@ -280,7 +281,8 @@
 // replaced, reclaimed, shut_down (or closed); those of error are the
 // codes of the other routes: bad_request (not JSON, an unknown type, a
 // size of 0 or past [MaxTerminalSize]), not_terminal (resize of a pipe
-// session), exited and no_process (input without a running process), and
+// session), exited, stdin_closed and no_process (input without a running
+// process, or to a closed stdin), and
 // timeout (input the program did not take within Options.StdinTimeout);
 // the error of an input says how many of its bytes were written. Output
 // is not framed on line or character boundaries: a UTF-8 character may

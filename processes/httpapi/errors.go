@@ -22,6 +22,7 @@ const (
 	CodeStartDisabled     = "start_disabled"     // 405: POST / on a handler without Options.Start
 	CodeExited            = "exited"             // 409: processes.ErrExited
 	CodeNoProcess         = "no_process"         // 409: processes.ErrNoProcess
+	CodeStdinClosed       = "stdin_closed"       // 409: processes.ErrStdinClosed: stdin while the process runs with its stdin closed
 	CodeNotTerminal       = "not_terminal"       // 409: processes.ErrNotTerminal
 	CodeExists            = "exists"             // 409: processes.ErrExists: the ID is taken in the caller's workspace
 	CodeInvocationChanged = "invocation_changed" // 409: ErrInvocationChanged: the cursor's invocation is not the session's
@@ -79,6 +80,7 @@ var sentinels = []struct {
 }{
 	{processes.ErrNotFound, http.StatusNotFound, CodeNotFound},
 	{processes.ErrExited, http.StatusConflict, CodeExited},
+	{processes.ErrStdinClosed, http.StatusConflict, CodeStdinClosed},
 	{processes.ErrNoProcess, http.StatusConflict, CodeNoProcess},
 	{processes.ErrNotTerminal, http.StatusConflict, CodeNotTerminal},
 	{processes.ErrExists, http.StatusConflict, CodeExists},

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -103,6 +104,31 @@ func TestProcessStdin(t *testing.T) {
 	assert.Equal(t, 0, exit)
 	assert.Equal(t, "hello\nworld\n", out["stdout"], "stdout: the oversize body must not reach cat")
 	assert.ErrorIs(t, e.c.Stdin(ctx, sid, []byte("late\n")), processes.ErrExited)
+}
+
+// Stdin after close=1, while the process runs, is 409 "stdin_closed", not
+// "exited", on the stdin route and on an attachment; the status still says
+// alive.
+func TestProcessStdinAfterClose(t *testing.T) {
+	e := procEnv(t, nil, httpapi.Options{})
+	sid := start(t, e, "sleep", "1000")
+	ctx := t.Context()
+	require.NoError(t, e.c.CloseStdin(ctx, sid))
+	err := e.c.Stdin(ctx, sid, []byte("more\n"))
+	assert.ErrorIs(t, err, processes.ErrStdinClosed)
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusConflict, ae.Status)
+	assert.Equal(t, httpapi.CodeStdinClosed, ae.Code)
+	st, err := e.c.Status(ctx, sid)
+	require.NoError(t, err)
+	assert.True(t, st.Alive)
+
+	c := dial(t, e, "/"+sid+"/attach", nil)
+	readUntil(t, c, kindIs(httpapi.AttachHello))
+	require.NoError(t, c.Write(ctx, websocket.MessageBinary, []byte("more\n")))
+	_, ctls := readUntil(t, c, kindIs(httpapi.AttachError))
+	assert.Equal(t, httpapi.CodeStdinClosed, ctls[len(ctls)-1].ctl["code"])
 }
 
 func TestProcessStdinAndCloseInOneRequest(t *testing.T) {
