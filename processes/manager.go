@@ -16,6 +16,9 @@ import (
 
 const (
 	defaultSweepInterval = time.Minute
+	// minDefaultSweepInterval floors the default sweep interval of a
+	// Manager with a short idle timeout.
+	minDefaultSweepInterval = 100 * time.Millisecond
 	defaultKillGrace     = 5 * time.Second
 	defaultWaitDelay     = 2 * time.Second
 	defaultCPUThreshold  = 10 * time.Millisecond
@@ -382,8 +385,12 @@ func (m *Manager) sweepAt(t time.Time) int {
 }
 
 // Run starts sweeping in one background goroutine that calls Sweep every
-// sweep interval, the first one interval after Run, until Stop. Calling Run
-// while it runs, or after Shutdown, does nothing.
+// sweep interval, the first one interval after Run, until Stop: a session
+// is evicted up to one interval after its idle timeout. The interval is
+// that of [WithSweepInterval], or by default one minute, or a quarter of
+// the Manager's IdleTimeout when that is shorter (at least 100 ms), read
+// when Run is called. Calling Run while it runs, or after Shutdown, does
+// nothing.
 func (m *Manager) Run() {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
@@ -393,6 +400,9 @@ func (m *Manager) Run() {
 	interval := m.sweepInterval
 	if interval == 0 {
 		interval = defaultSweepInterval
+		if t := m.IdleTimeout / 4; t > 0 && t < interval {
+			interval = max(t, minDefaultSweepInterval)
+		}
 	}
 	m.sweeper = sweep.Start(m.clock(), interval, func(now time.Time) { m.sweepAt(now) })
 }

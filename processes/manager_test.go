@@ -149,6 +149,23 @@ func TestRunSweepsOnTheClock(t *testing.T) {
 	assert.ErrorIs(t, s.WaitOutput(ctx, 0), processes.ErrClosed, "the background sweep did not evict")
 }
 
+// Without WithSweepInterval, a Manager whose idle timeout is shorter than
+// four minutes sweeps every quarter of it, so that its sessions are
+// evicted within 1.25 idle timeouts, not a minute late.
+func TestRunSweepsShortIdleTimeoutsInTime(t *testing.T) {
+	m, c := newMock(t, 4*time.Second)
+	s := &processes.Session{ID: "s"}
+	m.Register(s)
+	m.Run()
+	c.Add(4 * time.Second) // idle exactly 4s is kept
+	_, ok := m.Get("s")
+	assert.True(t, ok)
+	c.Add(time.Second) // the sweep at 5s evicts
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	assert.ErrorIs(t, s.WaitOutput(ctx, 0), processes.ErrClosed, "not evicted one sweep past its idle timeout")
+}
+
 func TestRunStopLifecycle(t *testing.T) {
 	m, c := newMock(t, time.Minute, processes.WithSweepInterval(time.Second))
 	m.Stop() // without Run: no-op

@@ -21,7 +21,10 @@ func WithClock(c clock.Clock) Option {
 }
 
 // WithSweepInterval sets how often [Manager.Run] sweeps idle sessions. The
-// default is one minute. NewManager panics if d is not positive.
+// default is one minute, or a quarter of the Manager's idle timeout when
+// that is shorter (at least 100 ms); a session whose own idle timeout is
+// much shorter than the Manager's wants a shorter interval. NewManager
+// panics if d is not positive.
 func WithSweepInterval(d time.Duration) Option {
 	return func(m *Manager) {
 		if d <= 0 {
