@@ -19,10 +19,10 @@ const (
 	// minDefaultSweepInterval floors the default sweep interval of a
 	// Manager with a short idle timeout.
 	minDefaultSweepInterval = 100 * time.Millisecond
-	defaultKillGrace     = 5 * time.Second
-	defaultWaitDelay     = 2 * time.Second
-	defaultCPUThreshold  = 10 * time.Millisecond
-	shardCount           = 64
+	defaultKillGrace        = 5 * time.Second
+	defaultWaitDelay        = 2 * time.Second
+	defaultCPUThreshold     = 10 * time.Millisecond
+	shardCount              = 64
 )
 
 // Manager is a table of sessions by ID that starts processes behind them and

@@ -408,6 +408,10 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, httpapi.CodeBadRequest, `fleet: "id" must be a string`)
 			return
 		}
+		if err := httpapi.CheckClientID(clientID); err != nil {
+			writeError(w, http.StatusBadRequest, httpapi.CodeBadRequest, err.(*httpapi.APIError).Message)
+			return
+		}
 	}
 	if clientID == "" {
 		clientID = newID()

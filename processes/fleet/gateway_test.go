@@ -88,10 +88,20 @@ func TestGatewayStartErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, h.Seats, "a failed start kept its seat")
 
+	// An ID no URL can name is refused before anything is placed.
+	var ae *httpapi.APIError
+	for _, id := range []string{".", ".."} {
+		_, err = f.client.Start(ctx, httpapi.StartRequest{ID: id, Argv: []string{"cat"}})
+		require.ErrorAs(t, err, &ae, "id %q", id)
+		assert.Equal(t, http.StatusBadRequest, ae.Status, "id %q", id)
+	}
+	h, err = f.st.Host(ctx, "h1")
+	require.NoError(t, err)
+	assert.Zero(t, h.Seats, "a refused ID took a seat")
+
 	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "a", Argv: []string{"cat"}})
 	require.NoError(t, err)
 	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "a", Argv: []string{"cat"}})
-	var ae *httpapi.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, http.StatusConflict, ae.Status)
 	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "b", Argv: []string{"cat"}})

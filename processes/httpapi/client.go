@@ -137,7 +137,7 @@ func (c *Client) Poll(ctx context.Context, sid string, cur Cursor, opts PollOpti
 		q.Set("invocation", cur.InvocationID)
 	}
 	var w wireOutput
-	if err := c.do(ctx, http.MethodGet, sessionPath(sid, "/output"), q, nil, "", &w); err != nil {
+	if err := c.doSession(ctx, http.MethodGet, sid, "/output", q, nil, "", &w); err != nil {
 		return processes.Output{}, err
 	}
 	return fromWire(w)
@@ -154,7 +154,7 @@ func (c *Client) Poll(ctx context.Context, sid string, cur Cursor, opts PollOpti
 // the process took no input for the server's Options.StdinTimeout. Errors
 // after part of p was written say how much in their message.
 func (c *Client) Stdin(ctx context.Context, sid string, p []byte) error {
-	return c.do(ctx, http.MethodPost, sessionPath(sid, "/stdin"), nil, bytes.NewReader(p), "application/octet-stream", nil)
+	return c.doSession(ctx, http.MethodPost, sid, "/stdin", nil, bytes.NewReader(p), "application/octet-stream", nil)
 }
 
 // CloseStdin closes the session's stdin (POST {sid}/stdin?close=1 with an
@@ -162,7 +162,7 @@ func (c *Client) Stdin(ctx context.Context, sid string, p []byte) error {
 // Stdin.
 func (c *Client) CloseStdin(ctx context.Context, sid string) error {
 	q := url.Values{"close": {"1"}}
-	return c.do(ctx, http.MethodPost, sessionPath(sid, "/stdin"), q, nil, "", nil)
+	return c.doSession(ctx, http.MethodPost, sid, "/stdin", q, nil, "", nil)
 }
 
 // Signal sends the signal name, such as "INT" or "SIGTERM", to the session's
@@ -171,7 +171,7 @@ func (c *Client) CloseStdin(ctx context.Context, sid string) error {
 // processes.ErrExited.
 func (c *Client) Signal(ctx context.Context, sid, name string) error {
 	q := url.Values{"name": {name}}
-	return c.do(ctx, http.MethodPost, sessionPath(sid, "/signal"), q, nil, "", nil)
+	return c.doSession(ctx, http.MethodPost, sid, "/signal", q, nil, "", nil)
 }
 
 // Terminate stops the session's process (POST {sid}/terminate): SIGTERM,
@@ -183,7 +183,7 @@ func (c *Client) Signal(ctx context.Context, sid, name string) error {
 // error matching processes.ErrNoProcess.
 func (c *Client) Terminate(ctx context.Context, sid string) (exit int, err error) {
 	var b exitBody
-	if err := c.do(ctx, http.MethodPost, sessionPath(sid, "/terminate"), nil, nil, "", &b); err != nil {
+	if err := c.doSession(ctx, http.MethodPost, sid, "/terminate", nil, nil, "", &b); err != nil {
 		return -1, err
 	}
 	if b.Exit == nil {
@@ -198,18 +198,31 @@ func (c *Client) Terminate(ctx context.Context, sid string) (exit int, err error
 // processes.ErrInvalid.
 func (c *Client) Resize(ctx context.Context, sid string, rows, cols uint16) error {
 	b, _ := json.Marshal(resizeBody{Rows: rows, Cols: cols})
-	return c.do(ctx, http.MethodPost, sessionPath(sid, "/resize"), nil, bytes.NewReader(b), "application/json", nil)
+	return c.doSession(ctx, http.MethodPost, sid, "/resize", nil, bytes.NewReader(b), "application/json", nil)
 }
 
 // Delete forgets the session (DELETE {sid}), terminating a process that
 // still runs. An unknown session returns an error matching
 // processes.ErrNotFound.
 func (c *Client) Delete(ctx context.Context, sid string) error {
-	return c.do(ctx, http.MethodDelete, sessionPath(sid, ""), nil, nil, "", nil)
+	return c.doSession(ctx, http.MethodDelete, sid, "", nil, nil, "", nil)
 }
 
 func sessionPath(sid, route string) string {
 	return "/" + url.PathEscape(sid) + route
+}
+
+// doSession is do for a route of session sid, refusing without a request
+// an ID that no URL names (empty, or refused by CheckClientID): a path
+// such as "/." would be cleaned into another route.
+func (c *Client) doSession(ctx context.Context, method, sid, route string, q url.Values, body io.Reader, contentType string, out any) error {
+	if sid == "" {
+		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: an empty session id"}
+	}
+	if err := CheckClientID(sid); err != nil {
+		return err
+	}
+	return c.do(ctx, method, sessionPath(sid, route), q, body, contentType, out)
 }
 
 // do sends one request and decodes a 2xx JSON answer into out (nil: the body

@@ -221,3 +221,22 @@ func TestClientByteCountsAre64Bit(t *testing.T) {
 	assert.Equal(t, int(min(int64(9223372036854775807), math.MaxInt)), out.LostBytes)
 	assert.Equal(t, int(min(int64(5000000000), math.MaxInt)), out.Missed)
 }
+
+// The Client refuses, without a request, a session ID that no URL names:
+// "/." would be cleaned into the list route and answer an empty status.
+func TestClientRefusesIDsNoURLNames(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{})
+	arrived, _ := e.watch()
+	for _, sid := range []string{"", ".", ".."} {
+		_, err := e.c.Status(t.Context(), sid)
+		assert.ErrorIs(t, err, processes.ErrInvalid, "Status(%q)", sid)
+		assert.ErrorIs(t, e.c.Delete(t.Context(), sid), processes.ErrInvalid, "Delete(%q)", sid)
+		_, err = e.c.Poll(t.Context(), sid, httpapi.Cursor{}, httpapi.PollOptions{})
+		assert.ErrorIs(t, err, processes.ErrInvalid, "Poll(%q)", sid)
+	}
+	select {
+	case r := <-arrived:
+		t.Errorf("a request was sent: %s %s", r.Method, r.URL)
+	default:
+	}
+}

@@ -60,6 +60,22 @@ func SessionID(r *http.Request, clientID string) string {
 	return ScopedID(sc.ws, clientID)
 }
 
+// CheckClientID returns an *[APIError] of status 400 and code
+// "bad_request" for a session ID chosen by a client that no URL of the API
+// could name: "." and "..", which every route takes as a path segment and
+// HTTP clients and servers clean away (RFC 3986, section 5.2.4). Any other
+// ID is one segment once escaped ("a/b" is "a%2Fb"), and "" makes a start
+// choose a random one: it returns nil for those.
+// [Starter] checks the ID of every start with it, and so should an
+// Options.Start of one's own that takes IDs from its clients.
+func CheckClientID(id string) error {
+	if id == "." || id == ".." {
+		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest,
+			Message: `httpapi: a session id may not be "." or "..": no URL of the API could name it`}
+	}
+	return nil
+}
+
 // ScopedID returns the Manager ID of the session that callers of workspace
 // know as id, when the handler has Options.Authorize: the workspace in URL
 // path escaping (which has no "/"), a "/", and id. Distinct (workspace, id)

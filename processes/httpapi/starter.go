@@ -15,7 +15,8 @@ import (
 //	{"argv": ["bash", "-l"], "tty": true, "rows": 24, "cols": 80, "id": "build"}
 type StartRequest struct {
 	// ID is the session's ID as the client chooses it (scoped to its
-	// workspace, see [SessionID]); empty means a random one.
+	// workspace, see [SessionID]); empty means a random one. It must be
+	// one path segment of the session's URLs: see [CheckClientID].
 	ID string `json:"id,omitempty"`
 	// Argv is the program and its arguments, as exec.Command takes them.
 	Argv []string `json:"argv"`
@@ -88,6 +89,8 @@ func (st *Starter) Start(r *http.Request, m *processes.Manager) (*processes.Sess
 		return nil, forbidden(err)
 	}
 	switch {
+	case CheckClientID(req.ID) != nil:
+		return nil, CheckClientID(req.ID)
 	case len(req.Argv) == 0 || req.Argv[0] == "":
 		return nil, &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: `httpapi: want {"argv": ["program", "arg", ...]}`}
 	case req.Rows > MaxTerminalSize || req.Cols > MaxTerminalSize:

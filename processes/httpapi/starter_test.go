@@ -63,6 +63,8 @@ func TestStarter(t *testing.T) {
 		{"refused by Allow", httpapi.StartRequest{Argv: []string{"rm", "-rf", "/"}}, http.StatusForbidden, "forbidden"},
 		{"Allow's own answer", httpapi.StartRequest{Argv: []string{"quota"}}, http.StatusTooManyRequests, "quota"},
 		{"no argv", httpapi.StartRequest{}, http.StatusBadRequest, httpapi.CodeBadRequest},
+		{"id .", httpapi.StartRequest{Argv: []string{"true"}, ID: "."}, http.StatusBadRequest, httpapi.CodeBadRequest},
+		{"id ..", httpapi.StartRequest{Argv: []string{"true"}, ID: ".."}, http.StatusBadRequest, httpapi.CodeBadRequest},
 		{"terminal too large", httpapi.StartRequest{Argv: []string{"sh"}, TTY: true, Rows: 5000, Cols: 80}, http.StatusBadRequest, httpapi.CodeBadRequest},
 		{"missing program", httpapi.StartRequest{Argv: []string{"no-such-program-here"}}, http.StatusUnprocessableEntity, httpapi.CodeStartFailed},
 		{"not a start request", map[string]any{"argv": "sh"}, http.StatusBadRequest, httpapi.CodeBadRequest},

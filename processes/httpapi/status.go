@@ -188,7 +188,7 @@ func (h *handler) serveList(w http.ResponseWriter, r *http.Request) {
 // processes.ErrNotFound.
 func (c *Client) Status(ctx context.Context, sid string) (SessionStatus, error) {
 	var st SessionStatus
-	err := c.do(ctx, http.MethodGet, sessionPath(sid, ""), nil, nil, "", &st)
+	err := c.doSession(ctx, http.MethodGet, sid, "", nil, nil, "", &st)
 	return st, err
 }
 
