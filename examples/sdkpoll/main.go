@@ -30,7 +30,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sessionkit/sessionkit/internal/loopback"
+	"github.com/sessionkit/sessionkit/loopback"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )

@@ -31,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sessionkit/sessionkit/internal/loopback"
+	"github.com/sessionkit/sessionkit/loopback"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 	"github.com/sessionkit/sessionkit/ptyterm"

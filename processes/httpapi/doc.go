@@ -145,11 +145,12 @@
 // is refused with 403 "cross_origin" unless the Origin header is absent,
 // names the request's own host, or is one of Options.TrustedOrigins
 // (each compared whole, case aside, then as a pattern of [path.Match] on
-// "scheme://host"); a CrossOrigin of one's own
-// does not lend attach its trusted origins. The protection does not stop DNS rebinding, where the
+// "scheme://host"); a CrossOrigin of one's own does not lend attach its
+// trusted origins. The protection does not stop DNS rebinding, where the
 // attacker's page is same-origin with a name that resolves to the server:
-// a server on loopback should also check the Host header (as
-// examples/sdkpoll does), or require credentials.
+// a server on loopback should also check the Host header, as
+// [github.com/sessionkit/sessionkit/loopback.HostGuard] does for every
+// example, or require credentials.
 //
 // # Errors
 //

@@ -114,5 +114,9 @@
 // it, persist state across restarts of the host process, or wake a unit
 // by anything but a request, a connection or a call: there is no
 // schedule. It does not terminate TLS; put it behind the server that
-// does. The loading page is for browsers; API clients wait instead.
+// does. The loading page is for browsers; API clients wait instead. It
+// does not check the Host header: a front served on a loopback address
+// without credentials belongs behind
+// [github.com/sessionkit/sessionkit/loopback.HostGuard], or a page of any
+// site rebound by DNS to 127.0.0.1 could wake the unit and read it.
 package wake

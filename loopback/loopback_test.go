@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"go.uber.org/goleak"
 
-	"github.com/sessionkit/sessionkit/internal/loopback"
+	"github.com/sessionkit/sessionkit/loopback"
 )
 
 func TestMain(m *testing.M) {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/sessionkit/sessionkit/internal/loopback"
+	"github.com/sessionkit/sessionkit/loopback"
 )
 
 // A server on 127.0.0.1:8080 answers its own names only.

@@ -1,18 +1,3 @@
-// Package loopback guards the example servers, which listen on a loopback
-// address, against DNS rebinding: a page of another site whose name its
-// DNS server points at 127.0.0.1 can make the browser send requests to
-// the loopback server, same-origin as far as the browser knows, but each
-// carries the site's name in its Host header. [HostGuard] lets through
-// only requests addressed to the loopback server by its own names.
-//
-// It is for the programs in examples/, which must not be reachable from
-// the web pages their users visit; a server of your own behind a proxy
-// checks Host its own way.
-//
-// # Concurrency
-//
-// The handler HostGuard returns is safe for concurrent use if the handler
-// it guards is.
 package loopback
 
 import (
@@ -29,7 +14,9 @@ const CodeForbiddenHost = "forbidden_host"
 // compared without case (no other letter may fold into an allowed name,
 // as the Kelvin sign folds to k). Any other request is answered 403 with
 // {"error": "<name>: Host … is not this server's loopback address",
-// "code": "forbidden_host"}, and h never sees it.
+// "code": "forbidden_host"}, and h never sees it. name, such as the
+// program's name, begins that message; port is the port the server
+// listens on.
 func HostGuard(name string, port int, h http.Handler) http.Handler {
 	p := strconv.Itoa(port)
 	hosts := map[string]bool{"127.0.0.1:" + p: true, "localhost:" + p: true, "[::1]:" + p: true}
