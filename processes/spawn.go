@@ -11,7 +11,7 @@ import (
 
 // StartOptions configures one session made by [Manager.Start]. The zero
 // value is valid: a random ID, the workspace "", the Manager's IdleTimeout,
-// and output as the only activity.
+// and output and connected clients as activity (see [StartOptions.Activity]).
 type StartOptions struct {
 	// ID is the session's ID. Empty means 128 random bits, URL-safe base64.
 	ID string
