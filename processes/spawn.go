@@ -4,8 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"syscall"
 	"time"
 )
 
@@ -60,7 +62,9 @@ func newID() string {
 // Start returns [ErrInvalid] for a nil cmd, one already started, or one
 // whose Stdin, Stdout or Stderr is set (the session owns them);
 // [ErrExists] for an ID in use; [ErrTooManySessions] past the Manager's
-// limits; [ErrClosed] after Shutdown; and the error of exec.Cmd.Start,
+// limits; [ErrClosed] after Shutdown; an error wrapping the *fs.PathError
+// of os.Stat, or syscall.ENOTDIR, when cmd.Dir is set and is not a
+// directory, before any process is made; and the error of exec.Cmd.Start,
 // wrapped, when the program cannot be started.
 func (m *Manager) Start(cmd *exec.Cmd, opts StartOptions) (*Session, error) {
 	s, err := m.start(cmd, opts)
@@ -68,6 +72,24 @@ func (m *Manager) Start(cmd *exec.Cmd, opts StartOptions) (*Session, error) {
 		opts.TTY.Close()
 	}
 	return s, err
+}
+
+// checkDir returns an error naming dir, a command's working directory,
+// unless dir is empty or a directory. Without it exec.Cmd.Start reports a
+// missing one as if the program were missing: chdir(2) fails in the child,
+// and the error it returns names the program.
+func checkDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err == nil && !fi.IsDir() {
+		err = &fs.PathError{Op: "chdir", Path: dir, Err: syscall.ENOTDIR}
+	}
+	if err != nil {
+		return fmt.Errorf("processes: working directory: %w", err)
+	}
+	return nil
 }
 
 func (m *Manager) start(cmd *exec.Cmd, opts StartOptions) (*Session, error) {
@@ -84,6 +106,9 @@ func (m *Manager) start(cmd *exec.Cmd, opts StartOptions) (*Session, error) {
 		return nil, fmt.Errorf("%w: command's Stdin, Stdout or Stderr already set", ErrInvalid)
 	case m.closed.Load():
 		return nil, ErrClosed
+	}
+	if err := checkDir(cmd.Dir); err != nil {
+		return nil, err
 	}
 	id := opts.ID
 	if id == "" {

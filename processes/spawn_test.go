@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -283,6 +284,11 @@ func TestStartBadInput(t *testing.T) {
 	require.NoError(t, started.Wait())
 	withStdout := exec.Command("true")
 	withStdout.Stdout = os.Stdout
+	inMissingDir := exec.Command("true")
+	inMissingDir.Dir = "/nonexistent/dir"
+	inAFile := exec.Command("true")
+	inAFile.Dir = filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(inAFile.Dir, nil, 0o644))
 
 	tests := []struct {
 		name string
@@ -294,12 +300,19 @@ func TestStartBadInput(t *testing.T) {
 		{"already started", started, processes.StartOptions{}, processes.ErrInvalid},
 		{"stdout set", withStdout, processes.StartOptions{}, processes.ErrInvalid},
 		{"missing program", exec.Command("/nonexistent/program"), processes.StartOptions{}, os.ErrNotExist},
+		// The working directory is named, not the program, which exists.
+		{"missing working directory", inMissingDir, processes.StartOptions{}, os.ErrNotExist},
+		{"a file as working directory", inAFile, processes.StartOptions{}, syscall.ENOTDIR},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := m.Start(tt.cmd, tt.opts)
 			assert.Nil(t, s)
 			assert.ErrorIs(t, err, tt.want)
+			if tt.cmd != nil && tt.cmd.Dir != "" {
+				assert.ErrorContains(t, err, "working directory")
+				assert.ErrorContains(t, err, tt.cmd.Dir)
+			}
 			assert.Zero(t, m.Len(), "a failed Start left a session")
 		})
 	}

@@ -308,6 +308,21 @@ func TestProcessStartFailed(t *testing.T) {
 	assert.Zero(t, e.m.Len(), "sessions registered")
 }
 
+// A Start function whose working directory is missing is the server's
+// fault, not the caller's: 500, not a 422 that blames the program.
+func TestProcessStartInAMissingDirectory(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{Start: func(r *http.Request, m *processes.Manager) (*processes.Session, error) {
+		cmd := exec.Command("true")
+		cmd.Dir = "/nonexistent/dir"
+		return m.Start(cmd, processes.StartOptions{ID: httpapi.SessionID(r, "")})
+	}})
+	_, err := e.c.Start(t.Context(), map[string][]string{"argv": {"true"}})
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusInternalServerError, ae.Status, "%v", err)
+	assert.Equal(t, httpapi.CodeInternal, ae.Code)
+}
+
 // A Start function that makes its command with the request's context does
 // not tie the process to the request: the session's grace still applies
 // once the request was answered.
