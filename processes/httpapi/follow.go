@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -63,8 +64,11 @@ func (c *Client) Follow(ctx context.Context, sid string, since int, fn func(proc
 // errors, such as the 404 of a session that is gone (errors.Is(err,
 // processes.ErrNotFound)) or the 410 of one closed while it was followed
 // (processes.ErrClosed, and the reason: processes.ErrIdleTimeout,
-// ErrForgotten, ErrReplaced, ErrShutdown), are returned at once. It returns
-// ctx.Err() when ctx ends and fn's error when fn fails; exit is -1 whenever
+// ErrForgotten, ErrReplaced, ErrShutdown), are returned at once. Follow
+// gives up only when ctx ends: give it a deadline to bound the retries. It
+// returns an error matching ctx.Err() when ctx ends, which also wraps the
+// error being retried then, if any (such as a refused connection), and
+// fn's error when fn fails; exit is -1 whenever
 // err is not nil. fn is called from the goroutine that called FollowCursor,
 // one call at a time.
 func (c *Client) FollowCursor(ctx context.Context, sid string, cur Cursor, fn func(processes.Output) error) (exit int, err error) {
@@ -78,6 +82,16 @@ func (c *Client) FollowCursor(ctx context.Context, sid string, cur Cursor, fn fu
 	}
 	backoff := min(firstBackoff, maxBackoff)
 	more := false
+	var retried error // the transient error being retried, if any
+	// ended returns ctx's error, with the error being retried if any,
+	// so that a Follow that gave up says why it could not reach the
+	// server.
+	ended := func() error {
+		if retried != nil {
+			return fmt.Errorf("%w (while retrying after: %w)", ctx.Err(), retried)
+		}
+		return ctx.Err()
+	}
 	for {
 		opts := PollOptions{Wait: wait, Merge: true}
 		if more {
@@ -87,19 +101,20 @@ func (c *Client) FollowCursor(ctx context.Context, sid string, cur Cursor, fn fu
 		out, err := c.Poll(pctx, sid, cur, opts)
 		cancel()
 		if ctx.Err() != nil {
-			return -1, ctx.Err()
+			return -1, ended()
 		}
 		if err != nil {
 			if !transient(err) {
 				return -1, err
 			}
-			if err := sleep(ctx, jitter(backoff)); err != nil {
-				return -1, err
+			retried = err
+			if sleep(ctx, jitter(backoff)) != nil {
+				return -1, ended()
 			}
 			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
-		backoff = min(firstBackoff, maxBackoff)
+		backoff, retried = min(firstBackoff, maxBackoff), nil
 
 		switch {
 		case cur.InvocationID == "":

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -445,9 +447,29 @@ func TestFollowBackoffEndsWithContext(t *testing.T) {
 	})
 	e.c.MaxBackoff = time.Millisecond
 	exit, err := e.c.Follow(ctx, "s", 0, func(processes.Output) error { return nil })
-	assert.Equal(t, context.Canceled, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	var ae *httpapi.APIError
+	if assert.ErrorAs(t, err, &ae, "the error being retried: %v", err) {
+		assert.Equal(t, http.StatusServiceUnavailable, ae.Status)
+	}
 	assert.Equal(t, -1, exit)
 	assert.Equal(t, int32(3), calls.Load(), "requests")
+}
+
+// A Follow that cannot reach the server says so when its context ends,
+// beside the context's error.
+func TestFollowSaysWhyItCouldNotReachTheServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	c := httpapi.NewClient("http://"+addr+httpapi.DefaultPrefix, nil)
+	c.MaxBackoff = time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err = c.Follow(ctx, "s", 0, func(processes.Output) error { return nil })
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED, "got %v", err)
 }
 
 // floodSession registers a session of n one-byte chunks, the byte of chunk
