@@ -2,9 +2,12 @@ package processes
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -18,6 +21,7 @@ type procStat struct {
 	start                uint64 // start time in clock ticks after boot
 	dead                 bool   // a zombie (Z) or dying (X): it can do nothing more
 	stopped              bool   // stopped by a signal (T)
+	traced               bool   // stopped by its tracer (t)
 	cpu                  uint64 // utime + stime, in USER_HZ ticks
 	childCPU             uint64 // cutime + cstime: its reaped children's
 }
@@ -31,7 +35,13 @@ type procRef struct {
 
 // readStat parses /proc/<pid>/stat into st, reading it into buf.
 func readStat(pid int, buf []byte) (st procStat, ok bool) {
-	fd, err := syscall.Open("/proc/"+strconv.Itoa(pid)+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	return readStatFile(pid, "/proc/"+strconv.Itoa(pid)+"/stat", buf)
+}
+
+// readStatFile parses a stat file of proc_pid_stat(5)'s format, of process
+// pid or of one of its threads (/proc/<pid>/task/<tid>/stat), into st.
+func readStatFile(pid int, path string, buf []byte) (st procStat, ok bool) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return st, false
 	}
@@ -70,7 +80,7 @@ func readStat(pid int, buf []byte) (st procStat, ok bool) {
 	}
 	return procStat{
 		pid: pid, ppid: int(f[1]), pgrp: int(f[2]), sid: int(f[3]), start: f[19],
-		dead: state == 'Z' || state == 'X', stopped: state == 'T',
+		dead: state == 'Z' || state == 'X', stopped: state == 'T', traced: state == 't',
 		cpu: f[11] + f[12], childCPU: f[13] + f[14],
 	}, true
 }
@@ -97,19 +107,29 @@ func listProcs() []procStat {
 	return out
 }
 
-// environCookie returns the value of cookieVar in pid's environment.
-func environCookie(pid int) string {
+// environCookie returns the value of cookieVar in pid's environment, and
+// whether that is known: not when the environment could not be read for
+// another reason than the process being gone, nor when it reads empty. An
+// exec(2) under way shows an empty environment from the moment it replaced
+// the old program (and closed its close-on-exec descriptors, which tells
+// the parent that the exec succeeded) until the new program's stack is
+// set up: a daemon that hops pids by exec and exits is unclaimable in that
+// window unless it is looked at again.
+func environCookie(pid int) (cookie string, known bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
-		return ""
+		return "", errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+	}
+	if len(b) == 0 {
+		return "", false
 	}
 	prefix := []byte(cookieVar + "=")
 	for kv := range bytes.SplitSeq(b, []byte{0}) {
 		if v, ok := bytes.CutPrefix(kv, prefix); ok {
-			return string(v)
+			return string(v), true
 		}
 	}
-	return ""
+	return "", true
 }
 
 // treePids returns, for each process, what belongs to it: the members of
@@ -126,11 +146,19 @@ func environCookie(pid int) string {
 // reaped, unless a process now has the leader's pid: then the group is
 // empty of the session's processes and the ID may be a stranger's.
 func treePids(ps []*process) map[*process][]procRef {
+	out, _, _ := scanTrees(ps)
+	return out
+}
+
+// scanTrees is treePids that also returns the processes it listed and
+// those whose environment it could not tell (see environCookie) and that
+// it did not claim otherwise.
+func scanTrees(ps []*process) (out map[*process][]procRef, procs []procStat, unknown map[int]bool) {
 	if len(ps) == 0 {
-		return nil
+		return nil, nil, nil
 	}
 	known := ps[0].m.leaders()
-	procs := listProcs()
+	procs = listProcs()
 	self := os.Getpid()
 	children := make(map[int][]int, len(procs))
 	starts := make(map[int]uint64, len(procs))
@@ -182,15 +210,22 @@ func treePids(ps []*process) map[*process][]procRef {
 		if st.dead || owner[st.pid] != nil || st.pid == self || st.pid <= 1 || known[st.pid] {
 			continue
 		}
-		if p := byCookie[environCookie(st.pid)]; p != nil {
+		cookie, ok := environCookie(st.pid)
+		if p := byCookie[cookie]; p != nil {
 			claim(st.pid, p)
+		} else if !ok {
+			if unknown == nil {
+				unknown = make(map[int]bool)
+			}
+			unknown[st.pid] = true
 		}
 	}
-	out := make(map[*process][]procRef, len(ps))
+	out = make(map[*process][]procRef, len(ps))
 	for pid, p := range owner {
 		out[p] = append(out[p], procRef{pid, starts[pid]})
+		delete(unknown, pid) // claimed as a child after all
 	}
-	return out
+	return out, procs, unknown
 }
 
 // signalTrees sends each of sigs, in order, to the leader of each of ps
@@ -297,6 +332,52 @@ func awaitGone(f *os.File) {
 	})
 }
 
+// stopWait bounds how long awaitStopped waits for the processes of one
+// scan to stop: one in uninterruptible sleep (a dead NFS server) may not
+// for a long time, and forks nothing meanwhile.
+const stopWait = 200 * time.Millisecond
+
+// awaitStopped waits until every thread of every process of refs is
+// stopped, dead or gone, or the pid names another process, or stopWait
+// passed. A signal takes effect on a thread only when it next returns to
+// user space, and a thread may be inside fork(2) or clone(2) when SIGSTOP
+// is sent (or waiting for a vfork child to exec): a scan of /proc made
+// before every thread stopped could miss the child it is making, which
+// would then outlive the termination.
+func awaitStopped(refs []procRef, buf []byte) {
+	deadline := time.Now().Add(stopWait)
+	for _, r := range refs {
+		for !threadsStopped(r, buf) {
+			if time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+// threadsStopped reports whether every thread of r's process is stopped
+// or dead, or the process is gone or another incarnation.
+func threadsStopped(r procRef, buf []byte) bool {
+	st, ok := readStat(r.pid, buf)
+	if !ok || st.start != r.start || st.dead {
+		return true
+	}
+	dir := "/proc/" + strconv.Itoa(r.pid) + "/task/"
+	d, err := os.Open(dir)
+	if err != nil {
+		return true // gone
+	}
+	tids, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, tid := range tids {
+		if ts, ok := readStatFile(r.pid, dir+tid+"/stat", buf); ok && !ts.stopped && !ts.traced && !ts.dead {
+			return false
+		}
+	}
+	return true
+}
+
 // leaders returns the pids of the Manager's running processes, which lead
 // their process groups (and sessions, for terminals).
 func (m *Manager) leaders() map[int]bool {
@@ -320,23 +401,42 @@ func (m *Manager) leaders() map[int]bool {
 // it takes far less time than a process needs to fork and exec: a daemon
 // that hops pids cannot outrun it. A process is claimed by its cookie, by
 // the group or session of a leader whose pid no process now has (see
-// treePids), or by its parent having been claimed.
+// treePids), or by its parent having been claimed. A process that no
+// scan could claim and whose environment could not be told, and that
+// started less than youngTicks before the hunt began (an exec under way),
+// is pending: it is looked at again by every scan until it can be told,
+// it is gone, or the hunt ends.
 type hunt struct {
 	ps        []*process
-	seen      map[int]bool // pids some scan examined
+	seen      map[int]bool // pids some scan examined, for good
 	owned     map[int]bool // pids claimed
+	pending   map[int]bool // pids to look at again
 	byCookie  map[string]bool
 	byGroup   map[int]bool
 	bySession map[int]bool
+	young     uint64 // start times from here on are young, in clock ticks after boot
 	buf       []byte
 }
 
+// youngTicks is how recently, in clock ticks (USER_HZ, 100 a second on
+// Linux) before a hunt began, a process whose environment cannot be told
+// must have started for the hunt to look at it again: 1 s, far more than
+// an exec takes.
+const youngTicks = 100
+
 func newHunt(ps []*process) *hunt {
-	return &hunt{ps: ps, seen: make(map[int]bool), owned: make(map[int]bool), buf: make([]byte, 1024)}
+	h := &hunt{ps: ps, seen: make(map[int]bool), owned: make(map[int]bool), pending: make(map[int]bool), buf: make([]byte, 1024)}
+	if b, err := os.ReadFile("/proc/uptime"); err == nil {
+		if secs, err := strconv.ParseFloat(string(bytes.Fields(b)[0]), 64); err == nil && secs*100 > youngTicks {
+			h.young = uint64(secs*100) - youngTicks
+		}
+	}
+	return h
 }
 
-// scan returns the processes it newly claims.
-func (h *hunt) scan() []procRef {
+// scan returns the processes it newly claims, and whether some are
+// pending.
+func (h *hunt) scan() (claimed []procRef, pending bool) {
 	if h.byCookie == nil {
 		// The first scan: all of /proc.
 		h.byCookie, h.byGroup, h.bySession = map[string]bool{}, map[int]bool{}, map[int]bool{}
@@ -349,29 +449,34 @@ func (h *hunt) scan() []procRef {
 				}
 			}
 		}
-		for _, st := range listProcs() {
-			h.seen[st.pid] = true
-		}
-		var out []procRef
-		for _, refs := range treePids(h.ps) {
-			for _, r := range refs {
-				h.owned[r.pid] = true
-				out = append(out, r)
+		found, procs, unknown := scanTrees(h.ps)
+		for _, st := range procs {
+			if unknown[st.pid] && st.start >= h.young {
+				h.pending[st.pid] = true
+			} else {
+				h.seen[st.pid] = true
 			}
 		}
-		return out
+		for _, refs := range found {
+			for _, r := range refs {
+				h.owned[r.pid] = true
+				claimed = append(claimed, r)
+			}
+		}
+		return claimed, len(h.pending) > 0
 	}
 	d, err := os.Open("/proc")
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	names, _ := d.Readdirnames(-1)
 	d.Close()
 	var fresh []procStat
 	self := os.Getpid()
+	clear(h.pending) // what is still pending is not seen: it is looked at again
 	for _, n := range names {
 		pid, err := strconv.Atoi(n)
-		if err != nil || h.seen[pid] {
+		if err != nil || h.seen[pid] || h.owned[pid] {
 			continue
 		}
 		h.seen[pid] = true
@@ -379,19 +484,30 @@ func (h *hunt) scan() []procRef {
 			fresh = append(fresh, st)
 		}
 	}
-	var out []procRef
 	for changed := true; changed; {
 		changed = false
 		for _, st := range fresh {
 			if h.owned[st.pid] {
 				continue
 			}
-			if h.owned[st.ppid] || h.byGroup[st.pgrp] || h.bySession[st.sid] || h.byCookie[environCookie(st.pid)] {
+			claim := h.owned[st.ppid] || h.byGroup[st.pgrp] || h.bySession[st.sid]
+			if !claim {
+				cookie, known := environCookie(st.pid)
+				claim = h.byCookie[cookie]
+				if !claim && !known && st.start >= h.young {
+					h.pending[st.pid] = true
+					delete(h.seen, st.pid)
+				}
+			}
+			if claim {
 				h.owned[st.pid] = true
-				out = append(out, procRef{st.pid, st.start})
+				delete(h.pending, st.pid)
+				h.seen[st.pid] = true
+				claimed = append(claimed, procRef{st.pid, st.start})
 				changed = true
 			}
 		}
 	}
-	return out
+	return claimed, len(h.pending) > 0
 }
+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"syscall"
+	"time"
 )
 
 // maxScans bounds the scans of /proc that complete one batch of
@@ -179,6 +180,7 @@ func (m *Manager) completer() {
 		held := make(map[procRef]*os.File)
 		buf := make([]byte, 1024)
 		hold := func(refs []procRef) (added int) {
+			var fresh []procRef
 			for _, r := range refs {
 				if _, ok := held[r]; ok {
 					continue
@@ -186,10 +188,13 @@ func (m *Manager) completer() {
 				if f := openRef(r, buf); f != nil {
 					_ = pidfdSignal(f, syscall.SIGSTOP)
 					held[r] = f
-					added++
+					fresh = append(fresh, r)
 				}
 			}
-			return added
+			// The next scan must see whatever they were forking as
+			// the signal came.
+			awaitStopped(fresh, buf)
+			return len(fresh)
 		}
 		for _, p := range walk {
 			p.stopMu.Lock()
@@ -200,8 +205,14 @@ func (m *Manager) completer() {
 		if len(walk) > 0 {
 			h := newHunt(walk)
 			for range maxScans {
-				if hold(h.scan()) == 0 {
-					break
+				claimed, pending := h.scan()
+				if hold(claimed) == 0 {
+					if !pending {
+						break
+					}
+					// Only processes in the middle of an exec may be
+					// left: let it end before the next look.
+					time.Sleep(100 * time.Microsecond)
 				}
 			}
 		}

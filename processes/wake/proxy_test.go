@@ -308,14 +308,7 @@ func TestServeTCP(t *testing.T) {
 	spec.IdleTimeout = time.Minute
 	u, err := g.Add(spec)
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(t.Context())
-	served := make(chan error, 1)
-	go func() { served <- u.Serve(ctx, ln) }()
-
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
+	ln, conn, stop := serveTCP(t, u)
 	_, err = io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	require.NoError(t, err)
 	br := bufio.NewReader(conn)
@@ -340,8 +333,7 @@ func TestServeTCP(t *testing.T) {
 	g.Sweep()
 	assert.Equal(t, wake.Asleep, u.State())
 
-	cancel()
-	assert.ErrorIs(t, recv(t, served), context.Canceled)
+	stop()
 	_, err = net.Dial("tcp", ln.Addr().String())
 	assert.Error(t, err, "the listener is still open")
 
@@ -514,4 +506,21 @@ func TestGroupHandlerNilRoute(t *testing.T) {
 	m := newManager(t)
 	g := newGroup(t, m)
 	assert.PanicsWithValue(t, "wake: nil route for Group.Handler", func() { g.Handler(nil, wake.ProxyOptions{}) })
+}
+
+// serveTCP serves u's TCP front on a new loopback listener and dials it;
+// stop ends Serve and checks that it returned its context's error.
+func serveTCP(t *testing.T, u *wake.Unit) (ln net.Listener, conn net.Conn, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- u.Serve(ctx, ln) }()
+	conn, err = net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	return ln, conn, func() {
+		cancel()
+		assert.ErrorIs(t, recv(t, served), context.Canceled)
+	}
 }
