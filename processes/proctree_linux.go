@@ -510,4 +510,3 @@ func (h *hunt) scan() (claimed []procRef, pending bool) {
 	}
 	return claimed, len(h.pending) > 0
 }
-
