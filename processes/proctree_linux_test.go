@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,12 +38,18 @@ func TestEnvironCookie(t *testing.T) {
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		return cmd.Process.Pid
 	}
-	cookie, known := environCookie(start([]string{cookieVar + "=abc", "X=1"}))
-	assert.True(t, known)
-	assert.Equal(t, "abc", cookie)
-	cookie, known = environCookie(start([]string{"X=1"}))
-	assert.True(t, known, "an environment without the cookie")
-	assert.Empty(t, cookie)
+	// Start returns once the exec succeeded, which may be before the new
+	// program's environment shows: the very window a hunt must allow for.
+	settled := func(pid int) (cookie string) {
+		require.Eventually(t, func() bool {
+			var known bool
+			cookie, known = environCookie(pid)
+			return known
+		}, 10*time.Second, time.Millisecond, "the environment of %d never showed", pid)
+		return cookie
+	}
+	assert.Equal(t, "abc", settled(start([]string{cookieVar + "=abc", "X=1"})))
+	assert.Empty(t, settled(start([]string{"X=1"})), "an environment without the cookie")
 	_, known = environCookie(start([]string{}))
 	assert.False(t, known, "an empty environment")
 	_, known = environCookie(1 << 30)

@@ -9,7 +9,17 @@ import (
 
 // The helpers below reach a group's interface files relative to its
 // directory descriptor. Their errors are *os.PathError values naming the
-// file, so errors.Is(err, fs.ErrNotExist) tells a missing file.
+// file, so errors.Is(err, fs.ErrNotExist) tells a missing file: kernfs
+// answers ENODEV, not ENOENT, for the files of a group removed since its
+// directory was opened, and the helpers report it as ENOENT (see errno).
+
+// errno returns err, with the ENODEV of a removed group's files as ENOENT.
+func errno(err error) error {
+	if err == syscall.ENODEV {
+		return syscall.ENOENT
+	}
+	return err
+}
 
 func openAt(dirfd int, dir, name string, flags int) (int, error) {
 	for {
@@ -18,7 +28,7 @@ func openAt(dirfd int, dir, name string, flags int) (int, error) {
 			continue
 		}
 		if err != nil {
-			return -1, &os.PathError{Op: "open", Path: dir + "/" + name, Err: err}
+			return -1, &os.PathError{Op: "open", Path: dir + "/" + name, Err: errno(err)}
 		}
 		return fd, nil
 	}
@@ -35,11 +45,8 @@ func readAll(fd int, dir, name string, buf []byte) ([]byte, error) {
 		if err == syscall.EINTR {
 			continue
 		}
-		if err == syscall.ENODEV {
-			err = syscall.ENOENT // kernfs: the file was removed since it was opened
-		}
 		if err != nil {
-			return buf, &os.PathError{Op: "read", Path: dir + "/" + name, Err: err}
+			return buf, &os.PathError{Op: "read", Path: dir + "/" + name, Err: errno(err)}
 		}
 		if n == 0 {
 			return buf, nil
@@ -74,7 +81,7 @@ func writeAt(dirfd int, dir, name, s string) error {
 		}
 	}
 	if err != nil {
-		return &os.PathError{Op: "write", Path: dir + "/" + name, Err: err}
+		return &os.PathError{Op: "write", Path: dir + "/" + name, Err: errno(err)}
 	}
 	return nil
 }
@@ -95,7 +102,7 @@ func subdirs(dirfd int, dir string) ([]string, error) {
 			continue
 		}
 		if err != nil {
-			return names, &os.PathError{Op: "readdirent", Path: dir, Err: err}
+			return names, &os.PathError{Op: "readdirent", Path: dir, Err: errno(err)}
 		}
 		if n <= 0 {
 			return names, nil
