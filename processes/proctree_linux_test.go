@@ -50,7 +50,7 @@ func TestEnvironCookie(t *testing.T) {
 	}
 	assert.Equal(t, "abc", settled(start([]string{cookieVar + "=abc", "X=1"})))
 	assert.Empty(t, settled(start([]string{"X=1"})), "an environment without the cookie")
-	_, known = environCookie(start([]string{}))
+	_, known := environCookie(start([]string{}))
 	assert.False(t, known, "an empty environment")
 	_, known = environCookie(1 << 30)
 	assert.True(t, known, "a pid that cannot exist")
