@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/sessionkit/sessionkit/loopback"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/wake"
 )
@@ -79,8 +80,11 @@ func ExampleUnit_Handler() {
 	if err != nil {
 		log.Fatal(err) // ModeFreeze needs cgroups: errors.ErrUnsupported
 	}
-	log.Fatal(http.ListenAndServe("127.0.0.1:8000", u.Handler(wake.ProxyOptions{
+	h := u.Handler(wake.ProxyOptions{
 		// Monitoring neither wakes the server nor counts as activity.
 		IsUserRequest: func(r *http.Request) bool { return r.Header.Get("User-Agent") != "probe" },
-	})))
+	})
+	// Only requests for 127.0.0.1:8000 or localhost:8000: a page of another
+	// site rebound by DNS to 127.0.0.1 cannot wake or read the server.
+	log.Fatal(http.ListenAndServe("127.0.0.1:8000", loopback.HostGuard("docs", 8000, h)))
 }
