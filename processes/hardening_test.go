@@ -117,7 +117,11 @@ func TestChildrenInheritOnlyStdio(t *testing.T) {
 	require.NoError(t, err)
 	want := strings.TrimSpace(string(out))
 	m := newReal(t)
-	const workers, rounds = 8, 6
+	const workers = 8
+	rounds := 6
+	if testing.Short() {
+		rounds = 2 // the quick run; CI runs every round
+	}
 	var wg sync.WaitGroup
 	errs := make(chan string, workers*rounds*2)
 	for w := range workers {

@@ -13,7 +13,6 @@ package browsertest
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -34,11 +33,7 @@ func Chromium(tb testing.TB) string {
 			return p
 		}
 	}
-	msg := "no chromium in PATH: install Debian's chromium package (apt-get install chromium)"
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
+	proctest.Missing(tb, "no chromium in PATH: install Debian's chromium package (apt-get install chromium)")
 	return ""
 }
 

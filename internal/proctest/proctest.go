@@ -124,3 +124,15 @@ func Recv[T any](tb testing.TB, ch <-chan T) T {
 		panic("unreachable")
 	}
 }
+
+// Missing ends tb for want of a program a test runs, saying msg (which
+// should say how to install it): it skips tb, or fails it under CI=true,
+// where .ci/run installs every program the tests need, so that CI never
+// passes on skipped tests.
+func Missing(tb testing.TB, msg string) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+}

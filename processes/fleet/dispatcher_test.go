@@ -157,25 +157,45 @@ func (s *flakyStore) Complete(ctx context.Context, id, hostID string, result []b
 // completes it without executing it again: the CommandID is the
 // idempotency key. (A forget, which succeeds: a terminate of a session
 // without a process fails, and is completed as failed again.)
-func TestDeliveredTwiceExecutedOnce(t *testing.T) {
+// redelivery is an agent and a dispatcher over a store whose first
+// completion of each command is lost, on a mock clock with a one-minute
+// lease; runs counts each command's executions.
+type redelivery struct {
+	clk  *clock.Mock
+	st   *flakyStore
+	m    *processes.Manager
+	a    *fleet.Agent
+	d    *fleet.CommandDispatcher
+	sub  fleet.Subscription
+	runs map[string]int // read once the commands are final
+}
+
+func newRedelivery(t *testing.T) *redelivery {
+	t.Helper()
 	ctx := t.Context()
-	clk := clock.NewMock()
-	st := &flakyStore{Store: fleet.NewMemoryStore(), failed: map[string]bool{}}
-	m := processes.NewManager(0, processes.WithClock(clk))
-	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
-	m.Register(&processes.Session{ID: "s"})
+	r := &redelivery{clk: clock.NewMock(), st: &flakyStore{Store: fleet.NewMemoryStore(), failed: map[string]bool{}}, runs: map[string]int{}}
+	r.m = processes.NewManager(0, processes.WithClock(r.clk))
+	t.Cleanup(func() { require.NoError(t, r.m.Shutdown(context.Background())) })
 	var mu sync.Mutex
-	runs := map[string]int{}
-	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m, Clock: clk,
-		OnExecute: func(c fleet.Command) { mu.Lock(); runs[c.ID]++; mu.Unlock() }})
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: r.st, Manager: r.m, Clock: r.clk,
+		OnExecute: func(c fleet.Command) { mu.Lock(); r.runs[c.ID]++; mu.Unlock() }})
 	require.NoError(t, err)
 	require.NoError(t, a.Register(ctx))
-	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{Clock: clk, Lease: time.Minute})
-	sub, err := st.Subscribe(ctx, fleet.HostTopic("h"))
+	r.a = a
+	r.d = fleet.NewCommandDispatcher(r.st, fleet.DispatcherOptions{Clock: r.clk, Lease: time.Minute})
+	r.sub, err = r.st.Subscribe(ctx, fleet.HostTopic("h"))
 	require.NoError(t, err)
-	defer sub.Close()
-	go d.Start()
-	defer d.Stop()
+	t.Cleanup(func() { r.sub.Close() })
+	go r.d.Start()
+	t.Cleanup(r.d.Stop)
+	return r
+}
+
+func TestDeliveredTwiceExecutedOnce(t *testing.T) {
+	ctx := t.Context()
+	r := newRedelivery(t)
+	clk, st, m, a, d, sub, runs := r.clk, r.st, r.m, r.a, r.d, r.sub, r.runs
+	m.Register(&processes.Session{ID: "s"})
 	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "sig", HostID: "h", SessionID: "s", Kind: fleet.KindForget}))
 	proctest.Recv(t, sub.C())
 	n, err := a.ClaimOnce(ctx)
@@ -204,22 +224,8 @@ func TestDeliveredTwiceExecutedOnce(t *testing.T) {
 // with its error), not as a success.
 func TestDeliveredAgainKeepsTheOutcome(t *testing.T) {
 	ctx := t.Context()
-	clk := clock.NewMock()
-	st := &flakyStore{Store: fleet.NewMemoryStore(), failed: map[string]bool{}}
-	m := processes.NewManager(0, processes.WithClock(clk))
-	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
-	var mu sync.Mutex
-	runs := map[string]int{}
-	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m, Clock: clk,
-		OnExecute: func(c fleet.Command) { mu.Lock(); runs[c.ID]++; mu.Unlock() }})
-	require.NoError(t, err)
-	require.NoError(t, a.Register(ctx))
-	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{Clock: clk, Lease: time.Minute})
-	sub, err := st.Subscribe(ctx, fleet.HostTopic("h"))
-	require.NoError(t, err)
-	defer sub.Close()
-	go d.Start()
-	defer d.Stop()
+	r := newRedelivery(t)
+	clk, st, a, d, sub, runs := r.clk, r.st, r.a, r.d, r.sub, r.runs
 	payload, err := json.Marshal(fleet.SignalPayload{Signal: "INT"})
 	require.NoError(t, err)
 	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "sig", HostID: "h", SessionID: "nope", Kind: fleet.KindSignal, Payload: payload}))
