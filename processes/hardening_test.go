@@ -118,10 +118,7 @@ func TestChildrenInheritOnlyStdio(t *testing.T) {
 	want := strings.TrimSpace(string(out))
 	m := newReal(t)
 	const workers = 8
-	rounds := 6
-	if testing.Short() {
-		rounds = 2 // the quick run; CI runs every round
-	}
+	const rounds = 6
 	var wg sync.WaitGroup
 	errs := make(chan string, workers*rounds*2)
 	for w := range workers {

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 )
 
@@ -22,6 +23,7 @@ import (
 const helperEnv = "SESSIONKIT_TEST_HELPER"
 
 func TestMain(m *testing.M) {
+	proctest.QuietRaceExit()
 	if mode := os.Getenv(helperEnv); mode != "" {
 		runHelper(mode)
 		os.Exit(0)
@@ -66,7 +68,10 @@ func runHelper(mode string) {
 			if _, err := os.Stdout.Write([]byte{'.'}); err != nil {
 				os.Exit(1)
 			}
-			time.Sleep(15 * time.Microsecond)
+			// nanosleep(2) itself: time.Sleep waits at least a millisecond
+			// here, as the runtime's poller counts in milliseconds.
+			ts := syscall.NsecToTimespec(15_000)
+			_ = syscall.Nanosleep(&ts, nil)
 		}
 	case "hop":
 		// A daemon that hops pids: after 50 ms it starts a copy of itself

@@ -136,3 +136,19 @@ func Missing(tb testing.TB, msg string) {
 	}
 	tb.Skip(msg)
 }
+
+// QuietRaceExit spares the children of a test binary built with -race the
+// race detector's wait at exit: by default its runtime sleeps one second
+// (GORACE's atexit_sleep_ms, 1000) before a process with goroutines left
+// exits, which a test that waits for a helper child pays every time. It
+// adds atexit_sleep_ms=0 to GORACE in this process's environment, keeping
+// any other GORACE option, so that every child started afterwards inherits
+// it; this process's own detector read GORACE at start and keeps its
+// settings. Races in a child are still reported. Call it first in
+// TestMain.
+func QuietRaceExit() {
+	v := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	if err := os.Setenv("GORACE", v); err != nil {
+		panic("proctest: " + err.Error())
+	}
+}

@@ -17,11 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
 
 func TestMain(m *testing.M) {
+	proctest.QuietRaceExit()
 	if os.Getenv(viewerEnv) == "1" {
 		os.Exit(viewer())
 	}

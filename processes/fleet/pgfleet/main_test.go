@@ -7,6 +7,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sessionkit/sessionkit/internal/pgtest"
+	"github.com/sessionkit/sessionkit/internal/proctest"
 )
 
 // helperEnv selects a helper mode of the test binary: "host" (a fleet
@@ -15,6 +16,7 @@ import (
 const helperEnv = "SESSIONKIT_FLEET_HELPER"
 
 func TestMain(m *testing.M) {
+	proctest.QuietRaceExit()
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(runHelper(mode))
 	}

@@ -101,7 +101,11 @@ func TestStressClaimers(t *testing.T) {
 // either takes a seat or finds none (ErrNoAgent), and no host is ever
 // overfilled.
 func TestStressPlacementsNearFull(t *testing.T) {
-	const rounds, placers, tries = 60, 8, 6
+	const placers, tries = 8, 6
+	rounds := 60
+	if testing.Short() {
+		rounds = 15 // the quick run; CI runs every round, with and without -race
+	}
 	st, db := newStore(t)
 	ctx := t.Context()
 	caps := map[string]int{"a": 3, "b": 5, "c": 7}
