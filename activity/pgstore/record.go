@@ -32,9 +32,11 @@ const recordAttempts = 10
 // RecordActivity implements [activity.BatchRecorder] in one UPDATE statement
 // per 50,000 sessions (for a Tracker's flush, usually one): each named
 // session's last activity moves forward to its latest stamp, truncated to
-// microseconds, where that is later than the stored one, and the session
-// gets the next version; sessions whose stored activity is as recent or
-// more, and stamps of absent sessions, are left alone.
+// microseconds (and brought within PostgreSQL's range), where that is later
+// than the stored one, and the session gets the next version; sessions
+// whose stored activity is as recent or more, and stamps of absent
+// sessions, are left alone. Stamps whose namespace or name is not valid
+// UTF-8 or holds a NUL byte name no session and are ignored too.
 //
 // The stamps are sent sorted by namespace and name, so that servers
 // flushing overlapping batches at once lock rows in the same order; a
@@ -47,12 +49,12 @@ func (s *Store) RecordActivity(ctx context.Context, stamps []activity.Stamp) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	stamps = latestSorted(stamps)
+	stamps = latestSorted(storableStamps(stamps))
 	for len(stamps) > 0 {
 		n := min(len(stamps), maxBatch)
 		namespaces, names, ats := make([]string, n), make([]string, n), make([]time.Time, n)
 		for i, st := range stamps[:n] {
-			namespaces[i], names[i], ats[i] = st.Namespace, st.Name, st.At
+			namespaces[i], names[i], ats[i] = st.Namespace, st.Name, storedTime(st.At)
 		}
 		for attempt := 1; ; attempt++ {
 			_, err := s.pool.Exec(ctx, recordSQL, namespaces, names, ats)
@@ -66,6 +68,24 @@ func (s *Store) RecordActivity(ctx context.Context, stamps []activity.Stamp) err
 		stamps = stamps[n:]
 	}
 	return nil
+}
+
+// storableStamps returns the stamps whose namespace and name PostgreSQL's
+// text can hold: stamps itself when that is all of them, else a copy. No
+// session has another, and one such stamp would fail the whole statement,
+// and so every flush of a Tracker that keeps it pending.
+func storableStamps(stamps []activity.Stamp) []activity.Stamp {
+	i := slices.IndexFunc(stamps, func(st activity.Stamp) bool { return !storable(st.Namespace) || !storable(st.Name) })
+	if i < 0 {
+		return stamps
+	}
+	out := slices.Clone(stamps[:i])
+	for _, st := range stamps[i+1:] {
+		if storable(st.Namespace) && storable(st.Name) {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // latestSorted returns stamps sorted by namespace and name with one stamp

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -24,8 +26,17 @@ const table = "sessionkit_activity_sessions"
 //
 // Times are stored at microsecond precision, PostgreSQL's, truncating any
 // nanoseconds, and are returned in UTC; an IdleTimeout keeps its
-// nanoseconds. Namespaces and names are compared byte by byte (collation
-// "C") and must be valid UTF-8 without NUL bytes, as PostgreSQL's text is.
+// nanoseconds. A time outside PostgreSQL's range, 4714-11-24 BC to
+// 294276-12-31 AD, is stored as the nearest end of it.
+//
+// Namespaces, names and states are compared byte by byte (collation "C")
+// and must be valid UTF-8 without NUL bytes, as PostgreSQL's text is: no
+// session has any other, so Get of such a namespace or name returns an
+// error wrapping [activity.ErrNotFound], List returns none, RecordActivity
+// ignores its stamps, and Update refuses to create one with an error
+// wrapping [ErrInvalidText]. Namespace and name together longer than about
+// 2,700 bytes exceed PostgreSQL's index entries: Update refuses them with
+// the database's error.
 type Store struct {
 	pool *pgxpool.Pool
 }
@@ -44,8 +55,32 @@ func New(pool *pgxpool.Pool) *Store {
 	return &Store{pool: pool}
 }
 
-// storedTime is how the table keeps a time: microseconds, UTC.
+// ErrInvalidText is returned, wrapped, by [Store.Update] for a session
+// whose Namespace, Name or State is not valid UTF-8 or holds a NUL byte,
+// which PostgreSQL's text cannot store. Nothing is stored.
+var ErrInvalidText = errors.New("pgstore: namespace, name or state is not valid UTF-8 without NUL bytes")
+
+// storable reports whether PostgreSQL's text can hold s.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// The first and last microseconds a timestamptz holds.
+var (
+	minTime = time.Date(-4713, 11, 24, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(294276, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
+// storedTime is how the table keeps a time: microseconds, UTC, within
+// PostgreSQL's range. Sent as is, a time past the range fails the
+// statement, or, far enough past, wraps around to another time.
 func storedTime(t time.Time) time.Time {
+	switch {
+	case t.Before(minTime):
+		return minTime
+	case t.After(maxTime):
+		return maxTime
+	}
 	return t.Truncate(time.Microsecond).UTC()
 }
 
@@ -63,10 +98,14 @@ const getSQL = `SELECT state, idle_timeout, last_activity, created_at, version
 FROM ` + table + ` WHERE namespace = $1 AND name = $2`
 
 // Get returns the session, or an error wrapping [activity.ErrNotFound] when
-// there is none, ctx.Err() when ctx is done, or the database's error.
+// there is none (as for a namespace or name that is not valid UTF-8 or
+// holds a NUL byte), ctx.Err() when ctx is done, or the database's error.
 func (s *Store) Get(ctx context.Context, namespace, name string) (activity.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return activity.Session{}, err
+	}
+	if !storable(namespace) || !storable(name) {
+		return activity.Session{}, fmt.Errorf("pgstore: %s/%s: %w", namespace, name, activity.ErrNotFound)
 	}
 	out := activity.Session{Namespace: namespace, Name: name}
 	var idle int64
@@ -122,6 +161,9 @@ func (s *Store) Each(ctx context.Context, namespace string, fn func(activity.Ses
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if !storable(namespace) {
+		return nil // no session has it
+	}
 	rows, err := s.pool.Query(ctx, listSQL, namespace)
 	if err != nil {
 		return wrap("list "+namespace, err)
@@ -169,17 +211,27 @@ const versionSQL = `SELECT version FROM ` + table + ` WHERE namespace = $1 AND n
 // WHERE version = $v RETURNING version); when that changes nothing, a
 // second query tells a conflict from an absent session. It returns what it
 // stored: in with its times
-// truncated to microseconds in UTC and the new Version.
+// truncated to microseconds in UTC (and brought within PostgreSQL's range)
+// and the new Version.
 //
 // It returns an error wrapping [activity.ErrConflict] when the stored
 // version differs (including Version 0 for an existing session), one
 // wrapping [activity.ErrNotFound] for an absent session with a Version
-// other than 0, ctx.Err() when ctx is done before it starts, or the
-// database's error. A context that ends during the statement may leave it
+// other than 0 (as is every session whose namespace or name PostgreSQL
+// cannot store), one wrapping [ErrInvalidText] for a Namespace, Name or
+// State that is not valid UTF-8 or holds a NUL byte, ctx.Err() when ctx
+// is done before it starts, or the database's error. A context that ends during the statement may leave it
 // applied or not.
 func (s *Store) Update(ctx context.Context, in activity.Session) (activity.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return activity.Session{}, err
+	}
+	id := in.Namespace + "/" + in.Name
+	if !storable(in.Namespace) || !storable(in.Name) || !storable(in.State) {
+		if in.Version != 0 && (!storable(in.Namespace) || !storable(in.Name)) {
+			return activity.Session{}, fmt.Errorf("pgstore: update %s: %w", id, activity.ErrNotFound)
+		}
+		return activity.Session{}, fmt.Errorf("pgstore: update %s: %w", id, ErrInvalidText)
 	}
 	out := in
 	out.CreatedAt = storedTime(in.CreatedAt)
@@ -187,7 +239,6 @@ func (s *Store) Update(ctx context.Context, in activity.Session) (activity.Sessi
 		t := storedTime(*in.LastActivity)
 		out.LastActivity = &t
 	}
-	id := in.Namespace + "/" + in.Name
 	if in.Version == 0 {
 		tag, err := s.pool.Exec(ctx, insertSQL, in.Namespace, in.Name, in.State, int64(in.IdleTimeout), out.LastActivity, out.CreatedAt)
 		if err != nil {

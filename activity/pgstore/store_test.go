@@ -228,3 +228,74 @@ func TestRecordActivityOverlappingBatchesDoNotDeadlock(t *testing.T) {
 		assert.True(t, want.Equal(*s.LastActivity), "%s: got %v, want the newest stamp %v", s.Name, s.LastActivity, want)
 	}
 }
+
+// TestTextPostgresCannotHold: a namespace, name or state with a NUL byte or
+// invalid UTF-8 names no session: Get says not found, List finds none, a
+// batch of stamps skips it, and Update refuses to create it with
+// ErrInvalidText instead of the database's encoding error.
+func TestTextPostgresCannotHold(t *testing.T) {
+	st, _ := newStore(t)
+	_, err := st.Update(t.Context(), running("ns", "ok", time.Minute))
+	require.NoError(t, err)
+	for _, bad := range []string{"a\x00b", "a\xffb"} {
+		t.Run(fmt.Sprintf("%q", bad), func(t *testing.T) {
+			_, err := st.Get(t.Context(), "ns", bad)
+			assert.ErrorIs(t, err, activity.ErrNotFound, "Get: got %v", err)
+			got, err := st.List(t.Context(), bad)
+			assert.NoError(t, err, "List")
+			assert.Empty(t, got, "List")
+
+			for what, s := range map[string]activity.Session{
+				"namespace": running(bad, "a", time.Minute),
+				"name":      running("ns", bad, time.Minute),
+				"state":     {Namespace: "ns", Name: "new", State: bad, CreatedAt: base},
+			} {
+				_, err := st.Update(t.Context(), s)
+				assert.ErrorIs(t, err, pgstore.ErrInvalidText, "creating with a bad %s: got %v", what, err)
+			}
+			s := running("ns", bad, time.Minute)
+			s.Version = 1
+			_, err = st.Update(t.Context(), s)
+			assert.ErrorIs(t, err, activity.ErrNotFound, "updating a bad name: got %v", err)
+			s = running("ns", "ok", time.Minute)
+			s.Version, s.State = 1, bad
+			_, err = st.Update(t.Context(), s)
+			assert.ErrorIs(t, err, pgstore.ErrInvalidText, "updating to a bad state: got %v", err)
+		})
+	}
+}
+
+// TestTimesOutsidePostgresRangeAreClamped: a time past either end of
+// timestamptz's range is stored as that end, whether it would fail the
+// statement or wrap around in pgx's microseconds.
+func TestTimesOutsidePostgresRangeAreClamped(t *testing.T) {
+	st, _ := newStore(t)
+	first := time.Date(-4713, 11, 24, 0, 0, 0, 0, time.UTC)
+	last := time.Date(294276, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	tests := []struct {
+		name     string
+		in, want time.Time
+	}{
+		{"the first microsecond", first, first},
+		{"before it", first.Add(-time.Microsecond), first},
+		{"the last microsecond", last, last},
+		{"after it", last.Add(time.Microsecond), last},
+		{"past int64 microseconds", time.Unix(1<<62, 0), last},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := running("ns", fmt.Sprint(i), time.Minute)
+			s.CreatedAt = tt.in
+			got, err := st.Update(t.Context(), s)
+			require.NoError(t, err)
+			assert.True(t, tt.want.Equal(got.CreatedAt), "Update: got %v, want %v", got.CreatedAt, tt.want)
+			require.NoError(t, st.RecordActivity(t.Context(), []activity.Stamp{{Namespace: "ns", Name: s.Name, At: tt.in}}))
+			stored, err := st.Get(t.Context(), "ns", s.Name)
+			require.NoError(t, err)
+			assert.True(t, tt.want.Equal(stored.CreatedAt), "Get: got CreatedAt %v, want %v", stored.CreatedAt, tt.want)
+			if assert.NotNil(t, stored.LastActivity) {
+				assert.True(t, tt.want.Equal(*stored.LastActivity), "got LastActivity %v, want %v", stored.LastActivity, tt.want)
+			}
+		})
+	}
+}

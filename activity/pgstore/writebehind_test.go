@@ -65,3 +65,28 @@ func TestWriteBehindFlushIsOneStatement(t *testing.T) {
 		assert.Equal(t, int64(2), s.Version, "%s: got Version %d, want one write", s.Name, s.Version)
 	}
 }
+
+// TestWriteBehindSurvivesAStampPostgresCannotHold: activity recorded on a
+// session ID that PostgreSQL's text cannot hold (a client's ID with a NUL
+// byte) is dropped by the flush like that of any unknown session; it used
+// to fail the flush's statement, and so every later flush, which kept it
+// pending, so that no activity of any session reached the database.
+func TestWriteBehindSurvivesAStampPostgresCannotHold(t *testing.T) {
+	st, _ := newStore(t)
+	_, err := st.Update(t.Context(), running("ns", "good", time.Minute))
+	require.NoError(t, err)
+	c := clock.NewMock()
+	c.Set(base)
+	tr := activity.NewTracker(st, activity.WithClock(c), activity.WithWriteBehind(time.Minute))
+	defer func() { assert.NoError(t, tr.Close(context.Background())) }()
+
+	c.Add(time.Second)
+	for _, name := range []string{"bad\x00id", "bad\xffid", "good"} {
+		require.NoError(t, tr.UpdateSessionActivity(t.Context(), "ns", name))
+	}
+	require.NoError(t, tr.Flush(t.Context()))
+	got, err := st.Get(t.Context(), "ns", "good")
+	require.NoError(t, err)
+	require.NotNil(t, got.LastActivity)
+	assert.True(t, c.Now().Equal(*got.LastActivity), "got LastActivity %v, want %v", got.LastActivity, c.Now())
+}

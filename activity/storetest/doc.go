@@ -15,8 +15,12 @@
 // conflicts and stores nothing; 16 concurrent updaters lose no update; two
 // Updates with the same Version never both succeed), not-found errors, that
 // values returned are copies and not aliases, that a done context is
-// honoured, and, when the Store implements [activity.BatchRecorder], that
-// batched stamps only move forward and invalidate older reads. It ends with
+// honoured, that a namespace or name the Store cannot hold (a NUL byte,
+// invalid UTF-8) is absent rather than an error, that a time it cannot
+// represent stays on its side of now, and, when the Store implements
+// [activity.BatchRecorder], that batched stamps only move forward and
+// invalidate older reads, and that a stamp it cannot hold fails neither
+// the batch nor the other stamps. It ends with
 // several Trackers over one Store hibernating each idle session exactly once.
 // activity.MemoryStore and package pgstore run it in their tests.
 //

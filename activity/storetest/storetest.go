@@ -46,6 +46,8 @@ func Run(t *testing.T, newStore func(t *testing.T) activity.Store) {
 		{"SameVersionWinsOnce", testSameVersionWinsOnce},
 		{"DoneContext", testDoneContext},
 		{"BatchRecorder", testBatchRecorder},
+		{"OddText", testOddText},
+		{"ExtremeTimes", testExtremeTimes},
 		{"TrackersHibernateOnce", testTrackersHibernateOnce},
 	}
 	for _, tt := range tests {
@@ -555,4 +557,116 @@ func testTrackersHibernateOnce(t *testing.T, st activity.Store) {
 		name := fmt.Sprintf("active%03d", i)
 		assert.Equal(t, activity.StateRunning, get(t, st, "fleet", name).State, "state of %s", name)
 	}
+}
+
+// oddText are namespaces and names a Store may be unable to hold, such as
+// PostgreSQL's text, which takes neither NUL bytes nor invalid UTF-8.
+var oddText = []struct{ name, text string }{
+	{"NUL byte", "a\x00b"},
+	{"invalid UTF-8", "a\xffb"},
+	{"lone surrogate", "a\xed\xa0\x80b"},
+}
+
+// testOddText: a Store that cannot hold some namespace or name treats it as
+// absent: Get says ErrNotFound, List finds nothing, and a batch of stamps
+// that names it records the other stamps (failing the batch would fail
+// every flush of a Tracker that keeps it pending). A Store that holds it
+// gives it back.
+func testOddText(t *testing.T, st activity.Store) {
+	for _, tt := range oddText {
+		t.Run(tt.name, func(t *testing.T) {
+			keys := []struct{ namespace, name string }{{"ns", tt.text}, {tt.text, "a"}}
+			for _, k := range keys {
+				_, err := st.Get(t.Context(), k.namespace, k.name)
+				assert.ErrorIs(t, err, activity.ErrNotFound, "Get(%q, %q) before any Update: got %v", k.namespace, k.name, err)
+				_, err = st.List(t.Context(), k.namespace)
+				assert.NoError(t, err, "List(%q)", k.namespace)
+			}
+			good := create(t, st, running("ns", "good-"+tt.name))
+			if br, ok := st.(activity.BatchRecorder); ok {
+				at := base.Add(time.Hour)
+				stamps := []activity.Stamp{{Namespace: "ns", Name: good.Name, At: at}}
+				for _, k := range keys {
+					stamps = append(stamps, activity.Stamp{Namespace: k.namespace, Name: k.name, At: at})
+				}
+				err := br.RecordActivity(t.Context(), stamps)
+				assert.NoError(t, err, "RecordActivity with stamps of sessions the Store does not hold")
+				got := get(t, st, "ns", good.Name)
+				if assert.NotNil(t, got.LastActivity, "the good stamp of the batch") {
+					assert.True(t, at.Equal(*got.LastActivity), "got LastActivity %v, want %v", got.LastActivity, at)
+				}
+			}
+			for _, k := range keys {
+				s := running(k.namespace, k.name)
+				created, err := st.Update(t.Context(), s)
+				if err != nil {
+					assert.NotErrorIs(t, err, activity.ErrConflict, "creating (%q, %q)", k.namespace, k.name)
+					_, err := st.Get(t.Context(), k.namespace, k.name)
+					assert.ErrorIs(t, err, activity.ErrNotFound, "Get(%q, %q) after a refused create: got %v", k.namespace, k.name, err)
+					continue
+				}
+				assertSame(t, created, get(t, st, k.namespace, k.name), "Get of what was created")
+				listed, err := st.List(t.Context(), k.namespace)
+				require.NoError(t, err)
+				assert.True(t, slices.ContainsFunc(listed, func(l activity.Session) bool { return l.Name == k.name }),
+					"got %q missing from List(%q)", k.name, k.namespace)
+			}
+		})
+	}
+}
+
+// testExtremeTimes: a time a Store cannot represent is stored as one that
+// is still as far out on the same side of now (never wrapped around to an
+// ordinary time, which would make a session look idle for decades or
+// active for ever), and a far stamp in a batch fails neither the batch
+// nor the other stamps.
+func testExtremeTimes(t *testing.T, st activity.Store) {
+	farFuture := time.Date(300_000, 1, 1, 0, 0, 0, 0, time.UTC)
+	farPast := time.Date(-10_000, 1, 1, 0, 0, 0, 0, time.UTC)
+	later, earlier := base.AddDate(1000, 0, 0), base.AddDate(-1000, 0, 0) // far enough out
+	tests := []struct {
+		name string
+		in   time.Time
+		ok   func(time.Time) bool
+	}{
+		{"far future", farFuture, func(got time.Time) bool { return got.After(later) }},
+		{"beyond int64 microseconds", time.Unix(1<<62, 0), func(got time.Time) bool { return got.After(later) }},
+		{"far past", farPast, func(got time.Time) bool { return got.Before(earlier) }},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := running("ns", fmt.Sprintf("t%d", i))
+			s.LastActivity, s.CreatedAt = ptr(tt.in), tt.in
+			got, err := st.Update(t.Context(), s)
+			require.NoError(t, err)
+			stored := get(t, st, "ns", s.Name)
+			for what, v := range map[string]time.Time{
+				"Update's CreatedAt": got.CreatedAt, "Update's LastActivity": *got.LastActivity,
+				"Get's CreatedAt": stored.CreatedAt, "Get's LastActivity": *stored.LastActivity,
+			} {
+				assert.True(t, tt.ok(v), "%s: got %v for %v", what, v, tt.in)
+			}
+		})
+	}
+	br, ok := st.(activity.BatchRecorder)
+	if !ok {
+		return
+	}
+	t.Run("stamps", func(t *testing.T) {
+		far, near := create(t, st, running("ns", "far")), create(t, st, running("ns", "near"))
+		at := base.Add(time.Hour)
+		err := br.RecordActivity(t.Context(), []activity.Stamp{
+			{Namespace: "ns", Name: far.Name, At: farFuture},
+			{Namespace: "ns", Name: near.Name, At: at},
+		})
+		require.NoError(t, err, "RecordActivity with a stamp far in the future")
+		got := get(t, st, "ns", far.Name)
+		if assert.NotNil(t, got.LastActivity) {
+			assert.True(t, got.LastActivity.After(later), "got LastActivity %v for a stamp at %v", got.LastActivity, farFuture)
+		}
+		got = get(t, st, "ns", near.Name)
+		if assert.NotNil(t, got.LastActivity) {
+			assert.True(t, at.Equal(*got.LastActivity), "got LastActivity %v, want %v", got.LastActivity, at)
+		}
+	})
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,6 +37,8 @@ var brokenStores = []struct {
 	{"leaky List", func() activity.Store { return leakyList{activity.NewMemoryStore()} }, []string{"ListIsExact"}},
 	{"stamps go back", func() activity.Store { return backStamps{activity.NewMemoryStore()} }, []string{"BatchRecorder"}},
 	{"absent is zero", func() activity.Store { return absentZero{activity.NewMemoryStore()} }, []string{"GetAbsentIsNotFound"}},
+	{"refuses odd text", func() activity.Store { return textOnly{activity.NewMemoryStore()} }, []string{"OddText"}},
+	{"wraps times", func() activity.Store { return microseconds{activity.NewMemoryStore()} }, []string{"ExtremeTimes"}},
 }
 
 // TestBrokenStoreHelper is not a test of its own: it runs the suite against
@@ -205,4 +209,73 @@ func (s absentZero) Get(ctx context.Context, ns, name string) (activity.Session,
 		return activity.Session{Namespace: ns, Name: name, CreatedAt: time.Time{}}, nil
 	}
 	return got, err
+}
+
+// textOnly fails every call naming text that is not valid UTF-8 or holds a
+// NUL byte, as a database's text column does.
+type textOnly struct{ *activity.MemoryStore }
+
+var errText = errors.New("invalid byte sequence")
+
+func isText(ss ...string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s textOnly) Get(ctx context.Context, ns, name string) (activity.Session, error) {
+	if !isText(ns, name) {
+		return activity.Session{}, errText
+	}
+	return s.MemoryStore.Get(ctx, ns, name)
+}
+
+func (s textOnly) List(ctx context.Context, ns string) ([]activity.Session, error) {
+	if !isText(ns) {
+		return nil, errText
+	}
+	return s.MemoryStore.List(ctx, ns)
+}
+
+func (s textOnly) Update(ctx context.Context, in activity.Session) (activity.Session, error) {
+	if !isText(in.Namespace, in.Name, in.State) {
+		return activity.Session{}, errText
+	}
+	return s.MemoryStore.Update(ctx, in)
+}
+
+func (s textOnly) RecordActivity(ctx context.Context, stamps []activity.Stamp) error {
+	for _, st := range stamps {
+		if !isText(st.Namespace, st.Name) {
+			return errText
+		}
+	}
+	return s.MemoryStore.RecordActivity(ctx, stamps)
+}
+
+// microseconds keeps times as int64 microseconds since 1970, which wrap
+// around far enough out.
+type microseconds struct{ *activity.MemoryStore }
+
+func wrapped(t time.Time) time.Time { return time.UnixMicro(t.UnixMicro()).UTC() }
+
+func (s microseconds) Update(ctx context.Context, in activity.Session) (activity.Session, error) {
+	in.CreatedAt = wrapped(in.CreatedAt)
+	if in.LastActivity != nil {
+		t := wrapped(*in.LastActivity)
+		in.LastActivity = &t
+	}
+	return s.MemoryStore.Update(ctx, in)
+}
+
+func (s microseconds) RecordActivity(ctx context.Context, stamps []activity.Stamp) error {
+	out := make([]activity.Stamp, len(stamps))
+	for i, st := range stamps {
+		st.At = wrapped(st.At)
+		out[i] = st
+	}
+	return s.MemoryStore.RecordActivity(ctx, out)
 }
