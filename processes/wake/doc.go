@@ -36,9 +36,10 @@
 // the tree) or terminated (ModeStop, or a tree that did not stop within
 // its [Spec].SleepTimeout), and its dependencies' holds are released, so
 // that they may sleep in turn one idle timeout later. A process that
-// exits while ready leaves the unit Asleep, and the next request starts
-// it again: a request to it, or to a dependent of it, which then waits
-// for it. [Group.Shutdown] terminates every unit's process.
+// exits while ready leaves the unit Asleep, once whatever it left
+// running (a child still serving on its port) is terminated, and the
+// next request starts it again: a request to it, or to a dependent of
+// it, which then waits for it. [Group.Shutdown] terminates every unit's process.
 //
 // Wakes are single-flight: the callers of a unit that wakes share one
 // attempt, and one that gives up does not cancel it for the others.

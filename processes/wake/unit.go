@@ -25,8 +25,9 @@ const (
 	Waking
 	// Ready: the process serves; requests are proxied.
 	Ready
-	// Sleeping: the unit is being put to sleep; a request that arrives
-	// now waits until it is asleep, then wakes it again.
+	// Sleeping: the unit is being put to sleep, or what is left of its
+	// exited process is being terminated; a request that arrives now
+	// waits until it is asleep, then wakes it again.
 	Sleeping
 	// Failed: the last wake failed ([Status].Err); the next wake retries.
 	Failed
@@ -651,8 +652,10 @@ func (u *Unit) unwatchLocked() {
 	}
 }
 
-// exited handles the exit of a ready unit's process: the unit is asleep,
-// with nothing kept.
+// exited handles the exit of a ready unit's process: what is left of its
+// tree (a child that outlived it, still serving on the unit's port) is
+// terminated, as a sleep does, before the unit is asleep with nothing
+// kept; meanwhile it is Sleeping, and a request waits for the end.
 func (u *Unit) exited(sess *processes.Session) {
 	now := u.now()
 	u.mu.Lock()
@@ -660,18 +663,24 @@ func (u *Unit) exited(sess *processes.Session) {
 		u.mu.Unlock()
 		return
 	}
-	u.sess, u.unwatch = nil, nil
-	deps := u.depHolds
-	u.depHolds = nil
+	u.unwatch = nil
+	done := make(chan struct{})
+	u.state, u.sleepDone = Sleeping, done
+	u.mu.Unlock()
+	u.terminate(sess)
 	why := "process exited"
 	if st, ok := sess.ExitStatus(); ok {
 		why += ": " + st.String()
 	}
-	u.state = Asleep
+	u.mu.Lock()
+	u.sess = nil
+	deps := u.depHolds
+	u.depHolds = nil
+	u.state, u.sleepDone = Asleep, nil
 	u.slept = Cause{At: now, Why: why}
 	u.emitLocked(EventAsleep, why)
 	u.mu.Unlock()
-	u.g.m.Remove(sess)
+	close(done)
 	release(deps)
 	u.g.log.Info("wake: asleep", "unit", u.spec.ID, "why", why)
 }

@@ -5,10 +5,14 @@ package wake_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"regexp"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -308,4 +312,47 @@ func TestSleepReturnsWhenCtxEnds(t *testing.T) {
 	assert.ErrorIs(t, u.Sleep(ctx), context.Canceled)
 	require.Eventually(t, func() bool { return u.State() == wake.Asleep }, 20*time.Second, time.Millisecond)
 	proctest.RequireGone(t, pid)
+}
+
+// TestExitedProcessTreeGoneBeforeAsleep: when a ready unit's process
+// exits and leaves a child serving on the unit's Upstream (a crashed
+// master and its worker), the unit is asleep only once that child is
+// gone, so the next wake starts afresh rather than fail with
+// ErrAddrInUse against the remains of the last incarnation.
+func TestExitedProcessTreeGoneBeforeAsleep(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	addr := freeAddr(t)
+	var starts atomic.Int32
+	u, err := g.Add(wake.Spec{
+		ID: "master",
+		Command: func(context.Context) (*exec.Cmd, error) {
+			starts.Add(1)
+			// The worker serves; the master waits for it.
+			cmd := exec.Command("sh", "-c", `"$0" -test.run='^$' </dev/null >/dev/null 2>&1 & echo worker $!; wait`, os.Args[0])
+			cmd.Env = append(os.Environ(), helperEnv+"=http", "WAKE_ADDR="+addr, "GORACE=atexit_sleep_ms=0")
+			return cmd, nil
+		},
+		Upstream: addr,
+	})
+	require.NoError(t, err)
+	require.NoError(t, u.Wake(t.Context()))
+	sub := u.Subscribe()
+	var worker int
+	require.Eventually(t, func() bool {
+		_, err := fmt.Sscanf(string(u.Session().Output(0).Chunks[0].Data), "worker %d", &worker)
+		return err == nil
+	}, 20*time.Second, time.Millisecond)
+	require.NoError(t, syscall.Kill(u.Status().Pid, syscall.SIGKILL))
+	for {
+		e, err := sub.Next(t.Context())
+		require.NoError(t, err)
+		if e.Kind == wake.EventAsleep {
+			break
+		}
+	}
+	p, ok := proctest.Stat(worker)
+	assert.False(t, ok && p.State != "Z", "the worker of the exited master still runs (%s) when the unit is asleep", p.State)
+	require.NoError(t, u.Wake(t.Context()), "the next wake found the last incarnation's worker")
+	assert.Equal(t, int32(2), starts.Load())
 }
