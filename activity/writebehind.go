@@ -46,7 +46,10 @@ func WithWriteBehind(interval time.Duration) Option {
 
 // batcher is the write-behind state of a Tracker.
 type batcher struct {
-	flushMu sync.Mutex // held by each flush, so that Flush waits for one in progress
+	// flushTurn holds a token during each flush, so that Flush waits for
+	// one in progress, and can stop waiting when its context ends, which a
+	// mutex could not.
+	flushTurn chan struct{}
 
 	mu       sync.Mutex
 	pending  map[key]time.Time // coalesced stamps not yet written
@@ -63,7 +66,7 @@ type batcher struct {
 
 // startWriteBehind starts the periodic flush.
 func (t *Tracker) startWriteBehind() {
-	b := &batcher{pending: make(map[key]time.Time)}
+	b := &batcher{pending: make(map[key]time.Time), flushTurn: make(chan struct{}, 1)}
 	b.life, b.end = context.WithCancel(context.Background())
 	t.wb = b
 	b.sw = sweep.Start(t.clock, t.writeBehind, func(time.Time) {
@@ -105,8 +108,9 @@ func (b *batcher) latest(k key) (time.Time, bool) {
 // progress. It returns nil at once for a Tracker without write-behind.
 //
 // On an error the stamps stay pending, to be written by the next flush, and
-// it returns an error wrapping the Store's, or ctx.Err(). Stamps of sessions
-// the Store does not hold are dropped.
+// it returns an error wrapping the Store's, or ctx.Err(), also when ctx ends
+// while it waits for the flush in progress. Stamps of sessions the Store
+// does not hold are dropped.
 func (t *Tracker) Flush(ctx context.Context) error {
 	_, err := t.flush(ctx)
 	return err
@@ -118,8 +122,12 @@ func (t *Tracker) flush(ctx context.Context) (int, error) {
 	if b == nil {
 		return 0, nil
 	}
-	b.flushMu.Lock()
-	defer b.flushMu.Unlock()
+	select {
+	case b.flushTurn <- struct{}{}:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("activity: flush: waiting for the flush in progress: %w", ctx.Err())
+	}
+	defer func() { <-b.flushTurn }()
 	b.mu.Lock()
 	batch := b.pending
 	if len(batch) == 0 {

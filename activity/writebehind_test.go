@@ -446,3 +446,33 @@ func TestWriteBehindCrashLosesAtMostOneInterval(t *testing.T) {
 	assert.LessOrEqual(t, last.Sub(stored), w, "got %v of activity lost, want at most the interval %v", last.Sub(stored), w)
 	assert.Equal(t, at(4*time.Minute+50*time.Second), stored, "got %v, want the last stamp before the last flush", stored)
 }
+
+// TestFlushReturnsWhenItsContextEndsWhileWaiting: a Flush waiting behind a
+// flush stuck in the Store returns its context's error when its context
+// ends, as does a Close; they waited on a mutex, past any deadline.
+func TestFlushReturnsWhenItsContextEndsWhileWaiting(t *testing.T) {
+	st := newBatchStore()
+	st.entered, st.release = make(chan struct{}, 2), make(chan struct{})
+	create(t, st, running("ns", "a", 10*time.Minute))
+	tr, _, _ := newTracker(st, activity.WithWriteBehind(time.Hour))
+	require.NoError(t, tr.UpdateSessionActivity(t.Context(), "ns", "a"))
+
+	stuck, unstick := context.WithCancel(t.Context())
+	first := make(chan error, 1)
+	go func() { first <- tr.Flush(stuck) }()
+	recv(t, st.entered, "the first Flush to reach the Store")
+
+	for _, call := range []struct {
+		name string
+		fn   func(context.Context) error
+	}{{"Flush", tr.Flush}, {"Close", tr.Close}} {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- call.fn(ctx) }()
+		cancel()
+		err := recv(t, done, call.name+" to return after its context ended")
+		assert.ErrorIs(t, err, context.Canceled, "%s: got %v", call.name, err)
+	}
+	unstick()
+	assert.ErrorIs(t, recv(t, first, "the first Flush"), context.Canceled)
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/benbjohnson/clock"
@@ -44,7 +43,10 @@ type Bridge struct {
 	clk   clock.Clock
 	log   *slog.Logger
 
-	mu       sync.Mutex // held by each Sync
+	// turn holds a token during each Sync, so that Syncs run one at a
+	// time and one waiting can stop when its context ends, which a mutex
+	// could not. reported is the Sync's.
+	turn     chan struct{}
 	reported map[key]*reported
 }
 
@@ -69,7 +71,7 @@ func New(tr *activity.Tracker, opts Options) *Bridge {
 	if opts.Sessions == nil {
 		panic("activitysync: nil Options.Sessions")
 	}
-	b := &Bridge{tr: tr, store: tr.Store(), opts: opts, clk: opts.Clock, log: opts.Logger, reported: make(map[key]*reported)}
+	b := &Bridge{tr: tr, store: tr.Store(), opts: opts, clk: opts.Clock, log: opts.Logger, turn: make(chan struct{}, 1), reported: make(map[key]*reported)}
 	if b.clk == nil {
 		b.clk = clock.New()
 	}
@@ -112,7 +114,9 @@ func (b *Bridge) record(s *processes.Session) (activity.Session, key) {
 //
 // A failure on one session does not stop the others: Sync returns their
 // errors joined, each naming its session, and tries them again at the next
-// Sync. It returns ctx.Err() among them when ctx ends, stopping early.
+// Sync. It returns ctx.Err() among them when ctx ends, stopping early,
+// also while it waits for a Sync in progress, since Syncs run one at a
+// time.
 func (b *Bridge) Sync(ctx context.Context) error {
 	var listed []*processes.Session
 	for s := range b.opts.Sessions {
@@ -120,8 +124,12 @@ func (b *Bridge) Sync(ctx context.Context) error {
 			listed = append(listed, s)
 		}
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	select {
+	case b.turn <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("activitysync: waiting for the Sync in progress: %w", ctx.Err())
+	}
+	defer func() { <-b.turn }()
 	var errs []error
 	seen := make(map[key]bool, len(listed))
 	for _, s := range listed {

@@ -399,3 +399,49 @@ func waitMsg(t *testing.T, ch <-chan string, msg string) {
 		}
 	}
 }
+
+// stuckStore is a MemoryStore whose Updates tell entered and then wait for
+// their context to end, as over a database that stopped answering.
+type stuckStore struct {
+	*activity.MemoryStore
+	entered chan struct{}
+}
+
+func (s *stuckStore) Update(ctx context.Context, _ activity.Session) (activity.Session, error) {
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	return activity.Session{}, ctx.Err()
+}
+
+// TestSyncReturnsWhenItsContextEndsWhileWaiting: a Sync waiting for one
+// stuck in the Store returns its context's error when its context ends;
+// it waited on a mutex, past any deadline.
+func TestSyncReturnsWhenItsContextEndsWhileWaiting(t *testing.T) {
+	h := newHost(t)
+	st := &stuckStore{MemoryStore: activity.NewMemoryStore(), entered: make(chan struct{}, 1)}
+	tr := activity.NewTracker(st, activity.WithClock(h.c))
+	b := activitysync.New(tr, activitysync.Options{Sessions: h.sessions(), Clock: h.c})
+	h.add("ws", "a")
+
+	stuck, unstick := context.WithCancel(t.Context())
+	first := make(chan error, 1)
+	go func() { first <- b.Sync(stuck) }()
+	select {
+	case <-st.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first Sync did not reach the Store")
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	second := make(chan error, 1)
+	go func() { second <- b.Sync(ctx) }()
+	cancel()
+	select {
+	case err := <-second:
+		assert.ErrorIs(t, err, context.Canceled, "got %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a Sync waiting for another did not return when its context ended")
+	}
+	unstick()
+	assert.ErrorIs(t, <-first, context.Canceled)
+}
