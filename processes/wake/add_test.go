@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -78,6 +79,59 @@ func TestAddErrors(t *testing.T) {
 	u, ok := g.Unit("web")
 	require.True(t, ok)
 	assert.Equal(t, wake.Asleep, u.State())
+}
+
+// TestAddRefusesUnreachableAddresses: an Upstream, TCP probe address or
+// HTTP probe URL that no dial or request can reach is refused by Add
+// with ErrInvalidSpec, rather than accepted and retried by every wake
+// until its WakeTimeout; the forms that can be reached are accepted.
+func TestAddRefusesUnreachableAddresses(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	tests := []struct {
+		name     string
+		upstream string
+		probe    wake.Probe
+		ok       bool
+	}{
+		{"port 0", "127.0.0.1:0", wake.Probe{}, false},
+		{"port out of range", "127.0.0.1:99999", wake.Probe{}, false},
+		{"path after the port", "127.0.0.1:8080/app", wake.Probe{}, false},
+		{"port name", "127.0.0.1:http", wake.Probe{}, false},
+		{"space in the port", "127.0.0.1:8080 ", wake.Probe{}, false},
+		{"no host", ":8080", wake.Probe{}, false},
+		{"space in the host", "local host:8080", wake.Probe{}, false},
+		{"user in the host", "me@localhost:8080", wake.Probe{}, false},
+		{"TCP probe port name", "127.0.0.1:8080", wake.TCPProbe("127.0.0.1:x"), false},
+		{"TCP probe no host", "", wake.TCPProbe(":9000"), false},
+		{"HTTP probe relative", "127.0.0.1:8080", wake.HTTPProbe("healthz"), false},
+		{"HTTP probe no scheme", "127.0.0.1:8080", wake.HTTPProbe("localhost:8080/healthz"), false},
+		{"HTTP probe ftp", "127.0.0.1:8080", wake.HTTPProbe("ftp://localhost/"), false},
+		{"HTTP probe no host", "127.0.0.1:8080", wake.HTTPProbe("http:///healthz"), false},
+		{"HTTP probe port 0", "", wake.HTTPProbe("http://localhost:0/"), false},
+		{"HTTP probe bad URL", "", wake.HTTPProbe("http://[::1/"), false},
+
+		{"IPv4", "127.0.0.1:8080", wake.Probe{}, true},
+		{"IPv6", "[::1]:8080", wake.Probe{}, true},
+		{"name", "localhost:8080", wake.Probe{}, true},
+		{"TCP probe", "", wake.TCPProbe("localhost:9000"), true},
+		{"HTTP probe path", "127.0.0.1:8080", wake.HTTPProbe("/healthz"), true},
+		{"HTTP probe URL", "", wake.HTTPProbe("http://[::1]:9000/healthz"), true},
+		{"HTTP probe https without port", "", wake.HTTPProbe("https://localhost/healthz"), true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "u" + strconv.Itoa(i)
+			_, err := g.Add(wake.Spec{ID: id, Command: noCommand, Upstream: tt.upstream, Probe: tt.probe})
+			if tt.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, wake.ErrInvalidSpec)
+				_, added := g.Unit(id)
+				assert.False(t, added)
+			}
+		})
+	}
 }
 
 // TestFreezeNeedsACgroup: without cgroups, ModeFreeze is refused as

@@ -6,7 +6,9 @@ import "errors"
 var (
 	// ErrInvalidSpec is returned by [Group.Add] for a spec that cannot
 	// work: no ID, no Command, an unknown Mode or Condition, a negative
-	// timeout, or an Upstream that is not host:port.
+	// timeout, an Upstream or TCP probe address that is not host:port
+	// with a port number from 1 to 65535, or an HTTP probe URL that is
+	// neither a path nor an http or https URL with a host.
 	ErrInvalidSpec = errors.New("wake: invalid spec")
 	// ErrDuplicate is returned by [Group.Add] for a unit ID in use.
 	ErrDuplicate = errors.New("wake: unit ID in use")

@@ -51,14 +51,17 @@ type Probe struct {
 	fn   func(ctx context.Context, s *processes.Session) error // func
 }
 
-// TCPProbe is ready once a TCP connection to addr (host:port) succeeds;
-// an empty addr means the unit's Upstream.
+// TCPProbe is ready once a TCP connection to addr (host:port, with a
+// port number, as Spec.Upstream) succeeds; an empty addr means the
+// unit's Upstream. [Group.Add] refuses another addr with ErrInvalidSpec.
 func TCPProbe(addr string) Probe { return Probe{kind: probeTCP, addr: addr} }
 
 // HTTPProbe is ready once a GET of url answers with a 2xx or 3xx status
 // (redirects are not followed), as Kubernetes' httpGet probe counts. A url
 // that starts with "/" is a path on the unit's Upstream
-// ("/healthz" → http://<Upstream>/healthz); empty means "/".
+// ("/healthz" → http://<Upstream>/healthz); empty means "/". Any other
+// url must be an http or https URL with a host, or [Group.Add] refuses
+// it with ErrInvalidSpec.
 func HTTPProbe(url string) Probe { return Probe{kind: probeHTTP, url: url} }
 
 // OutputProbe is ready once re matches the output of the current
@@ -107,10 +110,27 @@ func (p Probe) String() string {
 	return "default"
 }
 
+// validate says why the probe could never pass, whatever the program
+// does: an address or URL that no dial or request can reach.
 func (p Probe) validate() error {
-	if p.kind == probeTCP && p.addr != "" {
-		if _, _, err := net.SplitHostPort(p.addr); err != nil {
-			return fmt.Errorf("TCP probe address %q: %v", p.addr, err)
+	switch {
+	case p.kind == probeTCP && p.addr != "":
+		if err := checkHostPort(p.addr); err != nil {
+			return fmt.Errorf("TCP probe address: %v", err)
+		}
+	case p.kind == probeHTTP && p.url != "" && p.url[0] != '/':
+		u, err := url.Parse(p.url)
+		switch {
+		case err != nil:
+			return fmt.Errorf("HTTP probe URL: %v", err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			return fmt.Errorf("HTTP probe URL %q is neither a path (\"/healthz\") nor an http or https URL", p.url)
+		case u.Hostname() == "":
+			return fmt.Errorf("HTTP probe URL %q has no host", p.url)
+		case u.Port() != "":
+			if err := checkHostPort(u.Host); err != nil {
+				return fmt.Errorf("HTTP probe URL: %v", err)
+			}
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os/exec"
 	"strconv"
 	"time"
@@ -89,7 +90,9 @@ type Spec struct {
 	// group shuts down: it may be given to exec.CommandContext, not kept
 	// for anything shorter.
 	Command func(ctx context.Context) (*exec.Cmd, error)
-	// Upstream is the host:port the program serves on, where the fronts
+	// Upstream is the host:port the program serves on ("127.0.0.1:8001",
+	// "[::1]:8001", "localhost:8001": a host, and a port number from 1 to
+	// 65535), where the fronts
 	// ([Unit.Handler], [Unit.Serve]) send traffic and where the default
 	// probe connects. Empty means the unit serves nothing itself (a
 	// dependency such as a database for another unit, a worker). Before
@@ -135,6 +138,28 @@ const (
 	DefaultSleepTimeout  = 10 * time.Second
 )
 
+// checkHostPort returns why a is not an address a unit can serve on or
+// be probed at: host:port with a host, as a URL's host would be written,
+// and a port number from 1 to 65535. A port name or a path would be
+// accepted by net.SplitHostPort and fail every dial, so that a wake
+// would retry until its WakeTimeout.
+func checkHostPort(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %v", a, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", a)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%q: port %q is not a number from 1 to 65535", a, port)
+	}
+	if u, err := url.Parse("http://" + a); err != nil || u.Host != a {
+		return fmt.Errorf("%q: host %q is not a host name or IP address as a URL writes it", a, host)
+	}
+	return nil
+}
+
 // validate checks what a spec can check alone.
 func (s *Spec) validate() error {
 	bad := func(format string, args ...any) error {
@@ -155,8 +180,8 @@ func (s *Spec) validate() error {
 		return bad("negative SleepTimeout %v", s.SleepTimeout)
 	}
 	if s.Upstream != "" {
-		if _, port, err := net.SplitHostPort(s.Upstream); err != nil || port == "" {
-			return bad("Upstream %q is not host:port", s.Upstream)
+		if err := checkHostPort(s.Upstream); err != nil {
+			return bad("Upstream: %v", err)
 		}
 	}
 	if err := s.Probe.validate(); err != nil {
