@@ -14,10 +14,15 @@
 // user types into is not. So by default only [Terminal.Write] (keyboard input)
 // and [Terminal.Resize] refresh its LastActivity; [Options.CountOutput] makes
 // program output count too. After [Options.IdleTimeout] (five minutes by
-// default) without activity, the Manager's sweep closes it.
+// default) without activity, the Manager's sweep closes it: at its first
+// sweep past that deadline, so up to one sweep interval late
+// (processes.WithSweepInterval; Manager.Run's default is a minute for idle
+// timeouts of four minutes or more).
 // [Options.OnIdleWarning] is called once per idle stretch, [Options.WarnBefore]
-// ahead of that close, on the Manager's clock, so a client can warn the user;
-// new input starts a new stretch. A viewer that stays connected (an open
+// ahead of the deadline, on the Manager's clock, so a client can warn the
+// user; new input starts a new stretch. WarnBefore must be shorter than the
+// idle timeout, and a terminal whose program has exited does not warn
+// (nothing typed can keep it). A viewer that stays connected (an open
 // event stream, a long poll) does not keep an idle terminal open: terminals
 // count input, not processes.ActivityConnected. A zero IdleTimeout inherits
 // DefaultIdleTimeout; a negative one, such as processes.NeverIdle, never

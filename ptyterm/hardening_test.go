@@ -165,3 +165,70 @@ func TestWarningIsPostedOnTheSession(t *testing.T) {
 	_, _, ok := s.IdleWarning()
 	assert.False(t, ok, "input did not withdraw the warning")
 }
+
+// TestWarnBeforeMustBeShorterThanTheIdleTimeout: a warning due at or
+// before the start of an idle stretch would come at every key press, so
+// Start refuses it, and starts nothing.
+func TestWarnBeforeMustBeShorterThanTheIdleTimeout(t *testing.T) {
+	tests := []struct {
+		name       string
+		idle, warn time.Duration
+		want       error
+	}{
+		{"equal", time.Minute, time.Minute, processes.ErrInvalid},
+		{"longer", time.Minute, 2 * time.Minute, processes.ErrInvalid},
+		{"longer than the default", 0, ptyterm.DefaultIdleTimeout, processes.ErrInvalid},
+		{"shorter", time.Minute, time.Minute - time.Nanosecond, nil},
+		{"never idle", processes.NeverIdle, time.Hour, nil},
+		{"negative warning", time.Minute, -time.Hour, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newManager(t, processes.WithClock(clock.NewMock()))
+			term, err := ptyterm.Start(m, exec.Command("sleep", "1000"), ptyterm.Options{IdleTimeout: tt.idle, WarnBefore: tt.warn})
+			if tt.want != nil {
+				assert.ErrorIs(t, err, tt.want)
+				assert.ErrorContains(t, err, "WarnBefore")
+				assert.Nil(t, term)
+				assert.Zero(t, m.Len(), "started a program for a refused terminal")
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, term.Close())
+		})
+	}
+}
+
+// TestNoWarningOnceTheProgramExited: a terminal whose program exited is
+// closed one idle window later whatever anyone types, so it posts no idle
+// warning and does not call OnIdleWarning.
+func TestNoWarningOnceTheProgramExited(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	opts := func(warnings chan<- string, name string) ptyterm.Options {
+		return ptyterm.Options{
+			IdleTimeout:   time.Minute,
+			WarnBefore:    10 * time.Second,
+			OnIdleWarning: func(*ptyterm.Terminal) { warnings <- name },
+		}
+	}
+	warnings := make(chan string, 10)
+	exited := startTerm(t, m, opts(warnings, "exited"), "true")
+	<-exited.Session().Done()
+	c.Add(time.Second)
+	// Started a second later, so that its warning comes after the one
+	// the exited terminal must not give: it shows the clock's timers ran.
+	running := startTerm(t, m, opts(warnings, "running"), "sleep", "1000")
+
+	c.Add(49 * time.Second) // the exited terminal's warning would be due
+	c.Add(time.Second)      // the running one's is
+	assert.Equal(t, "running", proctest.Recv(t, warnings), "the first warning")
+	_, _, ok := exited.Session().IdleWarning()
+	assert.False(t, ok, "a warning was posted on the exited terminal's session")
+
+	c.Add(10 * time.Second) // a minute after the exit
+	m.Sweep()
+	assert.ErrorIs(t, exited.Session().CloseReason(), processes.ErrIdleTimeout)
+	assert.Empty(t, warnings)
+	require.NoError(t, running.Close())
+}

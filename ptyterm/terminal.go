@@ -39,11 +39,18 @@ type Options struct {
 	// WarnBefore is how long before the idle close the terminal warns: it
 	// posts the warning on its session (processes.Session.WarnIdle), which
 	// package httpapi sends to event streams and attachments, and calls
-	// OnIdleWarning. Zero means no warning.
+	// OnIdleWarning. It must be shorter than the idle timeout (Start
+	// returns processes.ErrInvalid otherwise). Zero or negative means no
+	// warning. The warning announces the idle deadline; the close itself
+	// comes at the Manager's first sweep after it, so run the Manager
+	// with a sweep interval well under WarnBefore
+	// (processes.WithSweepInterval) for the close to come when announced.
 	WarnBefore time.Duration
 	// OnIdleWarning is called once per idle stretch, WarnBefore ahead of the
 	// idle close, on the Manager's clock, in a goroutine of its own and with
-	// no lock held. Input or a resize starts a new stretch. Nil means none.
+	// no lock held. Input or a resize starts a new stretch. A terminal
+	// whose program has exited does not warn: typing cannot keep it. Nil
+	// means none.
 	OnIdleWarning func(*Terminal)
 }
 
@@ -72,7 +79,8 @@ type Terminal struct {
 // registers it in m as a session whose output is one "stdout" stream.
 //
 // It returns processes.ErrInvalid (wrapped) for a nil cmd or one whose
-// Stdin, Stdout or Stderr is set, the errors of processes.Manager.Start
+// Stdin, Stdout or Stderr is set, or a WarnBefore that is not shorter than
+// the idle timeout (it would warn at every key press), the errors of processes.Manager.Start
 // (ErrExists, ErrTooManySessions, ErrClosed, the program's start error), and
 // the error of opening a terminal. On Linux only: elsewhere it returns an
 // error for which errors.Is(err, errors.ErrUnsupported) holds.
@@ -93,6 +101,9 @@ func Start(m *processes.Manager, cmd *exec.Cmd, opts Options) (*Terminal, error)
 	idle := opts.IdleTimeout
 	if idle == 0 {
 		idle = DefaultIdleTimeout
+	}
+	if idle > 0 && opts.WarnBefore >= idle {
+		return nil, fmt.Errorf("%w: WarnBefore %v is not shorter than the idle timeout %v: make it shorter, or 0 for no warning", processes.ErrInvalid, opts.WarnBefore, idle)
 	}
 	master, slave, err := pty.Open()
 	if err != nil {
@@ -262,6 +273,12 @@ func (t *Terminal) check() {
 	t.mu.Lock()
 	s := t.s
 	if t.closed || s.Closed() {
+		t.mu.Unlock()
+		return
+	}
+	if _, exited := s.ExitStatus(); exited {
+		// Nothing typed can keep it: it closes one idle window after the
+		// exit, unwarned.
 		t.mu.Unlock()
 		return
 	}
