@@ -83,8 +83,7 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 
-	m := processes.NewManager(*idle)
-	m.Run() // sweep idle terminals; Shutdown stops it
+	m := newManager(*idle, *warn)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h := newHandler(m, config{
 		Port:   ln.Addr().(*net.TCPAddr).Port,
@@ -123,6 +122,23 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// newManager returns a Manager that sweeps idle terminals (Shutdown stops
+// it) often enough for the idle close to come when the warning says: a
+// tenth of the warning (or, without one, of the idle timeout), between one
+// and five seconds. Manager.Run's default, a minute for an idle timeout of
+// four minutes or more, would close a terminal warned "in 60 s" up to two
+// minutes later.
+func newManager(idle, warn time.Duration, opts ...processes.Option) *processes.Manager {
+	d := idle
+	if warn > 0 {
+		d = min(d, warn)
+	}
+	interval := min(max(d/10, time.Second), 5*time.Second)
+	m := processes.NewManager(idle, append([]processes.Option{processes.WithSweepInterval(interval)}, opts...)...)
+	m.Run()
+	return m
 }
 
 // defaultShell is bash if there is one, else sh.
