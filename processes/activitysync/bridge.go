@@ -152,7 +152,7 @@ func (b *Bridge) Sync(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		if err := b.write(ctx, k, processes.StateClosed, r.idle); err != nil && !errors.Is(err, activity.ErrNotFound) {
+		if err := b.write(ctx, k, processes.StateClosed, r.idle, true); err != nil && !errors.Is(err, activity.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("activitysync: %s/%s gone: %w", k.namespace, k.name, err))
 			continue
 		}
@@ -165,10 +165,13 @@ func (b *Bridge) Sync(ctx context.Context) error {
 func (b *Bridge) sync(ctx context.Context, k key, s *processes.Session, rec activity.Session) error {
 	r := b.reported[k]
 	if r == nil || r.s != s { // first sight of this session object
-		return b.create(ctx, k, s, rec)
+		// One that replaced a session reported before, now closed, is
+		// another session: the hibernation of the one it replaced does
+		// not carry over to it.
+		return b.create(ctx, k, s, rec, r != nil && r.s.Closed())
 	}
 	if rec.State != r.state || rec.IdleTimeout != r.idle {
-		if err := b.write(ctx, k, rec.State, rec.IdleTimeout); err != nil {
+		if err := b.write(ctx, k, rec.State, rec.IdleTimeout, true); err != nil {
 			return err
 		}
 		r.state, r.idle = rec.State, rec.IdleTimeout
@@ -184,8 +187,10 @@ func (b *Bridge) sync(ctx context.Context, k key, s *processes.Session, rec acti
 
 // create makes the record of a session seen for the first time, or, when
 // the Store already has one (another incarnation under the same ID, or a
-// Bridge before a restart), brings it up to date.
-func (b *Bridge) create(ctx context.Context, k key, s *processes.Session, rec activity.Session) error {
+// Bridge before a restart), brings it up to date. replaced says that s
+// replaced a session this Bridge reported, which is closed: a hibernation
+// stored is that session's, and gives way.
+func (b *Bridge) create(ctx context.Context, k key, s *processes.Session, rec activity.Session, replaced bool) error {
 	r := &reported{s: s, state: rec.State, idle: rec.IdleTimeout}
 	if rec.LastActivity != nil {
 		r.last = *rec.LastActivity
@@ -197,7 +202,7 @@ func (b *Bridge) create(ctx context.Context, k key, s *processes.Session, rec ac
 	switch {
 	case err == nil:
 	case errors.Is(err, activity.ErrConflict):
-		if err := b.write(ctx, k, rec.State, rec.IdleTimeout); err != nil {
+		if err := b.write(ctx, k, rec.State, rec.IdleTimeout, !replaced); err != nil {
 			return err
 		}
 		if rec.LastActivity != nil {
@@ -216,15 +221,16 @@ func (b *Bridge) create(ctx context.Context, k key, s *processes.Session, rec ac
 // Store reporting conflicts forever cannot spin a Sync.
 const maxAttempts = 100
 
-// write sets a record's state and idle timeout with compare-and-set,
-// leaving a hibernated record hibernated while the host's session runs.
-func (b *Bridge) write(ctx context.Context, k key, state string, idle time.Duration) error {
+// write sets a record's state and idle timeout with compare-and-set. With
+// keepHibernated, it leaves a hibernated record hibernated while the host's
+// session runs.
+func (b *Bridge) write(ctx context.Context, k key, state string, idle time.Duration, keepHibernated bool) error {
 	for attempt := 1; ; attempt++ {
 		cur, err := b.store.Get(ctx, k.namespace, k.name)
 		if err != nil {
 			return err
 		}
-		if state == processes.StateRunning && cur.State == activity.StateHibernated {
+		if keepHibernated && state == processes.StateRunning && cur.State == activity.StateHibernated {
 			state = cur.State // the fleet's decision stands until the host's session ends
 		}
 		if cur.State == state && cur.IdleTimeout == idle {

@@ -445,3 +445,29 @@ func TestSyncReturnsWhenItsContextEndsWhileWaiting(t *testing.T) {
 	unstick()
 	assert.ErrorIs(t, <-first, context.Canceled)
 }
+
+// TestSyncNewIncarnationIsNotHibernated: a session that replaces a
+// hibernated one under the same ID between two Syncs (the wake of a
+// hibernated session: its Publisher closed it and it started again) is
+// recorded running, as when a Sync sees the old one close first; it kept
+// the old one's hibernation, so that no idle monitor would hibernate it
+// again.
+func TestSyncNewIncarnationIsNotHibernated(t *testing.T) {
+	h := newHost(t)
+	b, tr, st := newBridge(t, h)
+	old := h.add("ws", "a")
+	require.NoError(t, b.Sync(t.Context()))
+	h.c.Add(idleTimeout + grace + time.Second)
+	require.NoError(t, tr.HibernateIdleSession(t.Context(), "ws", "a"))
+
+	h.m.Register(&processes.Session{ID: "a", WorkspaceID: "ws"}) // replaces old, which is closed
+	require.True(t, old.Closed(), "precondition")
+	require.NoError(t, b.Sync(t.Context()))
+	assert.Equal(t, processes.StateRunning, get(t, st, "ws", "a").State, "got the old session's hibernation on the new one")
+
+	h.c.Add(idleTimeout + grace + time.Second)
+	require.NoError(t, b.Sync(t.Context()))
+	names, err := tr.HibernateIdle(t.Context(), "ws")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a"}, names, "got the new session, idle in turn, not hibernated")
+}

@@ -22,7 +22,8 @@
 // The Bridge never wakes a session: a stored state of activity.StateHibernated,
 // set by an idle monitor, is left as is while the host's session runs, and
 // replaced when the host's session exits or closes, which is what a
-// Publisher acting on the hibernation usually brings about.
+// Publisher acting on the hibernation usually brings about, or when another
+// session replaces it under the same ID (a wake), even between two Syncs.
 //
 // # Where the sessions come from
 //
