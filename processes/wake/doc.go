@@ -74,7 +74,8 @@
 // Events to the loading page it shows browsers while the unit wakes,
 // which reloads once it is ready; since anyone who reaches the front may
 // read that stream, it carries each event's kind and time but not its
-// message (command lines, pids, addresses, errors) unless
+// message (command lines, pids, addresses, errors), nor do the front's
+// JSON errors carry the text of the error, unless
 // [ProxyOptions].EventDetails is set.
 //
 // # Concurrency

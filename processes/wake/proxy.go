@@ -44,10 +44,16 @@ type ProxyOptions struct {
 	EventsPath string
 	// EventDetails puts each event's Message (the command line and pid of
 	// a start, the upstream address a probe tries, an error's text) in
-	// the event stream and on the loading page. The stream is served to
-	// whoever reaches the front, so by default it carries the kind, time
-	// and attempt of each event only; set it where the visitors may see
-	// how the unit runs (a dev proxy on loopback, an internal tool).
+	// the event stream and on the loading page, and the text of the
+	// error (the exit status and last output of a program that failed
+	// to start, the upstream's address) in the JSON errors. The front
+	// answers whoever reaches it, so by default the stream carries the
+	// kind, time and attempt of each event only, and a JSON error its
+	// code, the unit's ID and what went wrong in a few words; set it
+	// where the visitors may see how the unit runs (a dev proxy on
+	// loopback, an internal tool). The details are logged either way:
+	// a wake's error by the group's logger (WithLogger), the upstream's
+	// to ErrorLog.
 	EventDetails bool
 	// Transport carries the proxied requests; nil means
 	// http.DefaultTransport.
@@ -55,8 +61,10 @@ type ProxyOptions struct {
 	// FlushInterval is httputil.ReverseProxy's: zero flushes as that
 	// does (event streams at once), negative after every write.
 	FlushInterval time.Duration
-	// ErrorLog receives the proxy's errors; nil means the log package's
-	// standard logger, as httputil.ReverseProxy does.
+	// ErrorLog receives the proxy's errors (an upstream that refused the
+	// connection or broke off its answer, not a client that left), as
+	// httputil.ReverseProxy's own error handler logs them; nil means the
+	// log package's standard logger, as there.
 	ErrorLog *log.Logger
 }
 
@@ -111,7 +119,8 @@ type front struct {
 // X-Forwarded-For, -Host and -Proto (httputil.ProxyRequest.SetXForwarded).
 // JSON errors are {"error": "...", "code": "..."} with the codes
 // "wake_timeout", "wake_failed", "asleep", "closed", "no_upstream" and
-// "upstream". The handler is safe for concurrent use; it holds no
+// "upstream"; the error's text names the unit and, only with
+// [ProxyOptions].EventDetails, says what failed how. The handler is safe for concurrent use; it holds no
 // goroutine of its own.
 func (u *Unit) Handler(opts ProxyOptions) http.Handler {
 	f := &front{u: u, opts: opts}
@@ -130,7 +139,13 @@ func (u *Unit) Handler(opts ProxyOptions) http.Handler {
 				if r.Context().Err() != nil {
 					return // the client left
 				}
-				writeError(w, http.StatusBadGateway, "upstream", "wake: upstream of "+u.spec.ID+": "+err.Error())
+				msg := "wake: upstream of " + u.spec.ID + ": " + err.Error()
+				if opts.ErrorLog != nil {
+					opts.ErrorLog.Print(msg)
+				} else {
+					log.Print(msg)
+				}
+				f.writeError(w, http.StatusBadGateway, "upstream", "wake: upstream of "+u.spec.ID+" did not answer", msg)
 			},
 		}
 	}
@@ -182,11 +197,11 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			case r.Context().Err() != nil:
 				// The client left; nobody reads an answer.
 			case errors.Is(err, ErrWakeTimeout):
-				writeError(w, http.StatusGatewayTimeout, "wake_timeout", err.Error())
+				f.writeError(w, http.StatusGatewayTimeout, "wake_timeout", "wake: unit "+u.spec.ID+": wake timed out", err.Error())
 			case errors.Is(err, ErrClosed):
-				writeError(w, http.StatusServiceUnavailable, "closed", err.Error())
+				writeError(w, http.StatusServiceUnavailable, "closed", "wake: unit "+u.spec.ID+": "+ErrClosed.Error())
 			default:
-				writeError(w, http.StatusBadGateway, "wake_failed", err.Error())
+				f.writeError(w, http.StatusBadGateway, "wake_failed", "wake: unit "+u.spec.ID+" failed to wake", err.Error())
 			}
 			return
 		}
@@ -288,6 +303,15 @@ func serveEvents(w http.ResponseWriter, r *http.Request, u *Unit, details bool) 
 type errorBody struct {
 	Error string `json:"error"`
 	Code  string `json:"code"`
+}
+
+// writeError writes a JSON error whose text is brief, or detail with
+// ProxyOptions.EventDetails.
+func (f *front) writeError(w http.ResponseWriter, status int, code, brief, detail string) {
+	if f.opts.EventDetails {
+		brief = detail
+	}
+	writeError(w, status, code, brief)
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

@@ -7,12 +7,15 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -153,7 +156,7 @@ func TestFrontErrors(t *testing.T) {
 		code, text string
 	}{
 		{"/slow/", http.StatusGatewayTimeout, "wake_timeout", "wake timed out"},
-		{"/exits/", http.StatusBadGateway, "wake_failed", "exit status 3"},
+		{"/exits/", http.StatusBadGateway, "wake_failed", "unit exits failed to wake"},
 		{"/nope/", http.StatusNotFound, "not_found", "no unit nope"},
 		{wake.DefaultEventsPath + "?unit=nope", http.StatusNotFound, "not_found", "no unit nope"},
 	}
@@ -183,6 +186,70 @@ func TestFrontErrors(t *testing.T) {
 	require.Error(t, exits.Status().Err)
 	assert.Contains(t, exits.Status().Err.Error(), "exit status 3")
 }
+
+// TestFrontErrorsSayNoMoreThanTheEvents: the JSON errors of a front are
+// as public as its event stream, so without EventDetails they name the
+// unit and the kind of failure, not the program's exit status and last
+// output nor the upstream's address; with it they do. The upstream's
+// error goes to ErrorLog either way.
+func TestFrontErrorsSayNoMoreThanTheEvents(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	addr := freeAddr(t)
+	_, err := g.AddAll(
+		wake.Spec{ID: "leaks", Command: shCommand("echo token=s3cr3t >&2; exit 7", nil), Upstream: freeAddr(t)},
+		// Ready at once, and nothing ever listens at its Upstream.
+		wake.Spec{ID: "deaf", Command: shCommand("exec sleep 1000", nil), Upstream: addr, Probe: wake.StartedProbe()},
+	)
+	require.NoError(t, err)
+	route := func(r *http.Request) string {
+		id, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		return id
+	}
+	var logged strings.Builder
+	var mu sync.Mutex
+	errLog := log.New(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), "", 0)
+	for _, details := range []bool{false, true} {
+		srv := httptest.NewServer(g.Handler(route, wake.ProxyOptions{EventDetails: details, ErrorLog: errLog}))
+		t.Cleanup(srv.Close)
+		t.Run("details="+strconv.FormatBool(details), func(t *testing.T) {
+			status, body := get(t, srv.URL+"/leaks/")
+			assert.Equal(t, http.StatusBadGateway, status)
+			msg, code := jsonError(t, body)
+			assert.Equal(t, "wake_failed", code)
+			assert.Contains(t, msg, "leaks")
+			for _, secret := range []string{"s3cr3t", "exit status 7"} {
+				if details {
+					assert.Contains(t, msg, secret)
+				} else {
+					assert.NotContains(t, msg, secret, "the public error says how the program failed")
+				}
+			}
+
+			status, body = get(t, srv.URL+"/deaf/")
+			assert.Equal(t, http.StatusBadGateway, status)
+			msg, code = jsonError(t, body)
+			assert.Equal(t, "upstream", code)
+			assert.Contains(t, msg, "deaf")
+			if details {
+				assert.Contains(t, msg, addr)
+			} else {
+				assert.NotContains(t, msg, addr, "the public error names the upstream")
+			}
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 2, strings.Count(logged.String(), addr), "ErrorLog got %q", logged.String())
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // readEvents reads a front's event stream to its end.
 func readEvents(t *testing.T, url string) []wake.Event {
