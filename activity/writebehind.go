@@ -107,7 +107,9 @@ func (b *batcher) latest(k key) (time.Time, bool) {
 // now, in one batch as [WithWriteBehind] describes, after any flush in
 // progress. It returns nil at once for a Tracker without write-behind.
 //
-// On an error the stamps stay pending, to be written by the next flush, and
+// On an error the stamps that may not have been written (all of a failed
+// batch; over a Store without [BatchRecorder], those of the sessions whose
+// write failed) stay pending, to be written by the next flush, and
 // it returns an error wrapping the Store's, or ctx.Err(), also when ctx ends
 // while it waits for the flush in progress. Stamps of sessions the Store
 // does not hold are dropped.
@@ -145,15 +147,14 @@ func (t *Tracker) flush(ctx context.Context) (int, error) {
 	slices.SortFunc(stamps, func(a, b Stamp) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	err := t.writeStamps(ctx, stamps)
+	unwritten, err := t.writeStamps(ctx, stamps)
 
 	b.mu.Lock()
 	b.flushing = nil
-	if err != nil {
-		for k, at := range batch {
-			if old, ok := b.pending[k]; !ok || at.After(old) {
-				b.pending[k] = at
-			}
+	for _, st := range unwritten { // pending again, unless a newer stamp came
+		k := key{st.Namespace, st.Name}
+		if old, ok := b.pending[k]; !ok || st.At.After(old) {
+			b.pending[k] = st.At
 		}
 	}
 	b.mu.Unlock()
@@ -164,22 +165,31 @@ func (t *Tracker) flush(ctx context.Context) (int, error) {
 }
 
 // writeStamps writes a batch of stamps with the Store's BatchRecorder, or
-// one session at a time.
-func (t *Tracker) writeStamps(ctx context.Context, stamps []Stamp) error {
+// one session at a time, and returns the stamps that may not have been
+// written, with the errors: all of them when a batch fails, else those of
+// the sessions that failed and those not tried before ctx ended. Only these
+// go back to pending: written ones would otherwise be written again at
+// every flush for as long as one session of their batch fails.
+func (t *Tracker) writeStamps(ctx context.Context, stamps []Stamp) ([]Stamp, error) {
 	if br, ok := t.store.(BatchRecorder); ok {
-		return br.RecordActivity(ctx, stamps)
+		if err := br.RecordActivity(ctx, stamps); err != nil {
+			return stamps, err
+		}
+		return nil, nil
 	}
 	var errs []error
-	for _, s := range stamps {
+	var unwritten []Stamp
+	for i, s := range stamps {
 		if err := ctx.Err(); err != nil {
-			return errors.Join(append(errs, err)...)
+			return append(unwritten, stamps[i:]...), errors.Join(append(errs, err)...)
 		}
 		err := t.recordThrough(ctx, s.Namespace, s.Name, s.At)
 		if err != nil && !errors.Is(err, ErrNotFound) {
+			unwritten = append(unwritten, s)
 			errs = append(errs, fmt.Errorf("%s/%s: %w", s.Namespace, s.Name, err))
 		}
 	}
-	return errors.Join(errs...)
+	return unwritten, errors.Join(errs...)
 }
 
 // Close flushes what is pending and stops the Tracker's write-behind

@@ -476,3 +476,50 @@ func TestFlushReturnsWhenItsContextEndsWhileWaiting(t *testing.T) {
 	unstick()
 	assert.ErrorIs(t, recv(t, first, "the first Flush"), context.Canceled)
 }
+
+// failingOne is a Store without RecordActivity whose Updates of one session
+// fail, and that counts the Updates of each session.
+type failingOne struct {
+	activity.Store // a MemoryStore, its RecordActivity hidden
+	bad            string
+	mu             sync.Mutex
+	updates        map[string]int
+}
+
+func (f *failingOne) Update(ctx context.Context, s activity.Session) (activity.Session, error) {
+	f.mu.Lock()
+	f.updates[s.Name]++
+	f.mu.Unlock()
+	if s.Name == f.bad {
+		return activity.Session{}, errors.New("refused")
+	}
+	return f.Store.Update(ctx, s)
+}
+
+// TestWriteBehindOneByOneRetriesOnlyWhatFailed: over a Store without
+// RecordActivity, a session whose write fails stays pending alone; the
+// sessions of its batch that were written are not written again at every
+// later flush (they were, for as long as the one failed, each time
+// invalidating every other writer's read of them).
+func TestWriteBehindOneByOneRetriesOnlyWhatFailed(t *testing.T) {
+	mem := activity.NewMemoryStore()
+	st := &failingOne{Store: mem, bad: "bad", updates: map[string]int{}}
+	create(t, mem, running("ns", "bad", time.Hour))
+	create(t, mem, running("ns", "good", time.Hour))
+	tr, c, _ := newTracker(st, activity.WithWriteBehind(time.Hour))
+	t.Cleanup(func() { assert.Error(t, tr.Close(context.Background()), "Close: bad still fails") })
+	c.Add(time.Minute)
+	for _, name := range []string{"bad", "good"} {
+		require.NoError(t, tr.UpdateSessionActivity(t.Context(), "ns", name))
+	}
+	assert.Error(t, tr.Flush(t.Context()), "the first flush")
+	written := get(t, mem, "ns", "good")
+	require.NotNil(t, written.LastActivity, "precondition: good written")
+
+	for i := range 3 {
+		assert.Error(t, tr.Flush(t.Context()), "flush %d: bad still fails", i+2)
+	}
+	assert.Equal(t, 1, st.updates["good"], "got good written %d times for one stamp", st.updates["good"])
+	assert.Equal(t, written.Version, get(t, mem, "ns", "good").Version, "got good's Version moved by flushes with nothing new for it")
+	assert.Equal(t, 4, st.updates["bad"], "got bad tried %d times in 4 flushes", st.updates["bad"])
+}
