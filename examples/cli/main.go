@@ -67,6 +67,10 @@ import (
 // shutdownTimeout bounds Manager.Shutdown at exit.
 const shutdownTimeout = 10 * time.Second
 
+// defaultWarn is -warn when not given, unless -idle is not longer: then
+// the warning comes halfway through the idle timeout.
+const defaultWarn = 30 * time.Second
+
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -89,9 +93,14 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	}
 	var c config
 	fs.DurationVar(&c.idle, "idle", ptyterm.DefaultIdleTimeout, "close the terminal after this long without input or resize (<= 0: never)")
-	fs.DurationVar(&c.warn, "warn", 30*time.Second, "warn this long before the idle close (0: no warning)")
+	fs.DurationVar(&c.warn, "warn", defaultWarn, "warn this long before the idle close (0: no warning; by default half of an -idle under a minute)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	warnSet := false
+	fs.Visit(func(f *flag.Flag) { warnSet = warnSet || f.Name == "warn" })
+	if !warnSet && c.idle > 0 && c.warn >= c.idle {
+		c.warn = c.idle / 2 // -idle 20s alone warns 10s ahead
 	}
 	switch {
 	case c.warn < 0:

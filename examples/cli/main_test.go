@@ -459,6 +459,15 @@ func TestRun(t *testing.T) {
 			wantStderr: []string{"\n[cli: session closed after 2s idle]\n"},
 			notStderr:  "idle — closing",
 		},
+		{
+			// The default -warn, 30s, is not shorter than -idle 2s: it
+			// becomes 1s, rather than fail as an explicit -warn 30s does.
+			name:       "idle shorter than the default warning",
+			args:       []string{"-idle", "2s", "sh"},
+			wantCode:   143,
+			wantStderr: []string{"\n[cli: session closed after 2s idle]\n"},
+		},
+		{name: "explicit warn longer than idle", args: []string{"-idle", "2s", "-warn", "30s", "sh"}, wantCode: 2, wantStderr: []string{"-warn 30s must be shorter than -idle 2s"}},
 		{name: "program not found", args: []string{"/nonexistent/program"}, wantCode: 127, wantStderr: []string{"cli: ", "/nonexistent/program"}},
 		{name: "help", args: []string{"-h"}, wantStderr: []string{"usage: cli"}},
 		{name: "bad flag", args: []string{"-bogus"}, wantCode: 2, wantStderr: []string{"usage: cli"}},
