@@ -64,7 +64,9 @@ func (t *Tracker) hibernateIdle(ctx context.Context, namespace string) ([]string
 // interval of the Tracker's clock, the first time one interval after it is
 // called, and blocks until ctx is done. Each hibernation publishes one event
 // as HibernateIdleSession does. Errors of the Store and the Publisher are
-// logged to the Tracker's logger and the monitor carries on at the next tick.
+// logged to the Tracker's logger and the monitor carries on at the next tick;
+// those that only say that ctx ended are not logged, except an event that
+// was not published, since no later pass publishes it.
 //
 // It returns once ctx is done and the pass in progress, if any, has finished
 // (that pass sees the ended ctx); no goroutine of it is left. It panics if
@@ -86,8 +88,11 @@ func (t *Tracker) monitorTick(ctx context.Context, namespace string) {
 		t.log.Info("activity: hibernated idle session", "namespace", namespace, "name", name)
 	}
 	for _, err := range errs {
-		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			continue // caused by the monitor being stopped, not worth reporting
+		// An error caused by the monitor being stopped is not worth
+		// reporting, except an event lost that way: its session stays
+		// hibernated, and no later pass publishes it.
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) && !errors.Is(err, ErrPublish) {
+			continue
 		}
 		t.log.Error("activity: idle monitor", "namespace", namespace, "err", err)
 	}

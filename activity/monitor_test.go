@@ -287,3 +287,41 @@ func TestStartIdleMonitorPanicsOnNonPositiveInterval(t *testing.T) {
 		})
 	}
 }
+
+// TestStartIdleMonitorLogsAnEventLostToItsEnd: a hibernation whose event
+// fails because the monitor's context ended during the publish is logged as
+// an error: the session stays hibernated and no later pass publishes it.
+// The monitor took it for an error caused by its stop and said nothing.
+func TestStartIdleMonitorLogsAnEventLostToItsEnd(t *testing.T) {
+	st := activity.NewMemoryStore()
+	create(t, st, running("ns", "a", time.Minute))
+	ctx, cancel := context.WithCancel(t.Context())
+	pub := activity.PublisherFunc(func(ctx context.Context, _ activity.Event) error {
+		cancel() // the server stops while the event is on its way
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	logs := newLogRecorder()
+	tr, c, _ := newTracker(st, activity.WithGracePeriod(time.Minute), activity.WithLogger(slog.New(logs)), activity.WithPublisher(pub))
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		tr.StartIdleMonitor(ctx, "ns", 3*time.Minute)
+	}()
+	logs.waitFor(t, logStarted)
+	c.Add(3 * time.Minute)
+	records := logs.waitFor(t, logTick)
+	recv(t, returned, "StartIdleMonitor to return")
+
+	require.Equal(t, activity.StateHibernated, get(t, st, "ns", "a").State, "precondition")
+	var logged []error
+	for _, r := range records {
+		if r.Level == slog.LevelError {
+			if err, ok := attr(r, "err").Any().(error); ok {
+				logged = append(logged, err)
+			}
+		}
+	}
+	require.Len(t, logged, 1, "got %d error logs, want the lost event's", len(logged))
+	assert.ErrorIs(t, logged[0], activity.ErrPublish, "got %v", logged[0])
+}
