@@ -37,11 +37,26 @@ type Event struct {
 // last are dropped (a wake has 2 per dependency and 3 or 4 of its own).
 const maxEvents = 64
 
-// eventLog is the current attempt's events, under the unit's mutex.
+// eventLog is the current attempt's events, under the unit's mutex: the
+// first maxEvents-1 added, then the last one added.
 type eventLog struct {
 	attempt uint64
 	events  []Event
+	added   int           // events added in this attempt, kept or not
 	changed chan struct{} // closed and replaced at each change; nil while nobody waits
+}
+
+// next returns the event that follows the i first events added, the
+// number of events then read, and whether there is one: the next kept
+// one, or, past them, the last one added.
+func (l *eventLog) next(i int) (Event, int, bool) {
+	switch {
+	case i < len(l.events)-1 || i < len(l.events) && l.added == len(l.events):
+		return l.events[i], i + 1, true
+	case i < l.added:
+		return l.events[len(l.events)-1], l.added, true
+	}
+	return Event{}, i, false
 }
 
 func (l *eventLog) notify() {
@@ -55,11 +70,13 @@ func (l *eventLog) notify() {
 func (l *eventLog) reset(attempt uint64) {
 	l.attempt = attempt
 	l.events = l.events[:0:0]
+	l.added = 0
 	l.notify()
 }
 
 func (l *eventLog) add(e Event) {
 	e.Attempt = l.attempt
+	l.added++
 	if len(l.events) == maxEvents {
 		l.events[maxEvents-1] = e
 	} else {
@@ -79,7 +96,9 @@ func (u *Unit) emitLocked(kind EventKind, msg string) {
 	u.log.add(Event{Unit: u.spec.ID, Kind: kind, Time: u.now(), Message: msg})
 }
 
-// Events returns a copy of the current attempt's events, oldest first.
+// Events returns a copy of the current attempt's events, oldest first:
+// all of them, or, for an attempt that had more than 64, the first 63 and
+// the last. A [Subscription] skips the same ones.
 func (u *Unit) Events() []Event {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -95,7 +114,7 @@ func (u *Unit) Events() []Event {
 type Subscription struct {
 	u       *Unit
 	attempt uint64
-	next    int
+	next    int // events of the attempt read, counting those dropped
 }
 
 // Subscribe returns a Subscription that starts at the first event of the
@@ -129,9 +148,8 @@ func (s *Subscription) Next(ctx context.Context) (Event, error) {
 		if s.attempt != u.log.attempt {
 			s.attempt, s.next = u.log.attempt, 0
 		}
-		if s.next < len(u.log.events) {
-			e := u.log.events[s.next]
-			s.next++
+		if e, next, ok := u.log.next(s.next); ok {
+			s.next = next
 			u.mu.Unlock()
 			return e, nil
 		}

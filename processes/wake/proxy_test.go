@@ -364,6 +364,58 @@ func TestSubscribeHistoryThenLive(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
+// TestSubscriberOfALongAttemptGetsItsEnd: an attempt with more events
+// than are kept (a unit with 31 dependencies) keeps its last one, and a
+// subscriber that read every kept event still gets the end, ready, so
+// that the loading page reloads.
+func TestSubscriberOfALongAttemptGetsItsEnd(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	var specs []wake.Spec
+	var deps []wake.Dependency
+	for i := range 31 {
+		id := "dep" + strconv.Itoa(i)
+		specs = append(specs, wake.Spec{ID: id, Command: shCommand("exec sleep 1000", nil)})
+		deps = append(deps, wake.Dependency{Unit: id})
+	}
+	proceed := make(chan struct{})
+	specs = append(specs, wake.Spec{ID: "app", Command: shCommand("exec sleep 1000", nil), DependsOn: deps,
+		Probe: wake.FuncProbe(func(ctx context.Context, _ *processes.Session) error {
+			select {
+			case <-proceed:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})})
+	us, err := g.AddAll(specs...)
+	require.NoError(t, err)
+	app := us[len(us)-1]
+	woke := make(chan error, 1)
+	go func() { woke <- app.Wake(t.Context()) }()
+	require.Eventually(t, func() bool { return app.State() == wake.Waking }, 20*time.Second, time.Millisecond)
+	sub := app.Subscribe()
+	n := 0
+	for {
+		e, err := sub.Next(t.Context())
+		require.NoError(t, err)
+		n++
+		if e.Kind == wake.EventWaitingForReady {
+			break
+		}
+	}
+	require.Equal(t, 2*31+2, n, "events before the probe: each dependency's two, starting, waiting for ready")
+	close(proceed)
+	require.NoError(t, recv(t, woke))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	e, err := sub.Next(ctx)
+	require.NoError(t, err, "the end of the attempt was dropped for a reader of every kept event")
+	assert.Equal(t, wake.EventReady, e.Kind)
+	evs := app.Events()
+	assert.Equal(t, wake.EventReady, evs[len(evs)-1].Kind)
+}
+
 // TestServeTCP: the TCP front wakes the unit on connect, splices both
 // ways, holds the unit for the connection's life, and returns ctx.Err()
 // with no goroutine left when its ctx ends.
