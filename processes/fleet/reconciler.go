@@ -32,7 +32,8 @@ type ReconcilerOptions struct {
 	// DefaultReconcileInterval.
 	Interval time.Duration
 	// StuckAfter: a session pending or terminating for longer (on the
-	// reconciler's clock, since it first saw it so) is stuck. Zero means
+	// reconciler's clock, since it first saw the record so: a session
+	// placed again under the same ID is timed anew) is stuck. Zero means
 	// DefaultStuckAfter.
 	StuckAfter time.Duration
 	// GoneAfter: a host whose heartbeat count has not moved for longer
@@ -82,11 +83,15 @@ type SessionReconciler struct {
 	stop  context.CancelFunc
 }
 
-// observed is a value and when the reconciler first saw it.
+// observed is a value and when the reconciler first saw it: a host's
+// beat count, or a session's state and the UpdatedAt of the record that
+// set it (a new placement under the same ID, or any other transition,
+// changes it even when the state reads the same).
 type observed struct {
-	beats int64
-	state string
-	at    time.Time
+	beats   int64
+	state   string
+	updated time.Time
+	at      time.Time
 }
 
 // NewSessionReconciler returns a reconciler. It panics if opts.Store is
@@ -215,8 +220,8 @@ func (r *SessionReconciler) Reconcile(ctx context.Context) (Pass, error) {
 			continue
 		}
 		o, ok := r.since[rec.ID]
-		if !ok || o.state != rec.State {
-			r.since[rec.ID] = observed{state: rec.State, at: now}
+		if !ok || o.state != rec.State || !o.updated.Equal(rec.UpdatedAt) {
+			r.since[rec.ID] = observed{state: rec.State, updated: rec.UpdatedAt, at: now}
 			continue
 		}
 		if now.Sub(o.at) <= r.opts.StuckAfter {
@@ -285,7 +290,7 @@ func (r *SessionReconciler) retry(ctx context.Context, rec SessionRecord, now ti
 			return err
 		}
 		p.Retried++
-		r.since[rec.ID] = observed{state: rec.State, at: now} // wait another StuckAfter
+		r.since[rec.ID] = observed{state: rec.State, updated: rec.UpdatedAt, at: now} // wait another StuckAfter
 		return nil
 	}
 	for _, c := range inflight {
@@ -294,7 +299,7 @@ func (r *SessionReconciler) retry(ctx context.Context, rec SessionRecord, now ti
 		}
 	}
 	p.Retried++
-	r.since[rec.ID] = observed{state: rec.State, at: now}
+	r.since[rec.ID] = observed{state: rec.State, updated: rec.UpdatedAt, at: now}
 	return nil
 }
 

@@ -183,3 +183,46 @@ func TestReconcilerLoop(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, stats["passes"], after["passes"], "a pass after Stop")
 }
+
+// TestReconcilerTimesEachIncarnation: a session ID placed again between
+// two passes (its earlier incarnation failed) is timed from the new
+// placement, not from when the reconciler first saw the earlier one in
+// the same state: it is not stuck StuckAfter after the first, and is
+// once StuckAfter has passed since the reconciler saw the second.
+func TestReconcilerTimesEachIncarnation(t *testing.T) {
+	ctx := t.Context()
+	clk := clock.NewMock()
+	st := fleet.NewMemoryStore()
+	require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: "a", Capacity: 10}, clk.Now()))
+	place := func() {
+		t.Helper()
+		_, err := st.Place(ctx, fleet.Placement{SessionID: "x", Now: clk.Now(), TTL: time.Hour})
+		require.NoError(t, err)
+	}
+	r := fleet.NewSessionReconciler(fleet.ReconcilerOptions{Store: st, Clock: clk, StuckAfter: time.Minute, GoneAfter: time.Hour})
+	place()
+	_, err := r.Reconcile(ctx) // first sight of x, pending
+	require.NoError(t, err)
+	clk.Add(time.Minute)
+	_, err = st.Transition(ctx, "x", []string{fleet.SessionPending}, fleet.SessionFailed, "start failed", clk.Now())
+	require.NoError(t, err)
+	place() // a new incarnation, pending since now
+	clk.Add(time.Nanosecond)
+	p, err := r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, p.StuckPending, "a session placed 1ns ago is stuck")
+	assert.Zero(t, p.Failed)
+	rec, err := st.Session(ctx, "x")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionPending, rec.State)
+
+	clk.Add(time.Minute) // StuckAfter since the reconciler saw it placed again: not yet
+	p, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, p.StuckPending, "stuck at exactly StuckAfter")
+	clk.Add(time.Nanosecond)
+	p, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, p.StuckPending, "pending for StuckAfter+1ns since it was seen placed again")
+	assert.Equal(t, 1, p.Failed, "placed and never started")
+}
