@@ -444,8 +444,10 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 	cmd := &Command{HostID: info.AgentID, SessionID: sid, Kind: KindStart, Payload: payload}
 	cmd.ID = newID()
 	done := g.waitFor(cmd.ID)
+	// Every way out drops the waiter: wake drops it only when the
+	// notification comes, and notifications may be lost (await polls).
+	defer g.unwait(cmd.ID)
 	if err := g.disp.DispatchCommandContext(ctx, cmd); err != nil {
-		g.unwait(cmd.ID)
 		_, _ = g.sel.Release(context.WithoutCancel(ctx), sid, "fleet: not dispatched: "+err.Error())
 		if errors.Is(err, ErrQueueFull) || errors.Is(err, ErrStopped) {
 			writeError(w, http.StatusServiceUnavailable, CodeQueueFull, err.Error())
@@ -457,7 +459,6 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := g.await(ctx, cmd.ID, done)
 	if err != nil {
-		g.unwait(cmd.ID)
 		switch {
 		case ctx.Err() != nil:
 			// the client left; the reconciler sees to the session

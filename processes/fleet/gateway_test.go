@@ -2,14 +2,17 @@ package fleet_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -449,4 +452,64 @@ func TestGatewayCrossOriginDeleteChangesNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, st.Alive)
 	require.NoError(t, f.client.Delete(ctx, "s"))
+}
+
+// silentDone is a Store whose DoneTopic subscription delivers nothing,
+// as when every notification is dropped (a slow receiver, a connection
+// lost): the gateway learns of completions by its fallback poll only.
+type silentDone struct{ fleet.Store }
+
+type silentSub struct {
+	ch   chan string
+	once sync.Once
+}
+
+func (s *silentSub) C() <-chan string { return s.ch }
+func (s *silentSub) Close() error     { s.once.Do(func() { close(s.ch) }); return nil }
+
+func (silentDone) Subscribe(context.Context, fleet.Topic) (fleet.Subscription, error) {
+	return &silentSub{ch: make(chan string)}, nil
+}
+
+// TestGatewayStartLeavesNoWaiter: a start whose completion the gateway
+// learned by polling, its notification lost, leaves no waiter behind
+// (each one held its command's ID for the gateway's life).
+func TestGatewayStartLeavesNoWaiter(t *testing.T) {
+	ctx := t.Context()
+	st := fleet.NewMemoryStore()
+	startHost(t, st, "h1", 4, nil, nil)
+	disp := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{})
+	go disp.Start()
+	t.Cleanup(disp.Stop)
+	clk := clock.NewMock()
+	clk.Set(time.Now())
+	gw, err := fleet.NewGateway(ctx, silentDone{st}, fleet.NewAgentSelector(st, fleet.SelectorOptions{}), disp, fleet.GatewayOptions{Clock: clk})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, gw.Close()) })
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	c := httpapi.NewClient(srv.URL+httpapi.DefaultPrefix, srv.Client())
+	done, err := st.Subscribe(ctx, fleet.DoneTopic)
+	require.NoError(t, err)
+	defer done.Close()
+
+	for i := range 3 {
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Start(ctx, httpapi.StartRequest{ID: fmt.Sprint("s", i), Argv: []string{"true"}})
+			errc <- err
+		}()
+		proctest.Recv(t, done.C()) // completed; the gateway was not told
+		// Step the gateway's poll until it answers.
+		for answered := false; !answered; {
+			select {
+			case err := <-errc:
+				require.NoError(t, err, "start %d", i)
+				answered = true
+			default:
+				clk.Add(time.Second)
+			}
+		}
+	}
+	assert.Zero(t, gw.Waiters(), "waiters left by starts that completed")
 }
