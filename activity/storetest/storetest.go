@@ -560,11 +560,24 @@ func testTrackersHibernateOnce(t *testing.T, st activity.Store) {
 }
 
 // oddText are namespaces and names a Store may be unable to hold, such as
-// PostgreSQL's text, which takes neither NUL bytes nor invalid UTF-8.
+// PostgreSQL's text, which takes neither NUL bytes nor invalid UTF-8, and
+// its indexes, whose entries are limited to a few kilobytes.
 var oddText = []struct{ name, text string }{
 	{"NUL byte", "a\x00b"},
 	{"invalid UTF-8", "a\xffb"},
 	{"lone surrogate", "a\xed\xa0\x80b"},
+	{"10 KB", noise(10_000)},
+}
+
+// noise returns n letters that do not compress.
+func noise(n int) string {
+	b := make([]byte, n)
+	x := uint32(1)
+	for i := range b {
+		x = x*1664525 + 1013904223
+		b[i] = 'a' + byte(x>>24)%26
+	}
+	return string(b)
 }
 
 // testOddText: a Store that cannot hold some namespace or name treats it as
