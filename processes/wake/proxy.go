@@ -40,7 +40,8 @@ type ProxyOptions struct {
 	StartPath string
 	// EventsPath is the path of the event stream that the loading page
 	// follows (Server-Sent Events); it is served by the front, never
-	// proxied. Empty means DefaultEventsPath.
+	// proxied. It is read as StartPath is, cleaned and rooted ("events"
+	// is "/events"). Empty means DefaultEventsPath.
 	EventsPath string
 	// EventDetails puts each event's Message (the command line and pid of
 	// a start, the upstream address a probe tries, an error's text) in
@@ -68,11 +69,14 @@ type ProxyOptions struct {
 	ErrorLog *log.Logger
 }
 
+// eventsPath returns EventsPath cleaned and rooted, as request paths
+// are: a relative one was never a request's path, and the loading page
+// asked for it relative to its own.
 func (o ProxyOptions) eventsPath() string {
 	if o.EventsPath == "" {
 		return DefaultEventsPath
 	}
-	return o.EventsPath
+	return path.Clean("/" + o.EventsPath)
 }
 
 // mayWake reports whether a request for p may wake the unit. Both paths

@@ -619,6 +619,47 @@ func TestLoadingPageUnderAPrefix(t *testing.T) {
 	assert.Contains(t, rec.Body.String(), `new EventSource("/.sessionkit/wake/events?unit=web")`)
 }
 
+// TestEventsPathIsRooted: an EventsPath written without its leading
+// slash, or with a trailing one, is served where the loading page asks
+// for it, not proxied (and woken for) as a request of the unit.
+func TestEventsPathIsRooted(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	spec := httpSpec(t, "web", wake.ModeStop, nil)
+	proceed := make(chan struct{}) // the unit wakes until the end
+	spec.Probe = wake.FuncProbe(func(ctx context.Context, _ *processes.Session) error {
+		select {
+		case <-proceed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	u, err := g.Add(spec)
+	require.NoError(t, err)
+	for _, p := range []string{"wake-events", "/wake-events/"} {
+		t.Run(p, func(t *testing.T) {
+			srv := httptest.NewServer(u.Handler(wake.ProxyOptions{EventsPath: p}))
+			t.Cleanup(srv.Close)
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, "/page", nil)
+			req.Header.Set("Accept", "text/html")
+			u.Handler(wake.ProxyOptions{EventsPath: p}).ServeHTTP(rec, req)
+			assert.Contains(t, rec.Body.String(), `new EventSource("/wake-events?unit=web")`)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/wake-events?unit=web", nil)
+			require.NoError(t, err)
+			resp, err := client.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+		})
+	}
+	close(proceed)
+	require.NoError(t, u.Wake(t.Context()))
+}
+
 // TestGroupHandlerNilRoute: a nil route is refused where the mistake is
 // made, not by a nil call in the server's goroutine at the first request.
 func TestGroupHandlerNilRoute(t *testing.T) {
