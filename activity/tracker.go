@@ -203,7 +203,11 @@ func (t *Tracker) CheckIdleSessions(ctx context.Context, namespace string) ([]*S
 //     (that stands) but the event was not delivered;
 //   - ctx.Err() when ctx ends while it retries, [ErrConflict] if the Store
 //     keeps reporting conflicts, or any other error of the Store, in which
-//     cases nothing was changed.
+//     cases nothing was changed, unless the error came from the Store's
+//     Update itself: a Store over a network may have stored the change and
+//     lost the answer (package pgstore when ctx ends during the statement or
+//     the connection breaks), and the session is then hibernated with no
+//     event published, as no later call publishes one.
 func (t *Tracker) HibernateIdleSession(ctx context.Context, namespace, name string) error {
 	var ev Event
 	err := t.retry(ctx, func() error {
