@@ -192,19 +192,23 @@ func appendPollTail(dst []byte, exit *int, alive bool, lost, missed int, inv str
 	return append(dst, "}\n"...)
 }
 
-// writePoll writes out as the JSON body of a poll, at most limit bytes
+// pollLayout is how a poll lays out its page: how many of the page's
+// chunks it carries, whether it says "more", and its exact length in bytes,
+// which the handler sends as Content-Length.
+type pollLayout struct {
+	n    int
+	more bool
+	size int
+}
+
+// layoutPoll lays out out as the JSON body of a poll, at most limit bytes
 // long unless its first chunk alone is longer: chunks that do not fit are
-// left for the next poll, and "more" says so. Until the page reaches the
-// end of the output, it reports the session as alive with no exit, so
-// that a client that stops at the exit has read all of the output first.
-// It returns the error of writing to the client.
-func (e *encoder) writePoll(out processes.Output, limit int) error {
+// left for the next poll, and "more" says so.
+func (e *encoder) layoutPoll(out processes.Output, limit int) pollLayout {
 	var tail [512]byte
 	cut := len(appendPollTail(tail[:0], nil, true, out.LostBytes, out.Missed, out.InvocationID, true))
 	end := len(appendPollTail(tail[:0], out.Exit, out.Alive, out.LostBytes, out.Missed, out.InvocationID, out.More))
 	budget := limit - len(pollHead) - max(cut, end)
-
-	e.bw.WriteString(pollHead)
 	n, used := 0, 0
 	for i, c := range out.Chunks {
 		size := e.chunkSize(c)
@@ -213,13 +217,32 @@ func (e *encoder) writePoll(out processes.Output, limit int) error {
 			if used+size > budget {
 				break
 			}
-			e.bw.WriteByte(',')
 		}
-		e.chunk(c)
 		used += size
 		n++
 	}
-	if n < len(out.Chunks) || out.More {
+	l := pollLayout{n: n, more: n < len(out.Chunks) || out.More, size: len(pollHead) + used + end}
+	if l.more {
+		l.size += cut - end
+	}
+	return l
+}
+
+// writePoll writes out as the JSON body of a poll laid out by layoutPoll:
+// exactly l.size bytes. Until the page reaches the end of the output, it
+// reports the session as alive with no exit, so that a client that stops
+// at the exit has read all of the output first. It returns the error of
+// writing to the client.
+func (e *encoder) writePoll(out processes.Output, l pollLayout) error {
+	e.bw.WriteString(pollHead)
+	for i, c := range out.Chunks[:l.n] {
+		if i > 0 {
+			e.bw.WriteByte(',')
+		}
+		e.chunk(c)
+	}
+	var tail [512]byte
+	if l.more {
 		e.bw.Write(appendPollTail(tail[:0], nil, true, out.LostBytes, out.Missed, out.InvocationID, true))
 	} else {
 		e.bw.Write(appendPollTail(tail[:0], out.Exit, out.Alive, out.LostBytes, out.Missed, out.InvocationID, false))

@@ -56,9 +56,11 @@ func TestWritePollBound(t *testing.T) {
 
 		rec := httptest.NewRecorder()
 		e := getEncoder(rec, http.NewResponseController(rec), 0)
-		require.NoError(t, e.writePoll(out, limit))
+		l := e.layoutPoll(out, limit)
+		require.NoError(t, e.writePoll(out, l))
 		e.release()
 		body := rec.Body.Bytes()
+		require.Len(t, body, l.size, "case %d: the layout's length is the body's", i)
 
 		var got wireOutput
 		require.NoError(t, json.Unmarshal(body, &got), "case %d: %s", i, body)

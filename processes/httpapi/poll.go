@@ -207,9 +207,13 @@ func (h *handler) serveOutput(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
 	e := getEncoder(w, rc, h.writeTimeout)
-	err = e.writePoll(out, h.maxResponse)
+	l := e.layoutPoll(out, h.maxResponse)
+	// A length rather than chunked encoding: the answer goes in one write,
+	// with no terminating chunk written after it.
+	hdr.Set("Content-Length", strconv.Itoa(l.size))
+	w.WriteHeader(http.StatusOK)
+	err = e.writePoll(out, l)
 	e.release()
 	if err == nil {
 		h.clearDeadline(rc)

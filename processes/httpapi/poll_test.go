@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -490,6 +492,41 @@ func floodSession(t *testing.T, m *processes.Manager, id string, n int, alternat
 	s.SetExit(3)
 	m.Register(s)
 	return s, want
+}
+
+// Every answer of the JSON routes carries its exact Content-Length, polls
+// of any size included: one write, with no chunked terminator after it.
+func TestAnswersCarryTheirLength(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{MaxResponseBytes: 64 << 10})
+	floodSession(t, e.m, "flood", 100_000, true)
+	s := &processes.Session{ID: "s"}
+	e.m.Register(s)
+	s.Append("stdout", []byte("hello\n"))
+	_, err := e.m.Start(exec.Command("sleep", "60"), processes.StartOptions{ID: "sleeper"})
+	require.NoError(t, err)
+	tests := []struct {
+		name, method, path string
+		status             int
+	}{
+		{"small poll", "GET", "/s/output?since=0", http.StatusOK},
+		{"empty poll", "GET", "/s/output?since=1", http.StatusOK},
+		{"long poll that times out", "GET", "/s/output?since=1&wait=1ms", http.StatusOK},
+		{"page cut at the bound", "GET", "/flood/output?since=0", http.StatusOK},
+		{"merged page", "GET", "/flood/output?since=0&merge=1", http.StatusOK},
+		{"last page", "GET", "/flood/output?since=99990", http.StatusOK},
+		{"status", "GET", "/s", http.StatusOK},
+		{"list", "GET", "/", http.StatusOK},
+		{"error", "GET", "/nope/output", http.StatusNotFound},
+		{"bad since", "GET", "/s/output?since=x", http.StatusBadRequest},
+		{"terminate", "POST", "/sleeper/terminate", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(t, tt.method, tt.path, "-", "")
+			require.Equal(t, tt.status, r.status, r.body)
+			assert.Equal(t, strconv.Itoa(len(r.body)), r.header.Get("Content-Length"), "Content-Length of %d bytes", len(r.body))
+		})
+	}
 }
 
 // A poll is bounded by the bytes it returns, not by the chunks in the
