@@ -29,7 +29,12 @@
 // Times may come back in another location and at microsecond precision, as
 // PostgreSQL keeps them: the suite compares times with time.Time.Equal and
 // uses whole microseconds. Versions need only increase with each Update;
-// List may return sessions in any order.
+// List may return sessions in any order. A Store may refuse, with an error
+// other than ErrConflict, to create a session whose namespace or name it
+// cannot hold (PostgreSQL's text takes no NUL byte nor invalid UTF-8, and
+// its index entries a few kilobytes), provided it then treats that session
+// as absent everywhere; and it may store a time it cannot represent as the
+// nearest one it can, on the same side of now.
 //
 // # Concurrency
 //
