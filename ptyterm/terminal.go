@@ -80,10 +80,18 @@ type Terminal struct {
 //
 // It returns processes.ErrInvalid (wrapped) for a nil cmd or one whose
 // Stdin, Stdout or Stderr is set, or a WarnBefore that is not shorter than
-// the idle timeout (it would warn at every key press), the errors of processes.Manager.Start
-// (ErrExists, ErrTooManySessions, ErrClosed, the program's start error), and
-// the error of opening a terminal. On Linux only: elsewhere it returns an
-// error for which errors.Is(err, errors.ErrUnsupported) holds.
+// the idle timeout (it would warn at every key press); the errors of
+// processes.Manager.Start (ErrExists, ErrTooManySessions, ErrClosed, the
+// program's start error); and the error of opening a terminal. On Linux
+// only: elsewhere it returns an error for which errors.Is(err,
+// errors.ErrUnsupported) holds.
+//
+// cmd.SysProcAttr is copied, not changed: the program is made a session
+// leader with the terminal as its controlling terminal (Setsid, Setctty,
+// Ctty 0). A session leader leads a process group of its own, so Setpgid
+// is dropped; Pgid, Noctty and Foreground, which contradict it, are
+// refused with processes.ErrInvalid (they failed the start with "operation
+// not permitted" or "inappropriate ioctl for device").
 func Start(m *processes.Manager, cmd *exec.Cmd, opts Options) (*Terminal, error) {
 	if m == nil || cmd == nil {
 		return nil, fmt.Errorf("%w: nil Manager or command", processes.ErrInvalid)
@@ -105,6 +113,13 @@ func Start(m *processes.Manager, cmd *exec.Cmd, opts Options) (*Terminal, error)
 	if idle > 0 && opts.WarnBefore >= idle {
 		return nil, fmt.Errorf("%w: WarnBefore %v is not shorter than the idle timeout %v: make it shorter, or 0 for no warning", processes.ErrInvalid, opts.WarnBefore, idle)
 	}
+	attr := syscall.SysProcAttr{}
+	if cmd.SysProcAttr != nil {
+		attr = *cmd.SysProcAttr
+	}
+	if err := setControllingTerminal(&attr); err != nil {
+		return nil, err
+	}
 	master, slave, err := pty.Open()
 	if err != nil {
 		if errors.Is(err, pty.ErrUnsupported) {
@@ -118,11 +133,6 @@ func Start(m *processes.Manager, cmd *exec.Cmd, opts Options) (*Terminal, error)
 		return nil, fmt.Errorf("ptyterm: set size: %w", err)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	attr := syscall.SysProcAttr{}
-	if cmd.SysProcAttr != nil {
-		attr = *cmd.SysProcAttr
-	}
-	setControllingTerminal(&attr)
 	cmd.SysProcAttr = &attr
 
 	activity := processes.ActivityInput

@@ -277,6 +277,9 @@ func TestStartErrors(t *testing.T) {
 		{"nil command", m, nil, processes.ErrInvalid},
 		{"stdout set", m, withStdout, processes.ErrInvalid},
 		{"missing program", m, exec.Command("/nonexistent/program"), os.ErrNotExist},
+		{"another process group", m, withAttr(&syscall.SysProcAttr{Setpgid: true, Pgid: 1}), processes.ErrInvalid},
+		{"no controlling terminal", m, withAttr(&syscall.SysProcAttr{Noctty: true}), processes.ErrInvalid},
+		{"foreground of the caller's terminal", m, withAttr(&syscall.SysProcAttr{Foreground: true}), processes.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,6 +289,32 @@ func TestStartErrors(t *testing.T) {
 		})
 	}
 	assert.Zero(t, m.Len())
+}
+
+// withAttr returns a command with attr as its SysProcAttr.
+func withAttr(attr *syscall.SysProcAttr) *exec.Cmd {
+	cmd := exec.Command("true")
+	cmd.SysProcAttr = attr
+	return cmd
+}
+
+// TestCallersSysProcAttr: the caller's SysProcAttr is kept but for what a
+// terminal decides: a Setpgid, which a session leader's own group already
+// gives, does not fail the start, and the caller's struct is not changed.
+func TestCallersSysProcAttr(t *testing.T) {
+	m := newManager(t)
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	cmd := exec.Command("sh", "-c", `tty; ps -o pid=,pgid=,sid= -p $$`)
+	cmd.SysProcAttr = attr
+	term, err := ptyterm.Start(m, cmd, ptyterm.Options{})
+	require.NoError(t, err)
+	<-term.Session().Done()
+	_, exit, _ := term.Session().OutputSince(0)
+	require.NotNil(t, exit)
+	assert.Equal(t, 0, *exit, "output %q", output(term))
+	pid := strconv.Itoa(term.Session().Pid())
+	assert.Regexp(t, `/dev/pts/\d+\s+`+pid+`\s+`+pid+`\s+`+pid+`\s`, output(term), "a session and group leader on its terminal")
+	assert.Equal(t, syscall.SysProcAttr{Setpgid: true}, *attr, "the caller's SysProcAttr changed")
 }
 
 // TestExitCodeWhenProgramClosesItsTerminal: a program that closes its side
