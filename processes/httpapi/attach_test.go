@@ -489,7 +489,10 @@ func TestAttachResize(t *testing.T) {
 
 func TestAttachSlowViewerStallsNobody(t *testing.T) {
 	const n = 16 << 20
-	e := procEnv(t, nil, httpapi.Options{WriteTimeout: 200 * time.Millisecond})
+	// The write timeout cuts off the viewer that does not read; it is long
+	// enough that the one that reads is never cut off on a loaded machine
+	// (at 200 ms a test run beside others saw it happen).
+	e := procEnv(t, nil, httpapi.Options{WriteTimeout: time.Second})
 	sid := start(t, e, "sh", "-c", "read go; head -c 16777216 /dev/zero")
 	slow := dial(t, e, "/"+sid+"/attach", nil) // never reads until the flood is over
 	fast := dial(t, e, "/"+sid+"/attach", nil)
