@@ -52,8 +52,10 @@
 // # Liveness
 //
 // Hosts beat every few seconds. The selector counts a host online while
-// its last heartbeat is within a TTL (on the timestamps the hosts send);
-// the reconciler decides that a host is gone when its heartbeat count has
+// its last heartbeat is within a TTL of the selector's now, on either
+// side (on the timestamps the hosts send: a host whose clock is off by
+// more than the TTL is never online, and one off by less is offline at
+// most two TTLs after its last beat); the reconciler decides that a host is gone when its heartbeat count has
 // not moved for GoneAfter on the reconciler's own clock, so clock skew
 // between machines never loses a session.
 //

@@ -15,8 +15,9 @@ const DefaultHeartbeatTTL = 15 * time.Second
 // SelectorOptions configure an [AgentSelector]. The zero value uses the
 // real clock and DefaultHeartbeatTTL.
 type SelectorOptions struct {
-	// TTL: a host whose last heartbeat is older is offline. Zero means
-	// DefaultHeartbeatTTL.
+	// TTL: a host whose last heartbeat is older, or stamped further
+	// ahead of the selector's clock, is offline (see [Host.Online]).
+	// Zero or negative means DefaultHeartbeatTTL.
 	TTL time.Duration
 	// Clock gives now. Nil means the real clock.
 	Clock clock.Clock

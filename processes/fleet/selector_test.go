@@ -79,3 +79,34 @@ func TestSelectAgent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "small", info.AgentID)
 }
+
+// TestSelectAgentHostClockAhead: a host whose clock runs an hour ahead
+// and which died is offline once its last heartbeat is more than the TTL
+// from the selector's now on either side: it is not chosen for the hour
+// its timestamps claim, nor reported online.
+func TestSelectAgentHostClockAhead(t *testing.T) {
+	ctx := t.Context()
+	clk := clock.NewMock()
+	st := fleet.NewMemoryStore()
+	const ttl = 10 * time.Second
+	sel := fleet.NewAgentSelector(st, fleet.SelectorOptions{Clock: clk, TTL: ttl})
+	require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: "ahead", Capacity: 10}, clk.Now().Add(time.Hour)))
+	_, err := sel.SelectAgent(ctx, nil)
+	assert.ErrorIs(t, err, fleet.ErrNoAgent, "placed on a host stamping heartbeats an hour ahead")
+	info, err := sel.GetAgentInfo(ctx, "ahead")
+	require.NoError(t, err)
+	assert.Equal(t, "offline", info.Status)
+
+	// Ahead by the TTL exactly: online, and offline 2 TTLs after its
+	// last beat on the selector's clock, not later.
+	require.NoError(t, st.Heartbeat(ctx, "ahead", 0, clk.Now().Add(ttl)))
+	info, err = sel.SelectAgent(ctx, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "ahead", info.AgentID)
+	clk.Add(2 * ttl)
+	_, err = sel.SelectAgent(ctx, nil)
+	require.NoError(t, err)
+	clk.Add(time.Nanosecond)
+	_, err = sel.SelectAgent(ctx, nil)
+	assert.ErrorIs(t, err, fleet.ErrNoAgent, "placed on a host silent for more than 2 TTLs")
+}

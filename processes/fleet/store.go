@@ -12,7 +12,7 @@ type Placement struct {
 	SessionID   string             // the record to create, pending
 	WorkspaceID string
 	Now         time.Time     // the placer's clock
-	TTL         time.Duration // hosts whose heartbeat is older than Now−TTL are offline
+	TTL         time.Duration // hosts whose heartbeat is before Now−TTL or after Now+TTL are offline (Host.Online)
 }
 
 // SessionFilter selects session records for [Store.Sessions]. Empty fields
@@ -79,8 +79,9 @@ type Store interface {
 	// Hosts returns every host, sorted by ID.
 	Hosts(ctx context.Context) ([]Host, error)
 
-	// Place chooses, among the online hosts that p.Criteria matches and
-	// that have Seats < Capacity, the one with the lowest Seats/Capacity
+	// Place chooses, among the online hosts (Host.Online at p.Now and
+	// p.TTL) that p.Criteria matches and that have Seats < Capacity,
+	// the one with the lowest Seats/Capacity
 	// (then fewer seats, then the lower ID), takes one of its seats and
 	// creates the session's record, pending, in one atomic step: two
 	// placements never take the last seat twice. It returns the host as

@@ -43,10 +43,17 @@ type Host struct {
 	RegisteredAt time.Time
 }
 
-// Online reports whether the host's last heartbeat is at most ttl old at
-// now. A pure function of its arguments.
+// Online reports whether the host's last heartbeat is within ttl of now,
+// on either side: at most ttl old, and at most ttl ahead. A heartbeat
+// stamped further ahead comes from a clock that disagrees with now by
+// more than the TTL, as one further behind may: trusting it would keep a
+// host whose clock runs an hour ahead online for an hour after it died.
+// So a host whose clock is off by less than the TTL is online for at
+// most two TTLs after its last beat, and one off by more is never
+// online. A pure function of its arguments.
 func (h Host) Online(now time.Time, ttl time.Duration) bool {
-	return !h.LastHeartbeat.IsZero() && now.Sub(h.LastHeartbeat) <= ttl
+	d := now.Sub(h.LastHeartbeat)
+	return !h.LastHeartbeat.IsZero() && d <= ttl && d >= -ttl
 }
 
 // Session states of a [SessionRecord]. A session holds a seat on its host
@@ -172,8 +179,8 @@ func (c *SelectionCriteria) Matches(h Host) bool {
 }
 
 // AgentInfo describes a host for callers of [AgentSelector], as the seed
-// services had it. Status is "online", "offline" (heartbeat older than the
-// TTL) or "disconnected". Capacity holds "sessions" (the seats), "used"
+// services had it. Status is "online", "offline" (heartbeat further than
+// the TTL from now, see [Host.Online]) or "disconnected". Capacity holds "sessions" (the seats), "used"
 // (seats held) and "free", as ints. It is a plain value.
 type AgentInfo struct {
 	AgentID, ClusterID, ClusterName, Platform, Region, Status string

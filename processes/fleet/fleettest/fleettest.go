@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"PlaceLeastLoaded", testPlaceLeastLoaded},
 		{"PlaceFilters", testPlaceFilters},
 		{"PlaceExists", testPlaceExists},
+		{"PlaceHeartbeatWindow", testPlaceHeartbeatWindow},
 		{"TransitionSeats", testTransitionSeats},
 		{"EnqueueAndLifecycle", testEnqueueAndLifecycle},
 		{"SendRetriesThenFails", testSendRetriesThenFails},
@@ -173,6 +174,38 @@ func testPlaceFilters(t *testing.T, st fleet.Store) {
 	}
 	_, err := st.Place(ctx, fleet.Placement{SessionID: "", Now: base, TTL: ttl})
 	assert.ErrorIs(t, err, fleet.ErrInvalid)
+}
+
+// testPlaceHeartbeatWindow: a host is online while its last heartbeat is
+// within the TTL of the placer's now on either side, edges included: a
+// heartbeat stamped further ahead comes from a clock that cannot be
+// trusted (a host whose clock runs an hour ahead would otherwise stay
+// online for an hour after it died), as one further behind.
+func testPlaceHeartbeatWindow(t *testing.T, st fleet.Store) {
+	ctx := t.Context()
+	for _, tt := range []struct {
+		name   string
+		beat   time.Duration // the heartbeat's offset from the placer's now
+		online bool
+	}{
+		{"behind by the TTL", -ttl, true},
+		{"behind by more", -ttl - time.Microsecond, false},
+		{"ahead by the TTL", ttl, true},
+		{"ahead by more", ttl + time.Microsecond, false},
+		{"ahead by an hour", time.Hour, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "h " + tt.name
+			require.NoError(t, st.RegisterHost(ctx, host(id, 1), base.Add(tt.beat)))
+			h, err := place(t, st, "s "+tt.name, nil)
+			if !tt.online {
+				assert.ErrorIs(t, err, fleet.ErrNoAgent, "placed on a host whose heartbeat is %v from now", tt.beat)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, id, h.ID)
+		})
+	}
 }
 
 func testPlaceExists(t *testing.T, st fleet.Store) {

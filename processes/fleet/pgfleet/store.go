@@ -191,7 +191,7 @@ func (s *Store) Hosts(ctx context.Context) ([]fleet.Host, error) {
 // The last column tells ErrNoAgent (no choice) from ErrExists.
 const placeSQL = `WITH choice AS (
 	SELECT id FROM ` + hostsTable + `
-	WHERE seats < capacity AND last_heartbeat >= $1
+	WHERE seats < capacity AND last_heartbeat >= $1 AND last_heartbeat <= $9
 		AND ($2 = '' OR cluster_id = $2) AND ($3 = '' OR region = $3) AND ($4 = '' OR platform = $4)
 		AND (connected OR NOT $5)
 	ORDER BY seats::float8 / capacity, seats, id
@@ -230,7 +230,7 @@ func (s *Store) Place(ctx context.Context, p fleet.Placement) (fleet.Host, error
 	)
 	err := retryDeadlocks(ctx, func() error {
 		return s.pool.QueryRow(ctx, placeSQL, now.Add(-p.TTL), c.ClusterID, c.Region, c.Platform, c.RequireConnected,
-			p.SessionID, p.WorkspaceID, now).Scan(&id, &clusterID, &clusterName, &region, &platform, &capacity, &addr,
+			p.SessionID, p.WorkspaceID, now, now.Add(p.TTL)).Scan(&id, &clusterID, &clusterName, &region, &platform, &capacity, &addr,
 			&connected, &sessions, &seats, &beats, &last, &registered, &chosen)
 	})
 	switch {
