@@ -259,9 +259,10 @@ func (g *Group) goOwned(fn func()) bool {
 // goroutine of the group has returned. It returns nil then, or ctx.Err()
 // as soon as ctx ends first, having sent SIGKILL to every process of the
 // group still being stopped (a goroutine of its own then waits for them
-// to go); it returns by the end of ctx in any case. Afterwards Wake and
-// Add return ErrClosed and the fronts answer 503. Calling it again waits
-// again.
+// to go); it returns by the end of ctx in any case. From its start, Wake
+// (of a ready unit too), Sleep and Add return ErrClosed, the HTTP front
+// answers 503 and the TCP front closes the connections it accepts.
+// Calling it again waits again.
 func (g *Group) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	first := !g.closed.Swap(true)

@@ -287,3 +287,36 @@ func TestShutdownStopsDependentsFirst(t *testing.T) {
 	assert.Equal(t, "term late", waitOutputLine(t, ds, "term "))
 	proctest.RequireGone(t, ws.Pid(), ds.Pid())
 }
+
+// TestWakeDuringShutdown: once Shutdown began, Wake returns ErrClosed
+// for every unit, a ready one included (the HTTP front answered 503
+// already, while Wake, and so the TCP front, said the unit was ready
+// while its process was about to be terminated).
+func TestWakeDuringShutdown(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	_, err := g.AddAll(
+		wake.Spec{ID: "db", Command: shCommand("exec sleep 1000", nil)},
+		// Outlives its SIGTERM, so db, stopped after it, stays ready for
+		// the Manager's kill grace.
+		wake.Spec{ID: "web", Command: shCommand(`trap 'echo term' TERM; echo ready; while :; do sleep 0.01; done`, nil),
+			DependsOn: []wake.Dependency{{Unit: "db"}}},
+	)
+	require.NoError(t, err)
+	web, _ := g.Unit("web")
+	db, _ := g.Unit("db")
+	require.NoError(t, web.Wake(t.Context()))
+	ws, ds := web.Session(), db.Session()
+	waitOutputLine(t, ws, "ready")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- g.Shutdown(ctx) }()
+	waitOutputLine(t, ws, "term")
+	require.Equal(t, wake.Ready, db.State(), "db is stopped after web is gone")
+	assert.ErrorIs(t, db.Wake(t.Context()), wake.ErrClosed)
+	assert.ErrorIs(t, web.Wake(t.Context()), wake.ErrClosed)
+	cancel()
+	assert.ErrorIs(t, recv(t, errc), context.Canceled)
+	proctest.RequireGone(t, ws.Pid(), ds.Pid())
+}

@@ -313,8 +313,8 @@ func (u *Unit) releaser(touch bool) func() {
 // connections at the unit's Upstream or probe address before a cold
 // start), the Command's or Start's error, or a dependency's error, when
 // the wake failed (the unit is then Failed, unless it was ready and only
-// a dependency failed to wake again); [ErrClosed] after Shutdown;
-// ctx.Err() when ctx ends first.
+// a dependency failed to wake again); [ErrClosed] once Shutdown began,
+// for a ready unit too; ctx.Err() when ctx ends first.
 //
 // Wake does not hold the unit: it may sleep again once idle. Take a
 // [Unit.Hold] first to use it.
@@ -324,6 +324,10 @@ func (u *Unit) Wake(ctx context.Context) error { return u.wake(ctx, causeOf(ctx)
 // of the attempt started or resumed.
 func (u *Unit) wake(ctx context.Context, cause string, cond Condition) error {
 	for {
+		if u.g.closed.Load() {
+			// Even a ready unit: Shutdown is about to terminate it.
+			return fmt.Errorf("wake: unit %q: %w", u.spec.ID, ErrClosed)
+		}
 		u.mu.Lock()
 		var a *attempt
 		switch u.state {
