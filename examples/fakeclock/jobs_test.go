@@ -110,7 +110,7 @@ func TestEvictedJobIsGoneFromTheAPI(t *testing.T) {
 
 // This is the snippet of the README.
 func Example() {
-	c := clock.NewMock()
+	c := clock.NewMock() // github.com/benbjohnson/clock; starts at the Unix epoch
 	m := processes.NewManager(10*time.Minute, processes.WithClock(c))
 	jobs := fakeclock.New(m)
 
@@ -121,8 +121,8 @@ func Example() {
 	c.Add(2 * time.Minute)
 	m.Sweep()
 
-	_, buildOK := jobs.Tail("build")
-	_, deployOK := jobs.Tail("deploy")
+	_, buildOK := jobs.Tail("build")   // true: active 2 minutes ago
+	_, deployOK := jobs.Tail("deploy") // false: quiet for 11 minutes
 	fmt.Println("build:", buildOK, "deploy:", deployOK)
 	// Output:
 	// build: true deploy: false

@@ -82,24 +82,32 @@ func normalize(t *testing.T, name, src, fn string) string {
 	return ""
 }
 
-// Every other Go block of the README is the body of the example that the
-// sentence after it names ("This is `ExampleX` in `path/file_test.go`"),
-// so that each compiles and runs with the tests.
+// Every other Go block of the README, and every Go block of an example's
+// README, is the body of the example that the sentence after it names
+// ("This is `ExampleX` in `path/file_test.go`", a path from the
+// repository's root), so that each compiles and runs with the tests.
 func TestReadmeSnippetsAreExamples(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	root := filepath.Join("..", "..")
+	readmes, err := filepath.Glob(filepath.Join(root, "examples", "*", "README.md"))
 	require.NoError(t, err)
-	blocks := snippetRE.FindAllStringSubmatch(string(readme), -1)
-	require.NotEmpty(t, blocks, "no Go block of the README names its example")
-	for _, b := range blocks {
-		code, fn, file := b[1], b[2], b[3]
-		t.Run(fn, func(t *testing.T) {
-			path := filepath.Join("..", "..", filepath.FromSlash(file))
-			want := normalize(t, "README.md", "package p\nfunc f() {\n"+code+"\n}\n", "f")
-			assert.Equal(t, want, normalize(t, path, readFile(t, path), fn), "the README's block differs from %s in %s", fn, file)
-		})
+	readmes = append([]string{filepath.Join(root, "README.md")}, readmes...)
+	for _, name := range readmes {
+		readme := readFile(t, name)
+		blocks := snippetRE.FindAllStringSubmatch(readme, -1)
+		if name == readmes[0] {
+			require.NotEmpty(t, blocks, "no Go block of the README names its example")
+		}
+		for _, b := range blocks {
+			code, fn, file := b[1], b[2], b[3]
+			t.Run(fn, func(t *testing.T) {
+				path := filepath.Join(root, filepath.FromSlash(file))
+				want := normalize(t, name, "package p\nfunc f() {\n"+code+"\n}\n", "f")
+				assert.Equal(t, want, normalize(t, path, readFile(t, path), fn), "the block of %s differs from %s in %s", name, fn, file)
+			})
+		}
+		all := strings.Count(readme, "```go\n")
+		assert.Equal(t, all, len(blocks), "every Go block of %s names the example it is", name)
 	}
-	all := strings.Count(string(readme), "```go\n")
-	assert.Equal(t, all, len(blocks), "every Go block of the README names the example it is")
 }
 
 // snippetRE matches a Go block of the README followed by the sentence that
