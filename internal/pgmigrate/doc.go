@@ -18,7 +18,9 @@
 // is safe when several servers run it at once: it takes a
 // transaction-scoped advisory lock (pg_advisory_xact_lock, keyed by the
 // Set's LockKey and a hash of the schema) first, so one migrates while the
-// others wait and then find nothing to do.
+// others wait and then find nothing to do. A schema already at the Set's
+// version is found so with reads alone, before the lock, so that Migrate
+// needs no right to create where there is nothing to create.
 //
 // # Platform support
 //

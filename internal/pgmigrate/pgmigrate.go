@@ -38,6 +38,18 @@ type Set struct {
 	TooNew error
 }
 
+// current returns the version the schema is at, 0 when it has no version
+// table, with reads only.
+func (s Set) current(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s.VersionTable).Scan(&exists); err != nil || !exists {
+		return 0, err
+	}
+	var current int
+	err := pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+s.VersionTable).Scan(&current)
+	return current, err
+}
+
 // Migration is one file of a Set.
 type Migration struct {
 	Version int
@@ -86,11 +98,24 @@ func (s Set) Load() ([]Migration, error) {
 // them. It is idempotent. It returns an error wrapping s.TooNew when the
 // database holds a newer version, ctx.Err() when ctx ends first, and the
 // database's errors otherwise; on any error nothing is changed.
+//
+// A schema already at s.Version is found so with reads alone, before any
+// lock or DDL, so that servers whose role may only read and write the
+// tables, or whose connections are read-only, can call Migrate at start
+// too; a schema to create or upgrade needs the right to create in it.
 func (s Set) Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	ms, err := s.Load()
 	if err != nil {
 		return err
 	}
+	if current, err := s.current(ctx, pool); err == nil {
+		switch {
+		case current == s.Version:
+			return nil
+		case current > s.Version:
+			return fmt.Errorf("%w: version %d, this package knows %d", s.TooNew, current, s.Version)
+		}
+	} // else the locked path below tells what is wrong
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: migrate: %w", s.Pkg, err)

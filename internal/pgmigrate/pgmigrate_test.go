@@ -5,6 +5,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -98,4 +99,31 @@ func TestMigrateFailureChangesNothing(t *testing.T) {
 	var n int
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", db.Schema).Scan(&n))
 	assert.Zero(t, n, "got %d tables after a failed Migrate", n)
+}
+
+// TestMigrateCurrentSchemaNeedsOnlyReads: on a schema already at the Set's
+// version, Migrate succeeds over read-only connections, as those of a
+// server whose role may not create in the schema; it ran CREATE TABLE IF
+// NOT EXISTS first, which PostgreSQL refuses there even when the table
+// exists. A schema to upgrade still needs to be written, and says so.
+func TestMigrateCurrentSchemaNeedsOnlyReads(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := t.Context()
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	require.NoError(t, err)
+	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	ro, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer ro.Close()
+
+	v1 := map[string]string{"0001_a.sql": "CREATE TABLE a (n int)"}
+	require.Error(t, set(v1, 1).Migrate(ctx, ro), "precondition: the connections are read-only")
+	require.NoError(t, set(v1, 1).Migrate(ctx, db.Pool))
+	assert.NoError(t, set(v1, 1).Migrate(ctx, ro), "a current schema over read-only connections")
+
+	v2 := map[string]string{"0001_a.sql": v1["0001_a.sql"], "0002_b.sql": "CREATE TABLE b (n int)"}
+	assert.Error(t, set(v2, 2).Migrate(ctx, ro), "an upgrade over read-only connections")
+	require.NoError(t, set(v2, 2).Migrate(ctx, db.Pool))
+	assert.NoError(t, set(v2, 2).Migrate(ctx, ro), "the upgraded schema over read-only connections")
+	assert.ErrorIs(t, set(v1, 1).Migrate(ctx, ro), errTooNew, "a newer schema over read-only connections")
 }
