@@ -330,3 +330,24 @@ func TestDependencyExitedUnderAReadyDependent(t *testing.T) {
 	assert.Equal(t, 2, api.Status().ColdStarts)
 	assert.Equal(t, 1, w.Status().ColdStarts)
 }
+
+// TestFuncProbeTryIsBounded: a FuncProbe gets a context that ends two
+// seconds after the call at the latest, however long the WakeTimeout,
+// as its documentation says.
+func TestFuncProbeTryIsBounded(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	var called time.Time
+	var deadline time.Time
+	var ok bool
+	u, err := g.Add(wake.Spec{ID: "u", Command: shCommand("exec sleep 1000", nil), WakeTimeout: time.Hour,
+		Probe: wake.FuncProbe(func(ctx context.Context, _ *processes.Session) error {
+			called = time.Now()
+			deadline, ok = ctx.Deadline()
+			return nil
+		})})
+	require.NoError(t, err)
+	require.NoError(t, u.Wake(t.Context()))
+	require.True(t, ok, "no deadline")
+	assert.LessOrEqual(t, deadline.Sub(called), 2*time.Second)
+}

@@ -40,8 +40,9 @@ const (
 // Upstream), and fails with [ErrAddrInUse] if something does. A unit
 // woken from freeze or pause is not probed again: its process was ready
 // when it slept. Polling probes try at once, then after 1 ms, 2 ms, 4 ms
-// and so on up to Spec.ProbeInterval, then every ProbeInterval; the
-// output probe waits for output without polling. A Probe is a value,
+// and so on up to Spec.ProbeInterval, then every ProbeInterval, each try
+// bounded by two seconds; the output probe waits for output without
+// polling. A Probe is a value,
 // safe to share.
 type Probe struct {
 	kind probeKind
@@ -78,8 +79,11 @@ func OutputProbe(re *regexp.Regexp) Probe {
 }
 
 // FuncProbe is ready once fn returns nil; an error means not yet, and fn
-// is called again after the next wait (see [Probe]). fn gets the wake's
-// context and the session of the current incarnation. A nil fn panics.
+// is called again after the next wait (see [Probe]). fn gets the session
+// of the current incarnation and a context that ends with the wake or
+// two seconds after the call, whichever comes first, as every try of a
+// polling probe: an fn that waits longer for readiness is cut short and
+// called again. A nil fn panics.
 func FuncProbe(fn func(ctx context.Context, s *processes.Session) error) Probe {
 	if fn == nil {
 		panic("wake: nil func for FuncProbe")
