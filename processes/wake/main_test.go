@@ -2,6 +2,7 @@ package wake_test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -33,7 +34,8 @@ func runHelper(mode string) {
 	case "http":
 		// An HTTP server on WAKE_ADDR: "/" answers "hello from <pid>",
 		// "/stream" writes a line every 5 ms until the client leaves,
-		// "/status/N" answers status N. It prints "listening" once it
+		// "/status/N" answers status N, "/echo" upgrades to a protocol
+		// that sends every byte back. It prints "listening" once it
 		// accepts connections.
 		serveHTTP()
 	case "tree":
@@ -103,6 +105,23 @@ func serveHTTP() {
 			case <-time.After(5 * time.Millisecond):
 			}
 		}
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		// An upgrade to the "echo" protocol: every byte comes back.
+		if r.Header.Get("Upgrade") != "echo" {
+			w.WriteHeader(http.StatusUpgradeRequired)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		if brw.Flush() != nil {
+			return
+		}
+		_, _ = io.Copy(conn, brw)
 	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, _ := strconv.Atoi(r.PathValue("code"))

@@ -74,6 +74,51 @@ func TestStreamingResponseKeepsAwake(t *testing.T) {
 	assert.Equal(t, wake.Asleep, u.State())
 }
 
+// TestUpgradedConnectionKeepsAwake: a connection upgraded through the
+// front (a WebSocket's 101 Switching Protocols) carries bytes both ways
+// and holds the unit past its idle timeout for as long as it is open;
+// its end starts the idle window.
+func TestUpgradedConnectionKeepsAwake(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	g := newGroup(t, m, wake.WithSweepInterval(time.Hour))
+	spec := httpSpec(t, "web", wake.ModeFreeze, nil)
+	spec.IdleTimeout = time.Minute
+	u, err := g.Add(spec)
+	require.NoError(t, err)
+	srv := httptest.NewServer(u.Handler(wake.ProxyOptions{}))
+	t.Cleanup(srv.Close)
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET /echo HTTP/1.1\r\nHost: web\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	assert.Equal(t, "echo", resp.Header.Get("Upgrade"))
+
+	c.Add(10 * time.Minute)
+	g.Sweep()
+	assert.Equal(t, wake.Ready, u.State(), "slept under an upgraded connection")
+	_, err = io.WriteString(conn, "ping")
+	require.NoError(t, err)
+	b := make([]byte, 4)
+	_, err = io.ReadFull(br, b)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(b))
+	assert.Equal(t, 1, u.Status().Holds)
+
+	require.NoError(t, conn.Close())
+	require.Eventually(t, func() bool { return u.Status().Holds == 0 }, 20*time.Second, time.Millisecond)
+	assert.Equal(t, c.Now(), u.Status().LastActivity, "the end of the connection is activity")
+	c.Add(time.Minute + time.Nanosecond)
+	g.Sweep()
+	assert.Equal(t, wake.Asleep, u.State())
+}
+
 // TestNonUserRequests: requests that are not the user's neither wake the
 // unit nor count as activity; they are proxied while it is ready.
 func TestNonUserRequests(t *testing.T) {
