@@ -247,20 +247,45 @@ func (b *Bridge) write(ctx context.Context, k key, state string, idle time.Durat
 	}
 }
 
+// withoutCtxErr returns err without the errors it joins that are ctx's
+// own, once ctx has ended: nil if that leaves none.
+func withoutCtxErr(ctx context.Context, err error) error {
+	ctxErr := ctx.Err()
+	if ctxErr == nil {
+		return err
+	}
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if errors.Is(err, ctxErr) {
+			return nil
+		}
+		return err
+	}
+	var rest []error
+	for _, e := range joined.Unwrap() {
+		if !errors.Is(e, ctxErr) {
+			rest = append(rest, e)
+		}
+	}
+	return errors.Join(rest...)
+}
+
 // Run calls Sync every interval of the Bridge's clock, the first time one
 // interval after it is called, and blocks until ctx is done; it returns
 // once the Sync in progress, if any, has finished. Errors are logged and the
-// next interval tries again. It panics if interval is not positive.
+// next interval tries again; once ctx has ended, errors saying only that are
+// not logged, the others still are. It panics if interval is not positive.
 func (b *Bridge) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		panic("activitysync: non-positive interval for Run")
 	}
 	sw := sweep.Start(b.clk, interval, func(time.Time) {
 		if err := b.Sync(ctx); err != nil {
-			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				return
+			// The errors that only say ctx ended are Run's stop, not worth
+			// reporting; the others are, since no later Sync retries them.
+			if err = withoutCtxErr(ctx, err); err != nil {
+				b.log.Error("activitysync: sync", "err", err)
 			}
-			b.log.Error("activitysync: sync", "err", err)
 			return
 		}
 		b.log.Debug("activitysync: sync")

@@ -471,3 +471,79 @@ func TestSyncNewIncarnationIsNotHibernated(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a"}, names, "got the new session, idle in turn, not hibernated")
 }
+
+// cancellingStore is a MemoryStore whose first Update fails and ends a
+// context, as a Store error does in the Sync that a shutdown interrupts.
+type cancellingStore struct {
+	*activity.MemoryStore
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (s *cancellingStore) Update(ctx context.Context, in activity.Session) (activity.Session, error) {
+	failed := false
+	s.once.Do(func() { s.cancel(); failed = true })
+	if failed {
+		return activity.Session{}, errInjected
+	}
+	return s.MemoryStore.Update(ctx, in)
+}
+
+// errHandler sends each Error record's err to a channel and each message
+// to another.
+type errHandler struct{ errs, msgs chan any }
+
+func (h errHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h errHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level == slog.LevelError {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "err" {
+				h.errs <- a.Value.Any()
+			}
+			return true
+		})
+	}
+	h.msgs <- r.Message
+	return nil
+}
+func (h errHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h errHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestRunLogsStoreErrorsOfItsLastSync: a Store error in the Sync that Run's
+// end interrupts is logged, beside the context's error that is not; Run
+// dropped the whole joined error, though no later Sync retries it.
+func TestRunLogsStoreErrorsOfItsLastSync(t *testing.T) {
+	h := newHost(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	st := &cancellingStore{MemoryStore: activity.NewMemoryStore(), cancel: cancel}
+	tr := activity.NewTracker(st, activity.WithClock(h.c))
+	logs := errHandler{errs: make(chan any, 10), msgs: make(chan any, 100)}
+	b := activitysync.New(tr, activitysync.Options{Sessions: h.sessions(), Clock: h.c, Logger: slog.New(logs)})
+	h.add("ws", "a")
+	h.add("ws", "b")
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		b.Run(ctx, time.Minute)
+	}()
+	for msg := range logs.msgs {
+		if msg == "activitysync: started" {
+			break
+		}
+	}
+	h.c.Add(time.Minute)
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	close(logs.errs)
+	var logged []error
+	for e := range logs.errs {
+		logged = append(logged, e.(error))
+	}
+	require.Len(t, logged, 1, "got %d error logs, want the Store's", len(logged))
+	assert.ErrorIs(t, logged[0], errInjected)
+	assert.NotErrorIs(t, logged[0], context.Canceled, "got the context's error logged too")
+}
