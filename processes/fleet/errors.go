@@ -21,7 +21,8 @@ var (
 	// ErrStopped is returned by a dispatcher after Stop, and by a Gateway
 	// after Close.
 	ErrStopped = errors.New("fleet: stopped")
-	// ErrInvalid is returned for a malformed host, command or option.
+	// ErrInvalid is returned for a malformed host, command or option, or
+	// text a Store cannot hold (see [Store]).
 	ErrInvalid = errors.New("fleet: invalid argument")
 	// ErrNotHeld is returned by Store.Complete when the command is not
 	// acknowledged by the host that completes it.

@@ -434,6 +434,10 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrExists):
 		writeError(w, http.StatusConflict, httpapi.CodeExists, "processes: session exists")
 		return
+	case errors.Is(err, ErrInvalid):
+		// An ID or workspace the Store cannot hold (see Store).
+		writeError(w, http.StatusBadRequest, httpapi.CodeBadRequest, err.Error())
+		return
 	case err != nil:
 		g.log.Warn("fleet: place", "err", err)
 		writeError(w, http.StatusInternalServerError, httpapi.CodeInternal, "fleet: placement failed")

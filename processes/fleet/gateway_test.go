@@ -3,10 +3,12 @@ package fleet_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -512,4 +514,59 @@ func TestGatewayStartLeavesNoWaiter(t *testing.T) {
 		}
 	}
 	assert.Zero(t, gw.Waiters(), "waiters left by starts that completed")
+}
+
+// TestGatewayOddText: an ID, a workspace or a criterion that no Store
+// can hold (a NUL byte, invalid UTF-8) is a client's error, not the
+// gateway's: a start answers 400 and places nothing, a criterion no host
+// matches 503 "no_agent", a session route 404; never 500.
+func TestGatewayOddText(t *testing.T) {
+	authorize := func(r *http.Request) (string, error) { return url.QueryUnescape(r.Header.Get("X-Workspace")) }
+	f := newFleet(t, authorize)
+	startHost(t, f.st, "h1", 4, authorize, nil)
+	checkOddText(t, f.srv.URL+httpapi.DefaultPrefix, f.hc)
+	h, err := f.st.Host(t.Context(), "h1")
+	require.NoError(t, err)
+	assert.Zero(t, h.Seats, "seats taken by refused starts")
+}
+
+// checkOddText sends the gateway at base the requests of
+// TestGatewayOddText; its Authorize takes the workspace from the header
+// X-Workspace, query-unescaped.
+func checkOddText(t *testing.T, base string, hc *http.Client) {
+	t.Helper()
+	do := func(method, path, ws, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Workspace", ws)
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var e struct{ Code string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Code
+	}
+	for _, tt := range []struct {
+		name, method, path, ws, body string
+		status                       int
+		code                         string
+	}{
+		{"start of an ID with a NUL byte", "POST", "/", "", `{"id":"a\u0000b","argv":["true"]}`, http.StatusBadRequest, httpapi.CodeBadRequest},
+		{"start in a workspace with a NUL byte", "POST", "/", "w%00", `{"id":"a","argv":["true"]}`, http.StatusBadRequest, httpapi.CodeBadRequest},
+		{"start in a workspace of invalid UTF-8", "POST", "/", "w%FF", `{"id":"a","argv":["true"]}`, http.StatusBadRequest, httpapi.CodeBadRequest},
+		{"start in a region with a NUL byte", "POST", "/?region=%00", "", `{"argv":["true"]}`, http.StatusServiceUnavailable, fleet.CodeNoAgent},
+		{"start on a platform of invalid UTF-8", "POST", "/?platform=%FF", "", `{"argv":["true"]}`, http.StatusServiceUnavailable, fleet.CodeNoAgent},
+		{"status of an ID with a NUL byte", "GET", "/a%00b", "", "", http.StatusNotFound, httpapi.CodeNotFound},
+		{"output of an ID of invalid UTF-8", "GET", "/a%FFb/output", "", "", http.StatusNotFound, httpapi.CodeNotFound},
+		{"delete of an ID with a NUL byte", "DELETE", "/a%00b", "", "", http.StatusNotFound, httpapi.CodeNotFound},
+		{"status in a workspace with a NUL byte", "GET", "/a", "w%00", "", http.StatusNotFound, httpapi.CodeNotFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, code := do(tt.method, tt.path, tt.ws, tt.body)
+			assert.Equal(t, tt.status, status)
+			assert.Equal(t, tt.code, code)
+		})
+	}
 }

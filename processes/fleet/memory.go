@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // MemoryStore is a [Store] in memory, for one process: tests, examples,
@@ -41,6 +43,9 @@ func (m *MemoryStore) RegisterHost(ctx context.Context, h Host, now time.Time) e
 	}
 	if h.ID == "" {
 		return fmt.Errorf("fleet: register host: empty ID: %w", ErrInvalid)
+	}
+	if !storable(h.ID, h.ClusterID, h.ClusterName, h.Region, h.Platform, h.Addr) {
+		return fmt.Errorf("fleet: register host %q: %w", h.ID, errBadText)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -143,6 +148,9 @@ func (m *MemoryStore) Place(ctx context.Context, p Placement) (Host, error) {
 	if p.SessionID == "" {
 		return Host{}, fmt.Errorf("fleet: place: empty session ID: %w", ErrInvalid)
 	}
+	if !storable(p.SessionID, p.WorkspaceID) {
+		return Host{}, fmt.Errorf("fleet: place %q: %w", p.SessionID, errBadText)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s, ok := m.sessions[p.SessionID]; ok && HoldsSeat(s.State) {
@@ -204,6 +212,9 @@ func (m *MemoryStore) Transition(ctx context.Context, id string, from []string, 
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
+	if !storable(to) {
+		return false, fmt.Errorf("fleet: transition %q to %q: %w", id, to, errBadText)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.sessions[id]
@@ -236,6 +247,9 @@ func (m *MemoryStore) Enqueue(ctx context.Context, now time.Time, cmds ...*Comma
 	for _, c := range cmds {
 		if c == nil || c.ID == "" || c.HostID == "" {
 			return fmt.Errorf("fleet: enqueue: a command needs an ID and a HostID: %w", ErrInvalid)
+		}
+		if !storable(c.ID, c.HostID, c.SessionID, c.Kind) {
+			return fmt.Errorf("fleet: enqueue %q: %w", c.ID, errBadText)
 		}
 		if _, ok := m.commands[c.ID]; ok || seen[c.ID] {
 			return fmt.Errorf("fleet: enqueue %q: %w", c.ID, ErrExists)
@@ -417,6 +431,9 @@ func (m *MemoryStore) Subscribe(ctx context.Context, topic Topic) (Subscription,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if !storable(string(topic)) {
+		return nil, fmt.Errorf("fleet: subscribe %q: %w", topic, errBadText)
+	}
 	s := &memorySub{m: m, topic: topic, ch: make(chan string, subBuffer)}
 	m.mu.Lock()
 	if m.subs[topic] == nil {
@@ -439,4 +456,18 @@ func (m *MemoryStore) publishLocked(topic Topic, payload string) {
 		default: // dropped: the subscriber's fallback poll finds it
 		}
 	}
+}
+
+// errBadText is the ErrInvalid of text a Store cannot hold (see [Store]).
+var errBadText = fmt.Errorf("text must be valid UTF-8 without NUL bytes: %w", ErrInvalid)
+
+// storable reports whether every s is text every Store holds: valid
+// UTF-8 without NUL bytes, as PostgreSQL's text is.
+func storable(ss ...string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -59,7 +59,16 @@ type Subscription interface {
 //
 // Methods return ctx.Err() when ctx ends first, errors wrapping
 // [ErrNotFound], [ErrExists], [ErrNoAgent], [ErrNotHeld] or [ErrInvalid]
-// as each says, and the backend's errors otherwise. Returned values are
+// as each says, and the backend's errors otherwise.
+//
+// IDs, names, addresses, kinds, states and topics are text that every
+// Store holds: valid UTF-8 without NUL bytes (PostgreSQL's text holds
+// no other). A method that would store other text returns ErrInvalid
+// and stores nothing; one that looks up or filters by it finds nothing
+// (ErrNotFound, ErrNotHeld, ErrNoAgent or no rows, as for any string
+// nothing holds), never a backend error. Reasons and error texts
+// (Transition's reason, Complete's errText) are messages: a Store may
+// keep them with such bytes replaced by U+FFFD. Returned values are
 // copies. Package fleettest is the contract suite every implementation
 // passes; [MemoryStore] is the one in memory, package pgfleet the one on
 // PostgreSQL.

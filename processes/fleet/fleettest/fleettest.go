@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"ClaimOrderAndHosts", testClaimOrderAndHosts},
 		{"CompleteRules", testCompleteRules},
 		{"Notifications", testNotifications},
+		{"OddText", testOddText},
 		{"ConcurrentPlacementsNeverOverfill", testConcurrentPlacements},
 		{"ConcurrentClaimersNeverShare", testConcurrentClaimers},
 	}
@@ -520,4 +521,107 @@ func testConcurrentClaimers(t *testing.T, st fleet.Store) {
 			t.Errorf("command %s claimed %d times", id, k)
 		}
 	}
+}
+
+// oddTexts are strings PostgreSQL's text cannot hold.
+var oddTexts = []struct{ name, s string }{
+	{"NUL byte", "a\x00b"},
+	{"invalid UTF-8", "a\xffb"},
+}
+
+// testOddText: text a Store cannot hold (a NUL byte, invalid UTF-8) is
+// refused with ErrInvalid where it would be stored, storing nothing, and
+// names nothing where it is looked up (ErrNotFound, or no rows), never a
+// backend error; a reason or an error text with such bytes is a message,
+// stored as the Store can.
+func testOddText(t *testing.T, st fleet.Store) {
+	ctx := t.Context()
+	require.NoError(t, st.RegisterHost(ctx, host("h", 10), base))
+	_, err := place(t, st, "s", nil)
+	require.NoError(t, err)
+	require.NoError(t, st.Enqueue(ctx, base, &fleet.Command{ID: "c", HostID: "h", SessionID: "s", Kind: fleet.KindStart}))
+	for _, odd := range oddTexts {
+		t.Run(odd.name, func(t *testing.T) {
+			bad := odd.s
+			for _, h := range []fleet.Host{
+				{ID: bad, Capacity: 1}, {ID: "x", ClusterID: bad, Capacity: 1}, {ID: "x", ClusterName: bad, Capacity: 1},
+				{ID: "x", Region: bad, Capacity: 1}, {ID: "x", Platform: bad, Capacity: 1}, {ID: "x", Addr: bad, Capacity: 1},
+			} {
+				assert.ErrorIs(t, st.RegisterHost(ctx, h, base), fleet.ErrInvalid, "registering %+v", h)
+			}
+			hs, err := st.Hosts(ctx)
+			require.NoError(t, err)
+			assert.Len(t, hs, 1, "hosts stored by refused registrations")
+			_, err = st.Host(ctx, bad)
+			assert.ErrorIs(t, err, fleet.ErrNotFound)
+			assert.ErrorIs(t, st.Heartbeat(ctx, bad, 1, base), fleet.ErrNotFound)
+			assert.ErrorIs(t, st.SetConnected(ctx, bad, false), fleet.ErrNotFound)
+
+			_, err = st.Place(ctx, fleet.Placement{SessionID: bad, Now: base, TTL: ttl})
+			assert.ErrorIs(t, err, fleet.ErrInvalid, "placing a session named so")
+			_, err = st.Place(ctx, fleet.Placement{SessionID: "w", WorkspaceID: bad, Now: base, TTL: ttl})
+			assert.ErrorIs(t, err, fleet.ErrInvalid, "placing a session of a workspace named so")
+			for _, c := range []*fleet.SelectionCriteria{{ClusterID: bad}, {Region: bad}, {Platform: bad}} {
+				_, err = place(t, st, "w", c)
+				assert.ErrorIs(t, err, fleet.ErrNoAgent, "placing with criteria %+v", *c)
+			}
+			_, err = place(t, st, "s", &fleet.SelectionCriteria{Region: bad})
+			assert.ErrorIs(t, err, fleet.ErrExists, "a session holding a seat, with criteria no host matches")
+			assert.Equal(t, 1, seatsOf(t, st, "h"), "seats taken by refused placements")
+			_, err = st.Session(ctx, bad)
+			assert.ErrorIs(t, err, fleet.ErrNotFound)
+			for _, f := range []fleet.SessionFilter{{HostID: bad}, {States: []string{bad}}} {
+				recs, err := st.Sessions(ctx, f)
+				require.NoError(t, err, "sessions of %+v", f)
+				assert.Empty(t, recs, "sessions of %+v", f)
+			}
+			_, err = st.Transition(ctx, bad, nil, fleet.SessionFailed, "", base)
+			assert.ErrorIs(t, err, fleet.ErrNotFound)
+			ok, err := st.Transition(ctx, "s", []string{bad}, fleet.SessionFailed, "", base)
+			require.NoError(t, err)
+			assert.False(t, ok, "a transition from a state no record is in")
+			_, err = st.Transition(ctx, "s", nil, bad, "", base)
+			assert.ErrorIs(t, err, fleet.ErrInvalid, "a transition to a state named so")
+			rec, err := st.Session(ctx, "s")
+			require.NoError(t, err)
+			assert.Equal(t, fleet.SessionPending, rec.State)
+
+			for _, c := range []*fleet.Command{
+				{ID: bad, HostID: "h"}, {ID: "d", HostID: bad}, {ID: "d", HostID: "h", SessionID: bad}, {ID: "d", HostID: "h", Kind: bad},
+			} {
+				assert.ErrorIs(t, st.Enqueue(ctx, base, &fleet.Command{ID: "ok", HostID: "h"}, c), fleet.ErrInvalid, "enqueueing %+v", *c)
+			}
+			_, err = st.Command(ctx, "ok")
+			assert.ErrorIs(t, err, fleet.ErrNotFound, "stored by a refused Enqueue")
+			_, err = st.Command(ctx, bad)
+			assert.ErrorIs(t, err, fleet.ErrNotFound)
+			for _, f := range []fleet.CommandFilter{{HostID: bad}, {SessionID: bad}, {States: []string{bad}}} {
+				cs, err := st.Commands(ctx, f)
+				require.NoError(t, err, "commands of %+v", f)
+				assert.Empty(t, cs, "commands of %+v", f)
+			}
+			_, err = st.Send(ctx, bad, base, time.Minute, 3)
+			assert.ErrorIs(t, err, fleet.ErrNotFound)
+			cl, err := st.Claim(ctx, bad, 10, base, time.Minute)
+			require.NoError(t, err)
+			assert.Empty(t, cl)
+			assert.ErrorIs(t, st.Complete(ctx, bad, "h", nil, "", base), fleet.ErrNotFound)
+			assert.ErrorIs(t, st.Complete(ctx, "c", bad, nil, "", base), fleet.ErrNotHeld)
+			_, err = st.Subscribe(ctx, fleet.HostTopic(bad))
+			assert.ErrorIs(t, err, fleet.ErrInvalid, "subscribing to a topic named so")
+		})
+	}
+	// Messages are stored as the Store can: the step is taken.
+	ok, err := st.Transition(ctx, "s", []string{fleet.SessionPending}, fleet.SessionRunning, "odd \x00 \xff reason", base)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	_, err = st.Send(ctx, "c", base, time.Minute, 3)
+	require.NoError(t, err)
+	_, err = st.Claim(ctx, "h", 10, base, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, st.Complete(ctx, "c", "h", nil, "odd \x00 \xff error", base))
+	c, err := st.Command(ctx, "c")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.CommandFailed, c.State)
+	assert.NotEmpty(t, c.Error)
 }

@@ -3,6 +3,7 @@ package pgfleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -47,6 +48,9 @@ func (s *subscription) Close() error {
 // once listening again, so that receivers look at the Store for what they
 // missed. It returns the error of the first connection or LISTEN.
 func (s *Store) Subscribe(ctx context.Context, topic fleet.Topic) (fleet.Subscription, error) {
+	if !storable(string(topic)) {
+		return nil, fmt.Errorf("pgfleet: subscribe %q: %w", topic, errBadText)
+	}
 	conn, err := s.listen(ctx, topic)
 	if err != nil {
 		return nil, err

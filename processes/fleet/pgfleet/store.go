@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -77,6 +78,44 @@ func retryDeadlocks(ctx context.Context, run func() error) error {
 	}
 }
 
+// errBadText is the ErrInvalid of text PostgreSQL's text cannot hold.
+var errBadText = fmt.Errorf("text must be valid UTF-8 without NUL bytes: %w", fleet.ErrInvalid)
+
+// storable reports whether every s is text PostgreSQL's text holds:
+// valid UTF-8 without NUL bytes. Another string is refused where it
+// would be stored, and names nothing where it is looked up: passed to
+// the database, it fails the statement with an encoding error.
+func storable(ss ...string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// storableOnly returns the storable strings of ss, and whether there
+// were any strings to begin with.
+func storableOnly(ss []string) (out []string, some bool) {
+	out = make([]string, 0, len(ss))
+	for _, s := range ss {
+		if storable(s) {
+			out = append(out, s)
+		}
+	}
+	return out, len(ss) > 0
+}
+
+// message returns s with what PostgreSQL's text cannot hold (NUL bytes,
+// invalid UTF-8) replaced by U+FFFD: reasons and error texts are
+// messages, kept as well as they can be.
+func message(s string) string {
+	if storable(s) {
+		return s
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+}
+
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
@@ -116,6 +155,9 @@ func (s *Store) RegisterHost(ctx context.Context, h fleet.Host, now time.Time) e
 	if h.ID == "" {
 		return fmt.Errorf("pgfleet: register host: empty ID: %w", fleet.ErrInvalid)
 	}
+	if !storable(h.ID, h.ClusterID, h.ClusterName, h.Region, h.Platform, h.Addr) {
+		return fmt.Errorf("pgfleet: register host %q: %w", h.ID, errBadText)
+	}
 	_, err := s.pool.Exec(ctx, registerSQL, h.ID, h.ClusterID, h.ClusterName, h.Region, h.Platform, h.Capacity, h.Addr, ts(now))
 	if err != nil {
 		return wrap("register host "+h.ID, err)
@@ -129,6 +171,9 @@ func notFound(what, id string) error {
 
 // Heartbeat: see [fleet.Store].
 func (s *Store) Heartbeat(ctx context.Context, hostID string, sessions int, now time.Time) error {
+	if !storable(hostID) {
+		return notFound("host", hostID)
+	}
 	tag, err := s.pool.Exec(ctx, `UPDATE `+hostsTable+` SET sessions = $2, last_heartbeat = $3, beats = beats + 1 WHERE id = $1`, hostID, sessions, ts(now))
 	if err != nil {
 		return wrap("heartbeat "+hostID, err)
@@ -141,6 +186,9 @@ func (s *Store) Heartbeat(ctx context.Context, hostID string, sessions int, now 
 
 // SetConnected: see [fleet.Store].
 func (s *Store) SetConnected(ctx context.Context, hostID string, connected bool) error {
+	if !storable(hostID) {
+		return notFound("host", hostID)
+	}
 	tag, err := s.pool.Exec(ctx, `UPDATE `+hostsTable+` SET connected = $2 WHERE id = $1`, hostID, connected)
 	if err != nil {
 		return wrap("set connected "+hostID, err)
@@ -153,6 +201,9 @@ func (s *Store) SetConnected(ctx context.Context, hostID string, connected bool)
 
 // Host: see [fleet.Store].
 func (s *Store) Host(ctx context.Context, hostID string) (fleet.Host, error) {
+	if !storable(hostID) {
+		return fleet.Host{}, notFound("host", hostID)
+	}
 	h, err := scanHost(s.pool.QueryRow(ctx, `SELECT `+hostCols+` FROM `+hostsTable+` WHERE id = $1`, hostID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fleet.Host{}, notFound("host", hostID)
@@ -215,9 +266,16 @@ func (s *Store) Place(ctx context.Context, p fleet.Placement) (fleet.Host, error
 	if p.SessionID == "" {
 		return fleet.Host{}, fmt.Errorf("pgfleet: place: empty session ID: %w", fleet.ErrInvalid)
 	}
+	if !storable(p.SessionID, p.WorkspaceID) {
+		return fleet.Host{}, fmt.Errorf("pgfleet: place %q: %w", p.SessionID, errBadText)
+	}
 	c := p.Criteria
 	if c == nil {
 		c = &fleet.SelectionCriteria{}
+	}
+	if !storable(c.ClusterID, c.Region, c.Platform) {
+		// No host is named so: ErrNoAgent, or ErrExists (see below).
+		return fleet.Host{}, s.noPlace(ctx, p.SessionID)
 	}
 	now := ts(p.Now)
 	var (
@@ -237,20 +295,24 @@ func (s *Store) Place(ctx context.Context, p fleet.Placement) (fleet.Host, error
 	case err != nil:
 		return fleet.Host{}, wrap("place "+p.SessionID, err)
 	case chosen == 0:
-		// No host fits; a session holding a seat is still ErrExists, as
-		// for any Store.
-		var state string
-		err := s.pool.QueryRow(ctx, `SELECT state FROM `+sessionsTable+` WHERE id = $1`, p.SessionID).Scan(&state)
-		if err == nil && fleet.HoldsSeat(state) {
-			return fleet.Host{}, fmt.Errorf("pgfleet: place %q: %w", p.SessionID, fleet.ErrExists)
-		}
-		return fleet.Host{}, fmt.Errorf("pgfleet: place %q: %w", p.SessionID, fleet.ErrNoAgent)
+		return fleet.Host{}, s.noPlace(ctx, p.SessionID)
 	case id == nil:
 		return fleet.Host{}, fmt.Errorf("pgfleet: place %q: %w", p.SessionID, fleet.ErrExists)
 	}
 	return fleet.Host{ID: *id, ClusterID: *clusterID, ClusterName: *clusterName, Region: *region, Platform: *platform,
 		Capacity: *capacity, Addr: *addr, Connected: *connected, Sessions: *sessions, Seats: *seats, Beats: *beats,
 		LastHeartbeat: last.UTC(), RegisteredAt: registered.UTC()}, nil
+}
+
+// noPlace is Place's error when no host fits: a session holding a seat
+// is still ErrExists, as for any Store; else ErrNoAgent.
+func (s *Store) noPlace(ctx context.Context, id string) error {
+	var state string
+	err := s.pool.QueryRow(ctx, `SELECT state FROM `+sessionsTable+` WHERE id = $1`, id).Scan(&state)
+	if err == nil && fleet.HoldsSeat(state) {
+		return fmt.Errorf("pgfleet: place %q: %w", id, fleet.ErrExists)
+	}
+	return fmt.Errorf("pgfleet: place %q: %w", id, fleet.ErrNoAgent)
 }
 
 const sessionCols = `id, workspace_id, host_id, state, reason, created_at, updated_at`
@@ -264,6 +326,9 @@ func scanSession(row pgx.Row) (fleet.SessionRecord, error) {
 
 // Session: see [fleet.Store].
 func (s *Store) Session(ctx context.Context, id string) (fleet.SessionRecord, error) {
+	if !storable(id) {
+		return fleet.SessionRecord{}, notFound("session", id)
+	}
 	r, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionCols+` FROM `+sessionsTable+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fleet.SessionRecord{}, notFound("session", id)
@@ -276,9 +341,9 @@ func (s *Store) Session(ctx context.Context, id string) (fleet.SessionRecord, er
 
 // Sessions: see [fleet.Store].
 func (s *Store) Sessions(ctx context.Context, f fleet.SessionFilter) ([]fleet.SessionRecord, error) {
-	states := f.States
-	if states == nil {
-		states = []string{}
+	states, some := storableOnly(f.States)
+	if !storable(f.HostID) || some && len(states) == 0 {
+		return nil, nil // no record holds such text
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+sessionCols+` FROM `+sessionsTable+`
 WHERE ($1 = '' OR host_id = $1) AND (cardinality($2::text[]) = 0 OR state = ANY($2)) ORDER BY id`, f.HostID, states)
@@ -311,9 +376,21 @@ SELECT (SELECT count(*) FROM old), (SELECT count(*) FROM upd), (SELECT count(*) 
 
 // Transition: see [fleet.Store]. One statement.
 func (s *Store) Transition(ctx context.Context, id string, from []string, to, reason string, now time.Time) (bool, error) {
-	if from == nil {
-		from = []string{}
+	if !storable(to) {
+		return false, fmt.Errorf("pgfleet: transition %q to %q: %w", id, to, errBadText)
 	}
+	if !storable(id) {
+		return false, notFound("session", id)
+	}
+	from, some := storableOnly(from)
+	if some && len(from) == 0 {
+		// No record is in a state named so.
+		if _, err := s.Session(ctx, id); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	reason = message(reason)
 	var found, changed, seats int64
 	// A transition locks the record, then its host's row; a placement of
 	// the same ID locks a host, then the record: they may deadlock.
@@ -365,6 +442,9 @@ func (s *Store) Enqueue(ctx context.Context, now time.Time, cmds ...*fleet.Comma
 		if c == nil || c.ID == "" || c.HostID == "" {
 			return fmt.Errorf("pgfleet: enqueue: a command needs an ID and a HostID: %w", fleet.ErrInvalid)
 		}
+		if !storable(c.ID, c.HostID, c.SessionID, c.Kind) {
+			return fmt.Errorf("pgfleet: enqueue %q: %w", c.ID, errBadText)
+		}
 		ids[i], hosts[i], sessions[i], kinds[i], payloads[i] = c.ID, c.HostID, c.SessionID, c.Kind, c.Payload
 	}
 	if n == 0 {
@@ -385,6 +465,9 @@ ORDER BY n`, ids, hosts, sessions, kinds, payloads, ts(now))
 
 // Command: see [fleet.Store].
 func (s *Store) Command(ctx context.Context, id string) (fleet.Command, error) {
+	if !storable(id) {
+		return fleet.Command{}, notFound("command", id)
+	}
 	c, err := scanCommand(s.pool.QueryRow(ctx, `SELECT `+commandCols+` FROM `+commandsTable+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fleet.Command{}, notFound("command", id)
@@ -397,9 +480,9 @@ func (s *Store) Command(ctx context.Context, id string) (fleet.Command, error) {
 
 // Commands: see [fleet.Store].
 func (s *Store) Commands(ctx context.Context, f fleet.CommandFilter) ([]fleet.Command, error) {
-	states := f.States
-	if states == nil {
-		states = []string{}
+	states, some := storableOnly(f.States)
+	if !storable(f.HostID, f.SessionID) || some && len(states) == 0 {
+		return nil, nil // no command holds such text
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+commandCols+` FROM `+commandsTable+`
 WHERE ($1 = '' OR host_id = $1) AND ($2 = '' OR session_id = $2) AND (cardinality($3::text[]) = 0 OR state = ANY($3))
@@ -462,6 +545,9 @@ func prefixed(p, cols string) string {
 
 // Send: see [fleet.Store]. One statement.
 func (s *Store) Send(ctx context.Context, id string, now time.Time, lease time.Duration, maxAttempts int) (fleet.Command, error) {
+	if !storable(id) {
+		return fleet.Command{}, notFound("command", id)
+	}
 	now = ts(now)
 	rows, err := s.pool.Query(ctx, sendSQL, id, now, ts(now.Add(lease)), maxAttempts, string(fleet.DoneTopic))
 	if err != nil {
@@ -493,7 +579,7 @@ RETURNING t.seq, ` + "t.id, t.host_id, t.session_id, t.kind, t.payload, t.state,
 
 // Claim: see [fleet.Store]. One statement.
 func (s *Store) Claim(ctx context.Context, hostID string, max int, now time.Time, lease time.Duration) ([]fleet.Command, error) {
-	if max <= 0 {
+	if max <= 0 || !storable(hostID) {
 		return nil, nil
 	}
 	now = ts(now)
@@ -548,12 +634,17 @@ SELECT pg_notify(` + channelSQL(6) + `, id) FROM u`
 // Complete: see [fleet.Store]. One statement, and a read when it changed
 // nothing, to tell why.
 func (s *Store) Complete(ctx context.Context, id, hostID string, result []byte, errText string, now time.Time) error {
-	tag, err := s.pool.Exec(ctx, completeSQL, id, hostID, result, errText, ts(now), string(fleet.DoneTopic))
-	if err != nil {
-		return wrap("complete "+id, err)
+	if !storable(id) {
+		return notFound("command", id)
 	}
-	if tag.RowsAffected() > 0 {
-		return nil
+	if storable(hostID) { // else no host holds it: tell why below
+		tag, err := s.pool.Exec(ctx, completeSQL, id, hostID, result, message(errText), ts(now), string(fleet.DoneTopic))
+		if err != nil {
+			return wrap("complete "+id, err)
+		}
+		if tag.RowsAffected() > 0 {
+			return nil
+		}
 	}
 	c, err := s.Command(ctx, id)
 	if err != nil {
