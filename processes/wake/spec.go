@@ -86,9 +86,13 @@ type Spec struct {
 	ID string
 	// Command returns a fresh, unstarted command for each cold start. The
 	// unit starts it with the group's Manager, which owns its stdio (the
-	// output is the session's, as probes read it). ctx ends when the
-	// group shuts down: it may be given to exec.CommandContext, not kept
-	// for anything shorter.
+	// output is the session's, as probes read it). ctx lives as long as
+	// the process started from the command: it ends once that process is
+	// stopped (put to sleep by ModeStop, exited, failed to wake, or
+	// terminated by Group.Shutdown, gracefully and dependents first), or
+	// if the wake ends while Command runs. It may be given to
+	// exec.CommandContext, whose SIGKILL then never cuts a graceful stop
+	// short.
 	Command func(ctx context.Context) (*exec.Cmd, error)
 	// Upstream is the host:port the program serves on ("127.0.0.1:8001",
 	// "[::1]:8001", "localhost:8001": a host, and a port number from 1 to

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -319,4 +320,77 @@ func TestWakeDuringShutdown(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, recv(t, errc), context.Canceled)
 	proctest.RequireGone(t, ws.Pid(), ds.Pid())
+}
+
+// TestShutdownIsGracefulWithCommandContext: a Command that gives its ctx
+// to exec.CommandContext, as Spec.Command allows, still gets Shutdown's
+// graceful stop, a dependent's before its dependencies': the context
+// does not end (and os/exec does not SIGKILL the process) before
+// Shutdown has stopped the unit.
+func TestShutdownIsGracefulWithCommandContext(t *testing.T) {
+	m := newManager(t)
+	g := wake.NewGroup(m)
+	webpid := filepath.Join(t.TempDir(), "webpid")
+	var mu sync.Mutex
+	var ctxs []context.Context
+	withCtx := func(script string) func(context.Context) (*exec.Cmd, error) {
+		return func(ctx context.Context) (*exec.Cmd, error) {
+			mu.Lock()
+			ctxs = append(ctxs, ctx)
+			mu.Unlock()
+			return exec.CommandContext(ctx, "sh", "-c", script), nil
+		}
+	}
+	_, err := g.AddAll(
+		wake.Spec{ID: "db", Command: withCtx(`trap 'if kill -0 "$(cat ` + webpid + `)" 2>/dev/null; then echo term early; else echo term late; fi; exit 0' TERM; echo ready; while :; do sleep 0.01; done`)},
+		wake.Spec{ID: "web", Command: withCtx(`echo $$ > ` + webpid + `; trap 'echo term; sleep 0.3; exit 0' TERM; echo ready; while :; do sleep 0.01; done`),
+			DependsOn: []wake.Dependency{{Unit: "db"}}},
+	)
+	require.NoError(t, err)
+	web, _ := g.Unit("web")
+	db, _ := g.Unit("db")
+	require.NoError(t, web.Wake(t.Context()))
+	ws, ds := web.Session(), db.Session()
+	waitOutputLine(t, ws, "ready")
+	waitOutputLine(t, ds, "ready")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, ctxs, 2)
+	for _, ctx := range ctxs {
+		assert.NoError(t, ctx.Err(), "the Command's ctx ended under its running process")
+	}
+	require.NoError(t, g.Shutdown(t.Context()))
+	for _, ctx := range ctxs {
+		assert.Error(t, ctx.Err(), "the Command's ctx outlived its process")
+	}
+	st, _ := ws.ExitStatus()
+	assert.Equal(t, 0, st.Code, "web: %v", st)
+	st, _ = ds.ExitStatus()
+	assert.Equal(t, 0, st.Code, "db: %v", st)
+	assert.Equal(t, "term late", waitOutputLine(t, ds, "term "))
+	proctest.RequireGone(t, ws.Pid(), ds.Pid())
+}
+
+// TestCommandContextEndsWithTheProcess: the ctx a Command gets ends once
+// its process is stopped: put to sleep by ModeStop, or failed to wake.
+func TestCommandContextEndsWithTheProcess(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	ctxs := make(chan context.Context, 2)
+	command := func(ctx context.Context) (*exec.Cmd, error) {
+		ctxs <- ctx
+		return exec.CommandContext(ctx, "sleep", "1000"), nil
+	}
+	stops, err := g.Add(wake.Spec{ID: "stops", Command: command})
+	require.NoError(t, err)
+	require.NoError(t, stops.Wake(t.Context()))
+	ctx := recv(t, ctxs)
+	assert.NoError(t, ctx.Err())
+	require.NoError(t, stops.Sleep(t.Context()))
+	assert.Error(t, ctx.Err(), "asleep in ModeStop")
+
+	fails, err := g.Add(wake.Spec{ID: "fails", Command: command, Probe: neverReady, WakeTimeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+	require.ErrorIs(t, fails.Wake(t.Context()), wake.ErrWakeTimeout)
+	assert.Error(t, recv(t, ctxs).Err(), "failed to wake")
 }

@@ -118,6 +118,7 @@ type Unit struct {
 	holds     int
 	last      time.Time
 	sess      *processes.Session // the current incarnation, nil without one
+	endCmd    func()             // ends the ctx its Command was given, once it is stopped
 	att       *attempt           // the wake in flight, while Waking
 	sleepDone chan struct{}      // closed once asleep, while Sleeping
 	depHolds  []func()           // releases of the holds on deps, while awake
@@ -560,19 +561,28 @@ func (u *Unit) coldStart(ctx context.Context, a *attempt) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	cmd, err := u.spec.Command(u.g.ctx)
+	// The Command's ctx lives as long as the process: ended before the
+	// process is stopped, it would SIGKILL a command made with
+	// exec.CommandContext under a graceful stop.
+	cctx, endCmd := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, endCmd) // the wake ends while Command runs
+	cmd, err := u.spec.Command(cctx)
+	stop()
 	if err != nil {
+		endCmd()
 		return fmt.Errorf("command: %w", err)
 	}
 	if cmd == nil {
+		endCmd()
 		return errors.New("command: Command returned nil")
 	}
 	sess, err := u.g.m.Start(cmd, processes.StartOptions{IdleTimeout: processes.NeverIdle})
 	if err != nil {
+		endCmd()
 		return err
 	}
 	u.mu.Lock()
-	u.sess = sess
+	u.sess, u.endCmd = sess, endCmd
 	u.starts++
 	u.emitLocked(EventStarting, strings.Join(cmd.Args, " ")+", pid "+strconv.Itoa(sess.Pid()))
 	u.emitLocked(EventWaitingForReady, u.spec.Probe.String())
@@ -594,16 +604,16 @@ func (u *Unit) coldStart(ctx context.Context, a *attempt) error {
 // finish ends an attempt: Ready, or Failed with the process terminated
 // and the dependencies released.
 func (u *Unit) finish(a *attempt, err error) {
-	var drop *processes.Session
-	var deps []func()
 	if err != nil {
 		u.mu.Lock()
-		drop, u.sess = u.sess, nil
-		deps, u.depHolds = u.depHolds, nil
+		drop, endCmd := u.detachLocked()
+		deps := u.depHolds
+		u.depHolds = nil
 		u.mu.Unlock()
 		// Terminated before the failure is published, so that a retry
 		// never finds the old process on the port.
 		u.terminate(drop)
+		endCmd()
 		release(deps)
 	}
 	now := u.now()
@@ -677,13 +687,14 @@ func (u *Unit) exited(sess *processes.Session) {
 		why += ": " + st.String()
 	}
 	u.mu.Lock()
-	u.sess = nil
+	_, endCmd := u.detachLocked()
 	deps := u.depHolds
 	u.depHolds = nil
 	u.state, u.sleepDone = Asleep, nil
 	u.slept = Cause{At: now, Why: why}
 	u.emitLocked(EventAsleep, why)
 	u.mu.Unlock()
+	endCmd()
 	close(done)
 	release(deps)
 	u.g.log.Info("wake: asleep", "unit", u.spec.ID, "why", why)
@@ -768,9 +779,10 @@ func (u *Unit) sleep(now time.Time, why string, force bool) error {
 	case u.spec.Mode == ModeStop:
 		msg = "stopped"
 	}
+	endCmd := func() {}
 	u.mu.Lock()
 	if !kept {
-		u.sess = nil
+		_, endCmd = u.detachLocked()
 	}
 	deps := u.depHolds
 	u.depHolds = nil
@@ -778,6 +790,7 @@ func (u *Unit) sleep(now time.Time, why string, force bool) error {
 	u.slept = Cause{At: now, Why: why}
 	u.emitLocked(EventAsleep, msg+": "+why)
 	u.mu.Unlock()
+	endCmd()
 	close(done)
 	release(deps)
 	u.g.log.Info("wake: asleep", "unit", u.spec.ID, "mode", u.spec.Mode, "why", why)
@@ -786,12 +799,25 @@ func (u *Unit) sleep(now time.Time, why string, force bool) error {
 
 // drop forgets a kept incarnation that cannot be resumed.
 func (u *Unit) drop(sess *processes.Session) {
+	endCmd := func() {}
 	u.mu.Lock()
 	if u.sess == sess {
-		u.sess = nil
+		_, endCmd = u.detachLocked()
 	}
 	u.mu.Unlock()
 	u.terminate(sess)
+	endCmd()
+}
+
+// detachLocked forgets the current incarnation and returns it, with the
+// function that ends its Command's ctx, to call once it is stopped.
+func (u *Unit) detachLocked() (*processes.Session, func()) {
+	sess, endCmd := u.sess, u.endCmd
+	u.sess, u.endCmd = nil, nil
+	if endCmd == nil {
+		endCmd = func() {}
+	}
+	return sess, endCmd
 }
 
 // terminate ends an incarnation: its tree is terminated with the Manager's
@@ -832,8 +858,8 @@ func (u *Unit) shutdown(ctx context.Context) error {
 		}
 		break
 	}
-	sess := u.sess
-	u.sess = nil
+	sess, endCmd := u.detachLocked()
+	defer endCmd()
 	u.unwatchLocked()
 	deps := u.depHolds
 	u.depHolds = nil
