@@ -38,15 +38,19 @@ type Set struct {
 	TooNew error
 }
 
-// current returns the version the schema is at, 0 when it has no version
-// table, with reads only.
+// current returns the version the current schema is at, 0 when it has no
+// version table, with reads only. A version table in a later schema of the
+// search_path is not the current schema's.
 func (s Set) current(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	var exists bool
-	if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s.VersionTable).Scan(&exists); err != nil || !exists {
+	err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relname = $1)`, s.VersionTable).Scan(&exists)
+	if err != nil || !exists {
 		return 0, err
 	}
 	var current int
-	err := pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+s.VersionTable).Scan(&current)
+	err = pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+s.VersionTable).Scan(&current)
 	return current, err
 }
 

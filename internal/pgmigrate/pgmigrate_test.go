@@ -1,6 +1,7 @@
 package pgmigrate_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"testing/fstest"
@@ -126,4 +127,30 @@ func TestMigrateCurrentSchemaNeedsOnlyReads(t *testing.T) {
 	require.NoError(t, set(v2, 2).Migrate(ctx, db.Pool))
 	assert.NoError(t, set(v2, 2).Migrate(ctx, ro), "the upgraded schema over read-only connections")
 	assert.ErrorIs(t, set(v1, 1).Migrate(ctx, ro), errTooNew, "a newer schema over read-only connections")
+}
+
+// TestMigrateMigratesTheFirstSchemaOfThePath: a schema of its own first in
+// the search_path is migrated even when a later one of the path is
+// migrated already.
+func TestMigrateMigratesTheFirstSchemaOfThePath(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := t.Context()
+	v1 := map[string]string{"0001_a.sql": "CREATE TABLE a (n int)"}
+	require.NoError(t, set(v1, 1).Migrate(ctx, db.Pool))
+
+	first := db.Schema + "_first"
+	_, err := db.Pool.Exec(ctx, "CREATE SCHEMA "+first)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = db.Pool.Exec(context.Background(), "DROP SCHEMA "+first+" CASCADE") })
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	require.NoError(t, err)
+	cfg.ConnConfig.RuntimeParams["search_path"] = first + "," + db.Schema
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+
+	require.NoError(t, set(v1, 1).Migrate(ctx, pool))
+	var n int
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", first).Scan(&n))
+	assert.Equal(t, 2, n, "got %d tables in the first schema of the path, want the migration's and the versions'", n)
 }
