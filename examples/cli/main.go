@@ -14,7 +14,8 @@
 //
 // When standard input is a terminal, the user's terminal is in raw mode
 // while attached, so that every key goes to the program as is; it is
-// restored on every way out, signals and panics included. Keystrokes are
+// restored on every way out, signals and panics included, and while cli is
+// stopped by a SIGTSTP from outside (raw again once continued). Keystrokes are
 // copied to [ptyterm.Terminal.Write], the program's output is followed with
 // [processes.Session.WaitOutput] and [processes.Session.Output] by sequence
 // number, a resize of the user's terminal (SIGWINCH) becomes
@@ -147,7 +148,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 	defer signal.Stop(sigc)
 
 	if isTerminal(stdin) {
-		signal.Notify(sigc, syscall.SIGWINCH)
+		signal.Notify(sigc, syscall.SIGWINCH, syscall.SIGTSTP, syscall.SIGCONT)
 		return runTerminal(ctx, c, sigc, stdin, stdout, stderr)
 	}
 	return runPipes(ctx, c, sigc, stdin, stdout, &lockedWriter{w: stderr})
@@ -249,10 +250,18 @@ func follow(ctx context.Context, s *processes.Session, stdout, stderr io.Writer,
 	}
 }
 
-// forwardSignals acts on cli's signals until done is closed: SIGWINCH
-// calls resize (if not nil), and SIGINT, SIGTERM and SIGHUP stop the
-// program. SIGPIPE is ignored.
-func forwardSignals(sigc <-chan os.Signal, done <-chan struct{}, resize func(), st *stopper) {
+// ttyActions are terminal mode's answers to the signals that concern the
+// user's terminal.
+type ttyActions struct {
+	resize  func() // SIGWINCH: the user's terminal was resized
+	suspend func() // SIGTSTP: give the terminal its mode back, and stop
+	resume  func() // SIGCONT: continued, raw mode again
+}
+
+// forwardSignals acts on cli's signals until done is closed: SIGWINCH,
+// SIGTSTP and SIGCONT call tty's actions (if tty is not nil), and SIGINT,
+// SIGTERM and SIGHUP stop the program. SIGPIPE is ignored.
+func forwardSignals(sigc <-chan os.Signal, done <-chan struct{}, tty *ttyActions, st *stopper) {
 	for {
 		select {
 		case <-done:
@@ -260,8 +269,16 @@ func forwardSignals(sigc <-chan os.Signal, done <-chan struct{}, resize func(), 
 		case sig := <-sigc:
 			switch sig {
 			case syscall.SIGWINCH:
-				if resize != nil {
-					resize()
+				if tty != nil {
+					tty.resize()
+				}
+			case syscall.SIGTSTP:
+				if tty != nil {
+					tty.suspend()
+				}
+			case syscall.SIGCONT:
+				if tty != nil {
+					tty.resume()
 				}
 			case syscall.SIGPIPE:
 			default:

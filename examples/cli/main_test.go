@@ -541,3 +541,55 @@ func TestSweepInterval(t *testing.T) {
 		})
 	}
 }
+
+// Stopped from outside (kill -TSTP) under a shell with job control, cli
+// gives the user's terminal its mode back while it is stopped, as vim and
+// less do, so that the shell works (here, reads a line); continued with fg,
+// it is in raw mode again and the program is still attached.
+func TestProgramStopAndContinue(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	// set -m: cli runs as a job of its own, which the shell can continue.
+	cmd := command("sh", "-c", `set -m; "$0" sh; echo "stopped=$?"; read x; echo "read=$x"; fg; echo "exit=$?"`, bin)
+	r := startPTYCmd(t, cmd, 24, 80)
+	r.waitFor(t, prompt)
+	const cooked = syscall.ICANON | syscall.ECHO | syscall.ISIG
+	require.Zero(t, r.lflag(t)&cooked, "terminal not in raw mode while attached")
+	cli := childOf(t, r.cmd.Process.Pid)
+
+	require.NoError(t, syscall.Kill(cli, syscall.SIGTSTP))
+	r.waitForRe(t, regexp.MustCompile(`stopped=\d+`)) // 128 + the stop signal
+	assert.Equal(t, uint32(cooked), r.lflag(t)&cooked, "the terminal is left in raw mode while cli is stopped")
+	r.typeKeys(t, "typed in the shell\n")
+	r.waitFor(t, "read=typed in the shell")
+
+	// fg continues cli: raw mode again, the same program.
+	require.Eventually(t, func() bool { return r.lflag(t)&cooked == 0 }, waitTimeout, 10*time.Millisecond,
+		"not in raw mode again once continued; output %q", r.output())
+	r.typeKeys(t, "echo pid=$$\r")
+	r.waitForRe(t, pidRe)
+	r.typeKeys(t, "exit 5\r")
+	r.waitFor(t, "exit=5")
+	assert.Equal(t, 0, r.wait(t), "output %q", r.output())
+	assert.Equal(t, uint32(cooked), r.lflag(t)&cooked, "terminal mode not restored at exit")
+	assertGone(t, r.output())
+}
+
+// childOf returns the pid of the only child of process pid.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	var child int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
+		if err != nil {
+			return false
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 1 {
+			return false
+		}
+		child, err = strconv.Atoi(f[0])
+		return err == nil
+	}, waitTimeout, 10*time.Millisecond, "process %d has no child", pid)
+	return child
+}

@@ -3,10 +3,12 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
-	"sync"
+	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -28,18 +30,25 @@ func terminalSize(f *os.File) (rows, cols uint16, err error) {
 	return ws.rows, ws.cols, nil
 }
 
+// terminalMode is a terminal that cli put in raw mode, with the mode it
+// had before, to restore at exit and while cli is stopped.
+type terminalMode struct {
+	f        *os.File
+	old, raw syscall.Termios
+}
+
 // makeRaw puts terminal f in raw mode, as cfmakeraw(3) does: no echo, no
 // line editing, no signals from Ctrl-C or Ctrl-Z and no output processing,
 // so that every key goes to the program under the pseudo-terminal as is and
-// its output reaches the screen unchanged. It returns the function that
-// restores the previous mode, safe to call more than once, or an error if f
-// is not a terminal or its mode cannot be changed.
-func makeRaw(f *os.File) (restore func() error, err error) {
-	var old syscall.Termios
-	if err := ioctl(f, syscall.TCGETS, unsafe.Pointer(&old)); err != nil {
+// its output reaches the screen unchanged. It returns the terminal, whose
+// restore gives it back its previous mode, or an error if f is not a
+// terminal or its mode cannot be changed.
+func makeRaw(f *os.File) (*terminalMode, error) {
+	m := &terminalMode{f: f}
+	if err := ioctl(f, syscall.TCGETS, unsafe.Pointer(&m.old)); err != nil {
 		return nil, fmt.Errorf("cli: read terminal mode: %w", err)
 	}
-	raw := old
+	raw := m.old
 	raw.Iflag &^= syscall.IGNBRK | syscall.BRKINT | syscall.PARMRK | syscall.ISTRIP |
 		syscall.INLCR | syscall.IGNCR | syscall.ICRNL | syscall.IXON
 	raw.Oflag &^= syscall.OPOST
@@ -48,15 +57,74 @@ func makeRaw(f *os.File) (restore func() error, err error) {
 	raw.Cflag |= syscall.CS8
 	raw.Cc[syscall.VMIN] = 1
 	raw.Cc[syscall.VTIME] = 0
-	if err := ioctl(f, syscall.TCSETS, unsafe.Pointer(&raw)); err != nil {
-		return nil, fmt.Errorf("cli: set raw mode: %w", err)
+	m.raw = raw
+	if err := m.enter(); err != nil {
+		return nil, err
 	}
-	return sync.OnceValue(func() error {
-		if err := ioctl(f, syscall.TCSETS, unsafe.Pointer(&old)); err != nil {
-			return fmt.Errorf("cli: restore terminal mode: %w", err)
+	return m, nil
+}
+
+// enter puts the terminal in raw mode (again, once cli is continued).
+func (m *terminalMode) enter() error {
+	if err := ioctl(m.f, syscall.TCSETS, unsafe.Pointer(&m.raw)); err != nil {
+		return fmt.Errorf("cli: set raw mode: %w", err)
+	}
+	return nil
+}
+
+// restore gives the terminal back the mode it had before makeRaw. It may
+// be called more than once.
+func (m *terminalMode) restore() error {
+	if err := ioctl(m.f, syscall.TCSETS, unsafe.Pointer(&m.old)); err != nil {
+		return fmt.Errorf("cli: restore terminal mode: %w", err)
+	}
+	return nil
+}
+
+// canStop reports whether cli's process group is not orphaned: whether
+// the first of its ancestors outside the group (the shell that started the
+// job) is in the same session, where job control can continue it. The
+// kernel ignores a SIGTSTP to an orphaned group, which nobody could
+// continue, and so does cli. Other members of the group are not looked at.
+func canStop() bool {
+	_, pgid, sid, ok := procStat(os.Getpid())
+	if !ok {
+		return false
+	}
+	for pid := os.Getppid(); pid > 1; {
+		ppid, pg, s, ok := procStat(pid)
+		switch {
+		case !ok || s != sid:
+			return false
+		case pg != pgid:
+			return true
 		}
-		return nil
-	}), nil
+		pid = ppid
+	}
+	return false
+}
+
+// procStat returns the parent, process group and session of process pid,
+// from /proc/pid/stat; ok is false if it cannot be read.
+func procStat(pid int) (ppid, pgid, sid int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	// "pid (comm) state ppid pgrp session ...": comm may hold spaces and
+	// parentheses, so the fields start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 4 {
+		return 0, 0, 0, false
+	}
+	ppid, err1 := strconv.Atoi(f[1])
+	pgid, err2 := strconv.Atoi(f[2])
+	sid, err3 := strconv.Atoi(f[3])
+	return ppid, pgid, sid, err1 == nil && err2 == nil && err3 == nil
 }
 
 // ioctl runs the ioctl req with argument arg on f's descriptor, through

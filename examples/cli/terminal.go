@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 
 	"github.com/sessionkit/sessionkit/ptyterm"
 )
@@ -33,7 +34,7 @@ func runTerminal(ctx context.Context, c config, sigc <-chan os.Signal, stdin *os
 	if r, k, err := terminalSize(stdin); err == nil && r > 0 && k > 0 {
 		rows, cols = r, k
 	}
-	restore, err := makeRaw(stdin)
+	mode, err := makeRaw(stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -41,7 +42,7 @@ func runTerminal(ctx context.Context, c config, sigc <-chan os.Signal, stdin *os
 	// Deferred first, so it runs last: after Shutdown, and while a panic in
 	// this goroutine unwinds.
 	defer func() {
-		if err := restore(); err != nil {
+		if err := mode.restore(); err != nil {
 			fmt.Fprintln(stderr, err)
 		}
 	}()
@@ -78,9 +79,36 @@ func runTerminal(ctx context.Context, c config, sigc <-chan os.Signal, stdin *os
 			}
 		}
 	}
+	tty := &ttyActions{
+		resize: resize,
+		// Stopped from outside (kill -TSTP: Ctrl-Z goes to the program),
+		// cli does what a full-screen program does: it gives the terminal
+		// its mode back, so that the shell the user returns to works, and
+		// stops, unless no shell could continue it (an orphaned process
+		// group, where the kernel ignores SIGTSTP). The program runs on.
+		suspend: func() {
+			if !canStop() {
+				return
+			}
+			warn.clear() // the title is the shell's while cli is stopped
+			_ = mode.restore()
+			// SIGSTOP, since SIGTSTP is caught; SIGCONT comes to sigc once
+			// continued, which is when raw mode comes back: the stop may
+			// come after Kill returns.
+			_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		},
+		// Continued, after a stop of either kind: raw mode again, and the
+		// size, which may have changed meanwhile.
+		resume: func() {
+			if err := mode.enter(); err != nil {
+				fmt.Fprintf(stderr, "%v%s", err, nl)
+			}
+			resize()
+		},
+	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { forwardSignals(sigc, done, resize, st) })
+	wg.Go(func() { forwardSignals(sigc, done, tty, st) })
 	// Not waited for: it may stay blocked in a Read of stdin that nothing
 	// can interrupt, which is harmless in a program about to exit.
 	go copyKeys(stdin, term, warn)
