@@ -57,7 +57,8 @@
 // more than the TTL is never online, and one off by less is offline at
 // most two TTLs after its last beat); the reconciler decides that a host is gone when its heartbeat count has
 // not moved for GoneAfter on the reconciler's own clock, so clock skew
-// between machines never loses a session.
+// between machines never loses a session, and counts no silence from
+// an outage of the Store it could not read, so neither does an outage.
 //
 // # Lifecycle
 //

@@ -37,8 +37,9 @@ type ReconcilerOptions struct {
 	// DefaultStuckAfter.
 	StuckAfter time.Duration
 	// GoneAfter: a host whose heartbeat count has not moved for longer
-	// (on the reconciler's clock) is gone, and its sessions are marked
-	// lost (terminated, for those terminating). Zero means
+	// (on the reconciler's clock, since it last read the hosts after
+	// failing to: see SessionReconciler) is gone, and its sessions are
+	// marked lost (terminated, for those terminating). Zero means
 	// DefaultGoneAfter.
 	GoneAfter time.Duration
 	// Clock drives the loop and measures the thresholds. Nil: the real
@@ -56,7 +57,11 @@ type ReconcilerOptions struct {
 //     moved for GoneAfter is gone. Liveness is measured on the
 //     reconciler's own clock from what it observed (as Kubernetes' node
 //     lifecycle controller does with node leases), never by comparing
-//     timestamps written by other machines' clocks.
+//     timestamps written by other machines' clocks. A pass that cannot
+//     read the hosts (the Store unreachable, for the hosts' beats too),
+//     or waits longer than Interval for them, restarts every host's
+//     timer at the next read: an outage of the Store is not the silence
+//     of every host, so no session is lost for it.
 //   - marks the sessions of gone hosts: terminating ones terminated, all
 //     others not final lost, with a reason naming the host.
 //   - retries sessions pending or terminating for longer than StuckAfter
@@ -75,6 +80,11 @@ type SessionReconciler struct {
 
 	pass  sync.Mutex // held by each pass
 	hosts map[string]observed
+	// blind: a pass could not read the hosts. The Store was unreachable,
+	// most likely for the hosts' heartbeats too, so the next pass that
+	// reads them restarts every host's timer rather than count the
+	// silence it could not watch.
+	blind bool
 	since map[string]observed // session ID → state and when first seen in it
 
 	mu    sync.Mutex
@@ -175,7 +185,14 @@ func (r *SessionReconciler) Reconcile(ctx context.Context) (Pass, error) {
 	var p Pass
 	hosts, err := st.Hosts(ctx)
 	if err != nil {
+		r.blind = true
 		return p, err
+	}
+	// A read that took longer than a pass interval waited for the Store
+	// as a failed one did: the silence meanwhile proves nothing either.
+	if read := r.clk.Now(); r.blind || read.Sub(now) > r.opts.Interval {
+		r.blind, now = false, read
+		clear(r.hosts)
 	}
 	gone := make(map[string]bool)
 	for _, h := range hosts {

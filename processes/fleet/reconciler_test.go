@@ -1,6 +1,9 @@
 package fleet_test
 
 import (
+	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,4 +228,69 @@ func TestReconcilerTimesEachIncarnation(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, p.StuckPending, "pending for StuckAfter+1ns since it was seen placed again")
 	assert.Equal(t, 1, p.Failed, "placed and never started")
+}
+
+// outage is a Store that fails every call while down, as one whose
+// database or network is unreachable: neither the hosts' heartbeats nor
+// the reconciler's reads get through.
+type outage struct {
+	fleet.Store
+	down atomic.Bool
+}
+
+var errOutage = errors.New("connection refused")
+
+func (s *outage) Hosts(ctx context.Context) ([]fleet.Host, error) {
+	if s.down.Load() {
+		return nil, errOutage
+	}
+	return s.Store.Hosts(ctx)
+}
+
+func (s *outage) Heartbeat(ctx context.Context, hostID string, sessions int, now time.Time) error {
+	if s.down.Load() {
+		return errOutage
+	}
+	return s.Store.Heartbeat(ctx, hostID, sessions, now)
+}
+
+// TestReconcilerOutageLosesNoSession: while the Store is unreachable no
+// host can beat and the reconciler cannot look; once it is back, the
+// hosts are not judged gone for the silence of the outage (every session
+// of the fleet was marked lost at the first pass after an outage longer
+// than GoneAfter), and a host that stays silent GoneAfter after the
+// outage still is.
+func TestReconcilerOutageLosesNoSession(t *testing.T) {
+	ctx := t.Context()
+	mem, clk := reconcilerFixture(t)
+	st := &outage{Store: mem}
+	r := fleet.NewSessionReconciler(fleet.ReconcilerOptions{Store: st, Clock: clk, StuckAfter: time.Hour, GoneAfter: time.Minute})
+	_, err := r.Reconcile(ctx)
+	require.NoError(t, err)
+
+	st.down.Store(true)
+	for range 3 {
+		clk.Add(time.Minute)
+		assert.Error(t, st.Heartbeat(ctx, "a", 4, clk.Now()))
+		_, err := r.Reconcile(ctx)
+		require.ErrorIs(t, err, errOutage)
+	}
+	st.down.Store(false)
+	p, err := r.Reconcile(ctx) // before any host could beat again
+	require.NoError(t, err)
+	assert.Empty(t, p.GoneHosts, "hosts judged gone for the outage's silence")
+	assert.Zero(t, p.Lost+p.Terminated)
+
+	// a beats again, b stays silent: b is gone GoneAfter after the
+	// outage, not before.
+	clk.Add(time.Minute)
+	require.NoError(t, st.Heartbeat(ctx, "a", 4, clk.Now()))
+	p, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, p.GoneHosts, "gone at exactly GoneAfter after the outage")
+	clk.Add(time.Nanosecond)
+	p, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b"}, p.GoneHosts)
+	assert.Equal(t, 3, p.Lost)
 }
