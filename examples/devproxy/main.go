@@ -148,7 +148,7 @@ type config struct {
 	Upstream string        // host:port for http.server
 	Idle     time.Duration // the unit's idle timeout
 	Mode     wake.Mode
-	Logger   *slog.Logger // wake events at Info; nil discards
+	Logger   *slog.Logger // wake events at Info, the group's warnings; nil discards
 }
 
 // statusPath answers the unit's status as JSON.
@@ -174,7 +174,9 @@ func newApp(m *processes.Manager, cfg config) (*app, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	g := wake.NewGroup(m, wake.WithLogger(logger))
+	// The group logs its steps at Info too: only its warnings and errors
+	// here, so that each step is in the log once, with its details, below.
+	g := wake.NewGroup(m, wake.WithLogger(slog.New(atLeast{logger.Handler(), slog.LevelWarn})))
 	u, err := g.Add(wake.Spec{
 		ID: "devserver",
 		Command: func(context.Context) (*exec.Cmd, error) {
@@ -205,6 +207,24 @@ func newApp(m *processes.Manager, cfg config) (*app, error) {
 	})
 	return a, nil
 }
+
+// atLeast is h for the records of level min and above only.
+type atLeast struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (a atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= a.min && a.h.Enabled(ctx, l)
+}
+
+func (a atLeast) Handle(ctx context.Context, r slog.Record) error { return a.h.Handle(ctx, r) }
+
+func (a atLeast) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return atLeast{a.h.WithAttrs(attrs), a.min}
+}
+
+func (a atLeast) WithGroup(name string) slog.Handler { return atLeast{a.h.WithGroup(name), a.min} }
 
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != statusPath {

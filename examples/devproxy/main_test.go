@@ -211,3 +211,70 @@ func port(t *testing.T, addr string) string {
 	require.NoError(t, err)
 	return p
 }
+
+// TestLogShowsEachStepOnce: the log of a wake is the README's, each step
+// once as a "devproxy: <step>" line; the group's own Info lines ("wake:
+// ready") repeated them.
+func TestLogShowsEachStepOnce(t *testing.T) {
+	python := pythonPath(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.html"), []byte(page), 0o644))
+	pr, pw := io.Pipe()
+	lines := make(chan string, 1000)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"-addr", "127.0.0.1:0", "-dir", dir, "-python", python}, pw)
+		pw.Close()
+	}()
+	next := func(log []string) string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "run ended: %q", log)
+			return l
+		case <-time.After(20 * time.Second):
+			t.Fatalf("nothing more logged: %q", log)
+			return ""
+		}
+	}
+	var log []string
+	addr := ""
+	for addr == "" {
+		line := next(log)
+		log = append(log, line)
+		if rest, found := strings.CutPrefix(line, "devproxy: open http://"); found {
+			addr, _, _ = strings.Cut(rest, "/")
+		}
+	}
+	status, body := get(t, "http://"+addr+"/")
+	require.Equal(t, 200, status, body)
+	for !strings.Contains(log[len(log)-1], `msg="devproxy: ready"`) {
+		log = append(log, next(log))
+	}
+	cancel()
+	assert.Equal(t, 0, proctest.Recv(t, code))
+	for line := range lines {
+		log = append(log, line)
+	}
+	var steps []string
+	for _, line := range log[1:] {
+		_, msg, ok := strings.Cut(line, ` level=INFO msg="`)
+		require.True(t, ok, "a log line not as the README shows: %q", line)
+		msg, _, _ = strings.Cut(msg, `"`)
+		steps = append(steps, msg)
+	}
+	if n := len(steps); n > 0 && steps[n-1] == "devproxy: asleep" {
+		steps = steps[:n-1] // the stop, when logged before the log ends
+	}
+	assert.Equal(t, []string{"devproxy: starting", "devproxy: waiting for ready", "devproxy: ready"}, steps,
+		"the steps of a wake; the log: %q", log)
+}
