@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -22,14 +23,39 @@ import (
 	"github.com/sessionkit/sessionkit/processes/wake"
 )
 
-// freeAddr returns a 127.0.0.1 address with a port free now.
+// freeAddr returns a 127.0.0.1 address with a port free now, below the
+// kernel's ephemeral range: a port of that range, once closed, may be
+// handed to the next listener on port 0 (an httptest server of the same
+// test) or to an outgoing connection, and a wake of the unit would then
+// fail with ErrAddrInUse.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const from = 10000
+	if low < from+1000 { // too few below: any free port, as a last resort
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	for range 100 {
+		addr := "127.0.0.1:" + strconv.Itoa(from+rand.IntN(low-from))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		require.NoError(t, ln.Close())
+		return addr
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 // newManager returns a Manager shut down when the test ends, after the

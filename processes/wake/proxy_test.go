@@ -97,7 +97,10 @@ func TestUpgradedConnectionKeepsAwake(t *testing.T) {
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	require.NoError(t, err)
-	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("got %s %s, want 101", resp.Status, b)
+	}
 	assert.Equal(t, "echo", resp.Header.Get("Upgrade"))
 
 	c.Add(10 * time.Minute)
