@@ -12,7 +12,8 @@ import (
 
 // Jobs keeps the log of each job as a session in a Manager, so that a job
 // that logs nothing for longer than the Manager's IdleTimeout is evicted by
-// its sweep. It is safe for concurrent use.
+// its sweep. It is safe for concurrent use. The zero Jobs has no Manager
+// and is not usable: make one with New.
 type Jobs struct {
 	m  *processes.Manager
 	mu sync.Mutex // serializes creating a job's session
