@@ -37,7 +37,7 @@ const (
 	CodeLost       = "lost"        // 410: the session's host is gone
 	CodeTerminated = "terminated"  // 410: the session was force-terminated
 	CodeBadGateway = "bad_gateway" // 502: the owning host did not answer
-	CodeStopped    = "stopped"     // 503: a start reached a closed gateway (nothing placed), or it closed while the start waited
+	CodeStopped    = "stopped"     // 503: a start reached a closed gateway (nothing placed) or a stopped dispatcher (its seat released), or the gateway closed while the start waited
 )
 
 // GatewayOptions configure a [Gateway]. The zero value serves under
@@ -453,8 +453,12 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 	defer g.unwait(cmd.ID)
 	if err := g.disp.DispatchCommandContext(ctx, cmd); err != nil {
 		_, _ = g.sel.Release(context.WithoutCancel(ctx), sid, "fleet: not dispatched: "+err.Error())
-		if errors.Is(err, ErrQueueFull) || errors.Is(err, ErrStopped) {
+		switch {
+		case errors.Is(err, ErrQueueFull):
 			writeError(w, http.StatusServiceUnavailable, CodeQueueFull, err.Error())
+			return
+		case errors.Is(err, ErrStopped):
+			writeError(w, http.StatusServiceUnavailable, CodeStopped, err.Error())
 			return
 		}
 		g.log.Warn("fleet: dispatch", "err", err)

@@ -570,3 +570,20 @@ func checkOddText(t *testing.T, base string, hc *http.Client) {
 		})
 	}
 }
+
+// TestGatewayStoppedDispatcherSaysStopped: a start whose dispatcher was
+// stopped answers 503 "stopped", not "queue_full" (retrying soon does
+// not help), and releases its seat.
+func TestGatewayStoppedDispatcherSaysStopped(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 1, nil, nil)
+	f.disp.Stop()
+	_, err := f.client.Start(t.Context(), httpapi.StartRequest{ID: "s", Argv: []string{"true"}})
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusServiceUnavailable, ae.Status)
+	assert.Equal(t, fleet.CodeStopped, ae.Code)
+	h, err := f.st.Host(t.Context(), "h1")
+	require.NoError(t, err)
+	assert.Zero(t, h.Seats, "a start not dispatched kept its seat")
+}

@@ -25,8 +25,9 @@ const (
 // every other zero field means its default.
 type ReconcilerOptions struct {
 	Store Store
-	// Dispatcher sends the retries. Nil: stuck sessions are counted and
-	// force-marked, never retried.
+	// Dispatcher sends the retries. Nil: stuck sessions are counted, and
+	// pending ones without a command in flight failed, but nothing is
+	// sent: a session stuck terminating stays so.
 	Dispatcher *CommandDispatcher
 	// Interval between passes of Start's loop. Zero means
 	// DefaultReconcileInterval.
