@@ -49,8 +49,10 @@ type Options struct {
 	// OnIdleWarning is called once per idle stretch, WarnBefore ahead of the
 	// idle close, on the Manager's clock, in a goroutine of its own and with
 	// no lock held. Input or a resize starts a new stretch. A terminal
-	// whose program has exited does not warn: typing cannot keep it. Nil
-	// means none.
+	// whose program has exited does not warn: typing cannot keep it.
+	// Terminal.Close waits for a call in progress; eviction and
+	// Manager.Shutdown do not, so call Close after Shutdown to wait for
+	// it. Nil means none.
 	OnIdleWarning func(*Terminal)
 }
 
