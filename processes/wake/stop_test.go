@@ -394,3 +394,39 @@ func TestCommandContextEndsWithTheProcess(t *testing.T) {
 	require.ErrorIs(t, fails.Wake(t.Context()), wake.ErrWakeTimeout)
 	assert.Error(t, recv(t, ctxs).Err(), "failed to wake")
 }
+
+// TestAttemptThatOutlivesShutdownLeavesNothing: a wake whose Command
+// returns only after Shutdown returned at the end of its ctx is not
+// ready on its own: its process, started then, is terminated and the
+// wake fails with ErrClosed.
+func TestAttemptThatOutlivesShutdownLeavesNothing(t *testing.T) {
+	m := newManager(t)
+	g := wake.NewGroup(m)
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	u, err := g.Add(wake.Spec{ID: "slow", Probe: wake.StartedProbe(),
+		Command: func(context.Context) (*exec.Cmd, error) {
+			close(entered)
+			<-proceed // a Command that ignores its ctx
+			return exec.Command("sleep", "1000"), nil
+		}})
+	require.NoError(t, err)
+	woke := make(chan error, 1)
+	go func() { woke <- u.Wake(t.Context()) }()
+	recv(t, entered)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.ErrorIs(t, g.Shutdown(ctx), context.Canceled)
+	close(proceed)
+	assert.ErrorIs(t, recv(t, woke), wake.ErrClosed, "the wake's own outcome")
+	assert.NotEqual(t, wake.Ready, u.State())
+	var pid int
+	for _, e := range u.Events() {
+		if e.Kind == wake.EventStarting {
+			_, err := fmt.Sscanf(e.Message[strings.LastIndex(e.Message, "pid "):], "pid %d", &pid)
+			require.NoError(t, err)
+		}
+	}
+	require.NotZero(t, pid, "no start in %v", u.Events())
+	proctest.RequireGone(t, pid)
+	require.NoError(t, g.Shutdown(t.Context()))
+}

@@ -409,9 +409,12 @@ func (u *Unit) run(a *attempt) {
 	defer cancel()
 	err := u.attempt(ctx, a)
 	switch {
-	case err == nil:
 	case u.g.closed.Load():
+		// Even a success: Shutdown may have passed this unit by (its
+		// ctx ended while a slow Command ran), and nothing else would
+		// stop the process; finish terminates it.
 		err = fmt.Errorf("wake: unit %q: %w", u.spec.ID, ErrClosed)
+	case err == nil:
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		if !errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
