@@ -12,7 +12,9 @@ import (
 )
 
 // MemoryStore is a [Store] in memory, for one process: tests, examples,
-// and a single server that wants the fleet's API over its own hosts. The
+// and a single server that wants the fleet's API over its own hosts
+// (which calls [MemoryStore.Prune] now and then: final commands and
+// records are kept until pruned). The
 // zero value is not usable; make one with [NewMemoryStore]. It is safe for
 // concurrent use: one mutex makes every method atomic.
 type MemoryStore struct {
@@ -399,6 +401,44 @@ func (m *MemoryStore) Recoverable(ctx context.Context, now time.Time, limit int)
 		}
 	}
 	return out, nil
+}
+
+// Prune deletes the commands that are final (completed or failed) with
+// DoneAt before before, and the session records that are final
+// (terminated, lost or failed) with UpdatedAt before before, and returns
+// how many of each it deleted. A MemoryStore keeps every command and
+// record until then, as pgfleet's tables do until one deletes them: a
+// server that runs for long calls Prune now and then (with a time an
+// hour back, say), so that its memory, and the scans of Claim and
+// Recoverable, follow what is open rather than all there ever was.
+// A pruned command or record is ErrNotFound to Command and Session: keep
+// what may still be read (a Gateway reads a start's command until its
+// StartTimeout).
+func (m *MemoryStore) Prune(before time.Time) (commands, sessions int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	kept := m.order[:0]
+	for _, id := range m.order {
+		c := m.commands[id]
+		if CommandDone(c.State) && c.DoneAt.Before(before) {
+			delete(m.commands, id)
+			commands++
+			continue
+		}
+		kept = append(kept, id)
+	}
+	clear(m.order[len(kept):])
+	m.order = slices.Clip(kept)
+	if len(m.order) < cap(m.order)/4 {
+		m.order = slices.Clone(m.order) // give back what the pruned held
+	}
+	for id, s := range m.sessions {
+		if Final(s.State) && s.UpdatedAt.Before(before) {
+			delete(m.sessions, id)
+			sessions++
+		}
+	}
+	return commands, sessions
 }
 
 // memorySub is a Subscription of a MemoryStore.
