@@ -351,3 +351,29 @@ func TestFuncProbeTryIsBounded(t *testing.T) {
 	require.True(t, ok, "no deadline")
 	assert.LessOrEqual(t, deadline.Sub(called), 2*time.Second)
 }
+
+// TestCheckOfAnUnresolvedProbe: Check cannot resolve a probe against a
+// unit's Upstream, so the probes that need one fail, the zero Probe (a
+// TCP probe of the Upstream) included, rather than pass unchecked.
+func TestCheckOfAnUnresolvedProbe(t *testing.T) {
+	m := newManager(t)
+	s, err := m.Start(exec.Command("sleep", "1000"), processes.StartOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.NoError(t, s.Terminate(context.Background()))
+		m.Remove(s)
+	})
+	for _, tt := range []struct {
+		name  string
+		probe wake.Probe
+	}{
+		{"zero", wake.Probe{}},
+		{"tcp of the upstream", wake.TCPProbe("")},
+		{"http path", wake.HTTPProbe("/healthz")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Error(t, tt.probe.Check(t.Context(), s))
+		})
+	}
+	assert.NoError(t, wake.StartedProbe().Check(t.Context(), s))
+}

@@ -37,6 +37,6 @@ var (
 	// ErrHeld is returned by [Unit.Sleep] while a hold is open or a wake
 	// is in flight.
 	ErrHeld = errors.New("wake: unit is held")
-	// ErrClosed is returned once the group was shut down.
+	// ErrClosed is returned once [Group.Shutdown] began.
 	ErrClosed = errors.New("wake: group shut down")
 )

@@ -218,13 +218,16 @@ func (p Probe) wait(ctx context.Context, s *processes.Session, interval time.Dur
 
 // Check runs the probe once against the session s and returns nil if it
 // passes now, or why not: a TCP or HTTP probe connects or asks once (a
-// TCPProbe("") or a path has no Upstream to resolve against here, and
-// fails), a func probe is called once, an output probe searches what s
-// has printed so far. A FuncProbe may call it to combine probes.
+// TCPProbe(""), a path, or the zero Probe, which is a TCP probe of the
+// Upstream, has no Upstream to resolve against here, and fails), a func
+// probe is called once, an output probe searches what s has printed so
+// far, a StartedProbe passes. A FuncProbe may call it to combine probes.
 func (p Probe) Check(ctx context.Context, s *processes.Session) error {
 	switch p.kind {
-	case probeNone, probeDefault:
+	case probeNone:
 		return nil
+	case probeDefault:
+		return errors.New("wake: the zero Probe checks the unit's Upstream, unknown to Check")
 	case probeOutput:
 		for _, b := range streamTexts(s.Output(0).Chunks) {
 			if p.re.Match(b) {
