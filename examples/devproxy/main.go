@@ -66,6 +66,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(stderr, "devproxy:", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintf(stderr, "devproxy: another program listens on %s: stop it, or pick another address with -addr (127.0.0.1:0 for any free port)\n", *addr)
+		}
 		return 1
 	}
 	ap, err := netip.ParseAddrPort(ln.Addr().String())

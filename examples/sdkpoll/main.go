@@ -62,6 +62,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(stderr, "sdkpoll:", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintf(stderr, "sdkpoll: another program listens on %s: stop it, or pick another address with -addr (127.0.0.1:0 for any free port)\n", *addr)
+		}
 		return 1
 	}
 	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err != nil || !ap.Addr().IsLoopback() {
