@@ -172,8 +172,9 @@ func (a *Agent) Register(ctx context.Context) error {
 // Run registers the host, then beats and reports every
 // HeartbeatInterval and claims and executes the host's commands whenever
 // the Store notifies it (HostTopic), or every PollInterval, until ctx
-// ends. It then marks the host disconnected and returns ctx.Err(), or
-// the error of the registration or subscription that failed.
+// ends. It then completes the command it was executing, if any (see
+// ClaimOnce), marks the host disconnected and returns ctx.Err(), or the
+// error of the registration or subscription that failed.
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.Register(ctx); err != nil {
 		return err
@@ -270,8 +271,11 @@ func (a *Agent) Sync(ctx context.Context) error {
 }
 
 // ClaimOnce claims up to ClaimBatch of the host's sent commands and
-// executes them in order, completing each. It returns how many it
-// claimed, and the Store's errors joined.
+// executes them in order, completing each. Once ctx ends it executes no
+// further command of the batch (they stay claimed, and are sent again
+// after their lease), but completes the one it executed, waiting up to
+// completeGrace for the Store. It returns how many it claimed, and the
+// Store's errors joined.
 func (a *Agent) ClaimOnce(ctx context.Context) (int, error) {
 	a.execMu.Lock()
 	defer a.execMu.Unlock()
@@ -281,11 +285,28 @@ func (a *Agent) ClaimOnce(ctx context.Context) (int, error) {
 	}
 	var errs []error
 	for i := range cmds {
+		if ctx.Err() != nil {
+			break // the rest stay claimed: sent again after their lease
+		}
 		if err := a.execute(ctx, &cmds[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return len(cmds), errors.Join(errs...)
+}
+
+// completeGrace bounds how long an agent whose context ended waits for
+// the Store to record what it executed.
+const completeGrace = 5 * time.Second
+
+// finishing returns ctx while it lasts, and once it has ended a context
+// detached from it for completeGrace: what the agent executed is still
+// recorded and completed as Run stops, or its outcome would be lost.
+func finishing(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), completeGrace)
 }
 
 // outcome is what executing a command gave, kept while its completion
@@ -344,7 +365,9 @@ func (a *Agent) execute(ctx context.Context, c *Command) error {
 		}
 		result, errText = a.run(ctx, c)
 	}
-	if err := a.opts.Store.Complete(ctx, c.ID, a.opts.Host.ID, result, errText, a.clk.Now()); err != nil {
+	cctx, cancel := finishing(ctx)
+	defer cancel()
+	if err := a.opts.Store.Complete(cctx, c.ID, a.opts.Host.ID, result, errText, a.clk.Now()); err != nil {
 		a.owe(c.ID, &outcome{result: result, errText: errText})
 		return err
 	}
@@ -369,11 +392,15 @@ func (a *Agent) run(ctx context.Context, c *Command) (result []byte, errText str
 		if err := s.Terminate(tctx); err != nil && !errors.Is(err, processes.ErrExited) {
 			return nil, err.Error()
 		}
-		_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending, SessionRunning, SessionTerminating}, SessionExited, "", now())
+		sctx, scancel := finishing(ctx)
+		defer scancel()
+		_, _ = a.opts.Store.Transition(sctx, c.SessionID, []string{SessionPending, SessionRunning, SessionTerminating}, SessionExited, "", now())
 		return nil, ""
 	case KindForget:
 		m.Forget(c.SessionID)
-		_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending, SessionRunning, SessionTerminating, SessionExited}, SessionTerminated, "fleet: forgotten", now())
+		sctx, scancel := finishing(ctx)
+		defer scancel()
+		_, _ = a.opts.Store.Transition(sctx, c.SessionID, []string{SessionPending, SessionRunning, SessionTerminating, SessionExited}, SessionTerminated, "fleet: forgotten", now())
 		return nil, ""
 	case KindSignal:
 		var p SignalPayload

@@ -206,3 +206,38 @@ func TestAgentRunFailingLeavesTheHostDisconnected(t *testing.T) {
 	_, err = fleet.NewAgentSelector(st, fleet.SelectorOptions{}).SelectAgent(ctx, &fleet.SelectionCriteria{RequireConnected: true})
 	assert.ErrorIs(t, err, fleet.ErrNoAgent)
 }
+
+// TestAgentStopCompletesWhatItExecuted: when Run's context ends while a
+// command executes, the agent still completes that command (its outcome
+// was lost, and the command sent again to a host that had stopped
+// claiming, until it failed after its attempts), and executes no further
+// command of its batch: they stay claimed, sent again after their lease.
+func TestAgentStopCompletesWhatItExecuted(t *testing.T) {
+	st := fleet.NewMemoryStore()
+	m := processes.NewManager(0)
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var executed []string
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m,
+		OnExecute: func(c fleet.Command) {
+			executed = append(executed, c.ID) // one batch at a time: no race
+			cancel()                          // the agent is stopped during its first command
+		}})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(ctx))
+	now := time.Now()
+	for _, id := range []string{"first", "second"} {
+		require.NoError(t, st.Enqueue(ctx, now, &fleet.Command{ID: id, HostID: "h", SessionID: "s-" + id, Kind: fleet.KindForget}))
+		_, err := st.Send(ctx, id, now, time.Minute, 3)
+		require.NoError(t, err)
+	}
+	require.ErrorIs(t, a.Run(ctx), context.Canceled)
+	assert.Equal(t, []string{"first"}, executed, "commands executed after Run's context ended")
+	c, err := st.Command(t.Context(), "first")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.CommandCompleted, c.State, "the command executed as Run stopped")
+	c, err = st.Command(t.Context(), "second")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.CommandAck, c.State, "the command claimed and not executed")
+}
