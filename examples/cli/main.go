@@ -14,7 +14,8 @@
 //
 // When standard input is a terminal, the user's terminal is in raw mode
 // while attached, so that every key goes to the program as is; it is
-// restored on every way out, signals and panics included, and while cli is
+// restored on every way out, signals and panics included (SIGQUIT and
+// SIGABRT too, before the Go runtime's stack dump), and while cli is
 // stopped by a SIGTSTP from outside (raw again once continued). Keystrokes are
 // copied to [ptyterm.Terminal.Write], the program's output is followed with
 // [processes.Session.WaitOutput] and [processes.Session.Output] by sequence
@@ -148,7 +149,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 	defer signal.Stop(sigc)
 
 	if isTerminal(stdin) {
-		signal.Notify(sigc, syscall.SIGWINCH, syscall.SIGTSTP, syscall.SIGCONT)
+		signal.Notify(sigc, syscall.SIGWINCH, syscall.SIGTSTP, syscall.SIGCONT, syscall.SIGQUIT, syscall.SIGABRT)
 		return runTerminal(ctx, c, sigc, stdin, stdout, stderr)
 	}
 	return runPipes(ctx, c, sigc, stdin, stdout, &lockedWriter{w: stderr})
@@ -256,10 +257,14 @@ type ttyActions struct {
 	resize  func() // SIGWINCH: the user's terminal was resized
 	suspend func() // SIGTSTP: give the terminal its mode back, and stop
 	resume  func() // SIGCONT: continued, raw mode again
+	// SIGQUIT, SIGABRT: give the terminal its mode back, then the signal's
+	// default, the Go runtime's exit with a stack dump
+	crash func(sig os.Signal)
 }
 
 // forwardSignals acts on cli's signals until done is closed: SIGWINCH,
-// SIGTSTP and SIGCONT call tty's actions (if tty is not nil), and SIGINT,
+// SIGTSTP, SIGCONT, SIGQUIT and SIGABRT call tty's actions (if tty is not
+// nil), and SIGINT,
 // SIGTERM and SIGHUP stop the program. SIGPIPE is ignored.
 func forwardSignals(sigc <-chan os.Signal, done <-chan struct{}, tty *ttyActions, st *stopper) {
 	for {
@@ -279,6 +284,10 @@ func forwardSignals(sigc <-chan os.Signal, done <-chan struct{}, tty *ttyActions
 			case syscall.SIGCONT:
 				if tty != nil {
 					tty.resume()
+				}
+			case syscall.SIGQUIT, syscall.SIGABRT:
+				if tty != nil {
+					tty.crash(sig)
 				}
 			case syscall.SIGPIPE:
 			default:

@@ -593,3 +593,42 @@ func childOf(t *testing.T, pid int) int {
 	}, waitTimeout, 10*time.Millisecond, "process %d has no child", pid)
 	return child
 }
+
+// A signal whose default is the Go runtime's exit with a stack dump
+// (kill -QUIT) leaves the user's terminal in its own mode, not raw, and
+// the program dies of its terminal's hangup.
+func TestProgramCrashRestoresTheTerminal(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGABRT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			r := startPTY(t, bin, 24, 80, "sh")
+			r.waitFor(t, prompt)
+			const cooked = syscall.ICANON | syscall.ECHO | syscall.ISIG
+			require.Zero(t, r.lflag(t)&cooked, "terminal not in raw mode while attached")
+			r.typeKeys(t, "echo pid=$$\r")
+			r.waitForRe(t, pidRe)
+			shell, err := strconv.Atoi(pidRe.FindStringSubmatch(r.output())[1])
+			require.NoError(t, err)
+
+			require.NoError(t, r.cmd.Process.Signal(sig))
+			assert.Equal(t, 2, r.wait(t), "the Go runtime's exit; output %q", r.output())
+			assert.Equal(t, uint32(cooked), r.lflag(t)&cooked, "the terminal is left in raw mode")
+			<-r.read
+			assert.Contains(t, r.output(), "goroutine ", "the stack dump")
+			require.Eventually(t, func() bool { return exited(shell) }, waitTimeout, 10*time.Millisecond,
+				"the shell %d outlived cli", shell)
+		})
+	}
+}
+
+// exited reports whether process pid is gone or a zombie.
+func exited(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || len(b) < i+3 || b[i+2] == 'Z'
+}

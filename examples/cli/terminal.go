@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"sync"
 	"syscall"
 
@@ -96,6 +97,16 @@ func runTerminal(ctx context.Context, c config, sigc <-chan os.Signal, stdin *os
 			// continued, which is when raw mode comes back: the stop may
 			// come after Kill returns.
 			_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		},
+		// The signals whose default is the Go runtime's exit with a stack
+		// dump (kill -QUIT, since Ctrl-\ goes to the program) would leave the
+		// terminal raw, the dump a staircase: the terminal first, then the
+		// default. The program dies of its terminal's hangup.
+		crash: func(sig os.Signal) {
+			warn.clear()
+			_ = mode.restore()
+			signal.Reset(sig)
+			_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
 		},
 		// Continued, after a stop of either kind: raw mode again, and the
 		// size, which may have changed meanwhile.
