@@ -39,7 +39,11 @@
 // exits while ready leaves the unit Asleep, once whatever it left
 // running (a child still serving on its port) is terminated, and the
 // next request starts it again: a request to it, or to a dependent of
-// it, which then waits for it. [Group.Shutdown] terminates every unit's process.
+// it, which then waits for it. A kept process that exits while its unit
+// is asleep (killed by the OOM killer, say) is not reported kept, and the
+// next idle sweep ([Group.Sweep]) terminates what is left of its tree and
+// removes its session and cgroup. [Group.Shutdown] terminates every
+// unit's process.
 //
 // Wakes are single-flight: the callers of a unit that wakes share one
 // attempt, and one that gives up does not cancel it for the others.

@@ -218,18 +218,24 @@ func (g *Group) Units() []*Unit {
 }
 
 // Sweep puts to sleep every unit that is idle now, on the Manager's
-// clock, all at once, and returns once each of them is asleep. The idle
-// sweep calls it every sweep interval; tests call it after advancing a
-// mock clock.
+// clock, all at once, and returns once each of them is asleep. It also
+// terminates what is left of a frozen or paused process that exited
+// while its unit was asleep (killed by the OOM killer, say), and removes
+// its session and cgroup, which were kept until the unit's next wake.
+// The idle sweep calls it every sweep interval; tests call it after
+// advancing a mock clock.
 func (g *Group) Sweep() { g.sweepAt(g.m.Clock().Now()) }
 
-// sweepAt sleeps the units due at now, each in a goroutine of its own, so
-// that a slow stop holds back no other unit.
+// sweepAt sleeps the units due at now, and reaps the kept processes that
+// exited, each in a goroutine of its own, so that a slow stop holds back
+// no other unit.
 func (g *Group) sweepAt(now time.Time) {
 	var wg sync.WaitGroup
 	for _, u := range g.Units() {
 		if _, due := u.sleepInAt(now); due {
 			wg.Go(func() { _ = u.sleep(now, "", false) })
+		} else if u.keptExited() {
+			wg.Go(u.reapKept)
 		}
 	}
 	wg.Wait()

@@ -3,10 +3,13 @@
 package wake_test
 
 import (
+	"errors"
+	"io/fs"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -178,5 +181,47 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	for _, u := range g.Units() {
 		assert.Equal(t, wake.Asleep, u.State(), u.ID())
 		assert.Zero(t, u.Status().Pid, u.ID())
+	}
+}
+
+// TestKeptProcessThatDiesAsleepIsReaped: a frozen or paused process
+// killed while its unit is asleep is not reported kept, and the next
+// idle sweep removes its session and cgroup, which stayed until the
+// unit's next wake, however long that was; the wake then starts afresh.
+func TestKeptProcessThatDiesAsleepIsReaped(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m, wake.WithSweepInterval(time.Hour))
+	for _, mode := range []wake.Mode{wake.ModeFreeze, wake.ModePause} {
+		t.Run(mode.String(), func(t *testing.T) {
+			u, err := g.Add(wake.Spec{ID: mode.String(), Command: shCommand("exec sleep 1000", nil), Mode: mode})
+			if mode == wake.ModeFreeze && errors.Is(err, errors.ErrUnsupported) {
+				t.Skip(err)
+			}
+			require.NoError(t, err)
+			require.NoError(t, u.Wake(t.Context()))
+			sess := u.Session()
+			cg := cgroupMount(t) + cgroupOf(t, sess.Pid())
+			require.NoError(t, u.Sleep(t.Context()))
+			require.True(t, u.Status().Kept)
+			require.NoError(t, syscall.Kill(sess.Pid(), syscall.SIGKILL))
+			recv(t, sess.Done())
+			assert.False(t, u.Status().Kept, "a dead process reported kept")
+
+			g.Sweep()
+			st := u.Status()
+			assert.Equal(t, wake.Asleep, st.State)
+			assert.Zero(t, st.Pid)
+			assert.Nil(t, u.Session())
+			assert.True(t, sess.Closed(), "the dead session is still the Manager's")
+			if m.Containment().Cgroup != "" {
+				// The Manager removes an emptied cgroup a moment later.
+				assert.Eventually(t, func() bool {
+					_, err := os.Stat(cg)
+					return errors.Is(err, fs.ErrNotExist)
+				}, 10*time.Second, time.Millisecond, "the dead session's cgroup %s is left", cg)
+			}
+			require.NoError(t, u.Wake(t.Context()))
+			assert.Equal(t, 2, u.Status().ColdStarts)
+		})
 	}
 }

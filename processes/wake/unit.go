@@ -210,7 +210,7 @@ func (u *Unit) Status() Status {
 	st.SleepIn, st.SleepDue = u.sleepInLocked(now)
 	if u.sess != nil {
 		st.Pid = u.sess.Pid()
-		st.Kept = u.state == Asleep
+		st.Kept = u.state == Asleep && !hasExited(u.sess)
 	}
 	return st
 }
@@ -798,6 +798,51 @@ func (u *Unit) sleep(now time.Time, why string, force bool) error {
 	release(deps)
 	u.g.log.Info("wake: asleep", "unit", u.spec.ID, "mode", u.spec.Mode, "why", why)
 	return nil
+}
+
+// hasExited reports whether the process of sess has exited.
+func hasExited(sess *processes.Session) bool {
+	select {
+	case <-sess.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// keptExited reports whether the unit is asleep with a kept incarnation
+// whose process exited.
+func (u *Unit) keptExited() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.state == Asleep && u.sess != nil && hasExited(u.sess)
+}
+
+// reapKept ends a kept incarnation whose process exited while the unit
+// was asleep (killed, by the OOM killer say): what is left of its tree
+// (other members, still frozen or stopped, may hold the unit's port) is
+// terminated, its session removed and its cgroup with it. The idle sweep
+// calls it, so that an asleep unit needs no goroutine of its own; the
+// next wake would do the same. Meanwhile the unit is Sleeping, and a
+// request waits.
+func (u *Unit) reapKept() {
+	u.mu.Lock()
+	sess := u.sess
+	if u.state != Asleep || sess == nil || !hasExited(sess) {
+		u.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	u.state, u.sleepDone = Sleeping, done
+	u.mu.Unlock()
+	u.terminate(sess)
+	u.mu.Lock()
+	_, endCmd := u.detachLocked()
+	u.state, u.sleepDone = Asleep, nil
+	u.mu.Unlock()
+	endCmd()
+	close(done)
+	u.g.log.Info("wake: kept process exited while asleep", "unit", u.spec.ID)
 }
 
 // drop forgets a kept incarnation that cannot be resumed.
