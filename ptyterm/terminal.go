@@ -88,7 +88,10 @@ type Terminal struct {
 // only: elsewhere it returns an error for which errors.Is(err,
 // errors.ErrUnsupported) holds.
 //
-// cmd.SysProcAttr is copied, not changed: the program is made a session
+// Start sets cmd's Stdin, Stdout and Stderr to the terminal; when it fails
+// before the program started (ErrExists, for one), it leaves cmd as it was
+// given, so that it can be started again. cmd.SysProcAttr is copied, not
+// changed: the program is made a session
 // leader with the terminal as its controlling terminal (Setsid, Setctty,
 // Ctty 0). A session leader leads a process group of its own, so Setpgid
 // is dropped; Pgid, Noctty and Foreground, which contradict it, are
@@ -134,6 +137,7 @@ func Start(m *processes.Manager, cmd *exec.Cmd, opts Options) (*Terminal, error)
 		master.Close()
 		return nil, fmt.Errorf("ptyterm: set size: %w", err)
 	}
+	callerAttr := cmd.SysProcAttr
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &attr
 
@@ -152,6 +156,12 @@ func Start(m *processes.Manager, cmd *exec.Cmd, opts Options) (*Terminal, error)
 		Value:       t,
 	})
 	if err != nil {
+		if cmd.Process == nil {
+			// Not started: the command is the caller's again, as
+			// Manager.Start leaves it, to start under another ID.
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
+			cmd.SysProcAttr = callerAttr
+		}
 		return nil, err
 	}
 	t.mu.Lock()

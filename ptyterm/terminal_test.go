@@ -291,6 +291,28 @@ func TestStartErrors(t *testing.T) {
 	assert.Zero(t, m.Len())
 }
 
+// TestCommandOfAFailedStartCanBeStartedAgain: a Start that fails before the
+// program started (its ID in use) leaves the command as it was given, as
+// Manager.Start does, so that it starts under another ID.
+func TestCommandOfAFailedStartCanBeStartedAgain(t *testing.T) {
+	m := newManager(t)
+	first := startTerm(t, m, ptyterm.Options{ID: "taken"}, "sleep", "1000")
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	cmd := exec.Command("stty", "size")
+	cmd.SysProcAttr = attr
+	_, err := ptyterm.Start(m, cmd, ptyterm.Options{ID: "taken"})
+	require.ErrorIs(t, err, processes.ErrExists)
+	assert.Nil(t, cmd.Process)
+	assert.True(t, cmd.Stdin == nil && cmd.Stdout == nil && cmd.Stderr == nil, "the terminal is left in the command")
+	assert.Same(t, attr, cmd.SysProcAttr)
+
+	term, err := ptyterm.Start(m, cmd, ptyterm.Options{ID: "free", Rows: 30, Cols: 90})
+	require.NoError(t, err, "the same command under another ID")
+	<-term.Session().Done()
+	assert.Contains(t, output(term), "30 90")
+	require.NoError(t, first.Close())
+}
+
 // withAttr returns a command with attr as its SysProcAttr.
 func withAttr(attr *syscall.SysProcAttr) *exec.Cmd {
 	cmd := exec.Command("true")
