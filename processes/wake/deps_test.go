@@ -377,3 +377,17 @@ func TestCheckOfAnUnresolvedProbe(t *testing.T) {
 	}
 	assert.NoError(t, wake.StartedProbe().Check(t.Context(), s))
 }
+
+// TestHTTPSProbeOfASelfSignedServer: an HTTPS probe passes against the
+// unit's own server with a certificate no one signed, as Kubernetes'
+// httpGet probe does: it asks whether the program answers, not who it
+// is (that nothing else listens there is checked before the start).
+func TestHTTPSProbeOfASelfSignedServer(t *testing.T) {
+	m := newManager(t)
+	g := newGroup(t, m)
+	addr := freeAddr(t)
+	u, err := g.Add(wake.Spec{ID: "tls", Command: helperCommand("https", nil, "WAKE_ADDR="+addr),
+		Upstream: addr, Probe: wake.HTTPProbe("https://" + addr + "/status/204"), WakeTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, u.Wake(t.Context()))
+}

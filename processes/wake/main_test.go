@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -64,6 +65,10 @@ func runHelper(mode string) {
 			}()
 		}
 		select {}
+	case "https":
+		// The HTTP server over TLS, with httptest's self-signed
+		// certificate.
+		serveHTTPS()
 	case "exit":
 		// Exits at once with status 3.
 		os.Exit(3)
@@ -86,6 +91,32 @@ func serveHTTP() {
 		fmt.Println("listen:", err)
 		os.Exit(1)
 	}
+	fmt.Println("listening")
+	exitOnSIGTERM()
+	_ = http.Serve(ln, helperMux())
+}
+
+func serveHTTPS() {
+	ln, err := net.Listen("tcp", os.Getenv("WAKE_ADDR"))
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: helperMux()}}
+	srv.StartTLS()
+	fmt.Println("listening")
+	exitOnSIGTERM()
+	select {}
+}
+
+func exitOnSIGTERM() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	go func() { <-ch; os.Exit(0) }()
+}
+
+// helperMux serves the helper servers' paths.
+func helperMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %d", os.Getpid())
@@ -127,9 +158,5 @@ func serveHTTP() {
 		code, _ := strconv.Atoi(r.PathValue("code"))
 		w.WriteHeader(code)
 	})
-	fmt.Println("listening")
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGTERM)
-	go func() { <-ch; os.Exit(0) }()
-	_ = http.Serve(ln, mux)
+	return mux
 }

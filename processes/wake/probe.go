@@ -3,6 +3,7 @@ package wake
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -58,7 +59,8 @@ type Probe struct {
 func TCPProbe(addr string) Probe { return Probe{kind: probeTCP, addr: addr} }
 
 // HTTPProbe is ready once a GET of url answers with a 2xx or 3xx status
-// (redirects are not followed), as Kubernetes' httpGet probe counts. A url
+// (redirects are not followed), as Kubernetes' httpGet probe counts; an
+// https server's certificate is not verified, as there. A url
 // that starts with "/" is a path on the unit's Upstream
 // ("/healthz" → http://<Upstream>/healthz); empty means "/". Any other
 // url must be an http or https URL with a host, or [Group.Add] refuses
@@ -165,10 +167,17 @@ func (p Probe) resolve(upstream string) Probe {
 }
 
 // probeClient is the HTTP probes' client: no keep-alive, so that no idle
-// connection (and its goroutines) outlives a probe, and no redirect
-// followed, so that 3xx counts as an answer.
+// connection (and its goroutines) outlives a probe, no redirect followed,
+// so that 3xx counts as an answer, and, as Kubernetes' httpGet probe, no
+// check of an HTTPS server's certificate: a development server's is
+// often its own, and the probe asks whether the program answers, not who
+// it is (checkAddrFree made sure nothing else listens there).
 var probeClient = &http.Client{
-	Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil},
+	Transport: &http.Transport{
+		DisableKeepAlives: true,
+		Proxy:             nil,
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+	},
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
