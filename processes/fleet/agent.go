@@ -258,7 +258,7 @@ func (a *Agent) Sync(ctx context.Context) error {
 				continue
 			}
 		}
-		if _, err := a.opts.Store.Transition(ctx, rec.ID, from, to, reason, now); err != nil {
+		if _, err := a.opts.Store.TransitionOn(ctx, rec.ID, a.opts.Host.ID, from, to, reason, now); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -394,13 +394,13 @@ func (a *Agent) run(ctx context.Context, c *Command) (result []byte, errText str
 		}
 		sctx, scancel := finishing(ctx)
 		defer scancel()
-		_, _ = a.opts.Store.Transition(sctx, c.SessionID, []string{SessionPending, SessionRunning, SessionTerminating}, SessionExited, "", now())
+		_, _ = a.opts.Store.TransitionOn(sctx, c.SessionID, a.opts.Host.ID, []string{SessionPending, SessionRunning, SessionTerminating}, SessionExited, "", now())
 		return nil, ""
 	case KindForget:
 		m.Forget(c.SessionID)
 		sctx, scancel := finishing(ctx)
 		defer scancel()
-		_, _ = a.opts.Store.Transition(sctx, c.SessionID, []string{SessionPending, SessionRunning, SessionTerminating, SessionExited}, SessionTerminated, "fleet: forgotten", now())
+		_, _ = a.opts.Store.TransitionOn(sctx, c.SessionID, a.opts.Host.ID, []string{SessionPending, SessionRunning, SessionTerminating, SessionExited}, SessionTerminated, "fleet: forgotten", now())
 		return nil, ""
 	case KindSignal:
 		var p SignalPayload
@@ -451,7 +451,7 @@ func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText stri
 		}
 	}
 	if a.opts.Handler == nil {
-		_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionFailed, "fleet: host has no handler", a.clk.Now())
+		_, _ = a.opts.Store.TransitionOn(ctx, c.SessionID, a.opts.Host.ID, []string{SessionPending}, SessionFailed, "fleet: host has no handler", a.clk.Now())
 		return nil, "fleet: agent has no Handler for starts"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.Prefix+"/", bytes.NewReader(p.Body))
@@ -477,20 +477,21 @@ func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText stri
 		return res, ""
 	}
 	reason := fmt.Sprintf("fleet: start answered %d: %s", rec.status, bytes.TrimSpace(rec.body.Bytes()))
-	_, _ = a.opts.Store.Transition(ctx, c.SessionID, []string{SessionPending}, SessionFailed, reason, a.clk.Now())
+	_, _ = a.opts.Store.TransitionOn(ctx, c.SessionID, a.opts.Host.ID, []string{SessionPending}, SessionFailed, reason, a.clk.Now())
 	return res, reason
 }
 
 // keep records a session this host started as running, and reports
 // whether the fleet still wants it. When its record was given up while
 // the start ran (failed by the dispatcher after its last lease or by the
-// reconciler, marked lost, or placed again elsewhere), nothing would
-// ever reach or stop the process: keep forgets it on the Manager and
-// returns false with the reason. A session without a record (a start
+// reconciler, marked lost, or placed again elsewhere, where it is
+// another session and keep changes nothing of it), nothing would ever
+// reach or stop the process: keep forgets it on the Manager and returns
+// false with the reason. A session without a record (a start
 // dispatched without a placement) is kept, and so is one whose record
 // the Store cannot read now (Sync and the reconciler see to it later).
 func (a *Agent) keep(ctx context.Context, sid string) (reason string, keep bool) {
-	ok, err := a.opts.Store.Transition(ctx, sid, []string{SessionPending}, SessionRunning, "", a.clk.Now())
+	ok, err := a.opts.Store.TransitionOn(ctx, sid, a.opts.Host.ID, []string{SessionPending}, SessionRunning, "", a.clk.Now())
 	if ok || err != nil {
 		return "", true
 	}

@@ -241,3 +241,81 @@ func TestAgentStopCompletesWhatItExecuted(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, fleet.CommandAck, c.State, "the command claimed and not executed")
 }
+
+// TestAgentLeavesAnotherHostsRecord: a command that ends on host a after
+// its session was given up and placed again on host b, under the same
+// ID, changes nothing of b's session: a start that completes on a is
+// forgotten there (it marked b's pending record running, and a kept a
+// process nothing pointed to), a start that fails on a does not fail b's
+// record, and a forget on a does not mark b's running session
+// terminated.
+func TestAgentLeavesAnotherHostsRecord(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		kind string
+		argv []string
+	}{
+		{"start completes", fleet.KindStart, []string{"cat"}},
+		{"start fails", fleet.KindStart, []string{"/nonexistent/program"}},
+		{"forget", fleet.KindForget, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			st := fleet.NewMemoryStore()
+			m := processes.NewManager(0, processes.WithKillGrace(time.Second))
+			t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+			h := httpapi.NewHandler(m, httpapi.Options{Start: allowAll.Start})
+			entered, release := make(chan struct{}), make(chan struct{})
+			a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "a", Region: "a", Capacity: 1}, Store: st, Manager: m, Handler: h,
+				OnExecute: func(fleet.Command) { close(entered); <-release }})
+			require.NoError(t, err)
+			require.NoError(t, a.Register(ctx))
+			require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: "b", Region: "b", Capacity: 1}, time.Now()))
+			place := func(region string) {
+				t.Helper()
+				_, err := st.Place(ctx, fleet.Placement{SessionID: "s", Criteria: &fleet.SelectionCriteria{Region: region}, Now: time.Now(), TTL: time.Minute})
+				require.NoError(t, err)
+			}
+			place("a")
+			var payload []byte
+			if tt.kind == fleet.KindStart {
+				body, err := json.Marshal(httpapi.StartRequest{ID: "s", Argv: tt.argv})
+				require.NoError(t, err)
+				payload, err = json.Marshal(fleet.StartPayload{Body: body, ClientID: "s"})
+				require.NoError(t, err)
+			} else {
+				_, err := st.Transition(ctx, "s", nil, fleet.SessionTerminating, "", time.Now())
+				require.NoError(t, err)
+			}
+			require.NoError(t, st.Enqueue(ctx, time.Now(), &fleet.Command{ID: "c", HostID: "a", SessionID: "s", Kind: tt.kind, Payload: payload}))
+			_, err = st.Send(ctx, "c", time.Now(), time.Minute, 1)
+			require.NoError(t, err)
+
+			claimed := make(chan error, 1)
+			go func() { _, err := a.ClaimOnce(ctx); claimed <- err }()
+			<-entered
+			// Meanwhile the fleet gives s up on a and places it on b.
+			_, err = st.Transition(ctx, "s", nil, fleet.SessionFailed, "fleet: given up", time.Now())
+			require.NoError(t, err)
+			place("b")
+			want := fleet.SessionPending
+			if tt.kind == fleet.KindForget {
+				want = fleet.SessionRunning
+				_, err = st.Transition(ctx, "s", nil, want, "", time.Now())
+				require.NoError(t, err)
+			}
+			close(release)
+			<-claimed
+
+			rec, err := st.Session(ctx, "s")
+			require.NoError(t, err)
+			assert.Equal(t, "b", rec.HostID)
+			assert.Equal(t, want, rec.State, "b's session changed by a command of a (reason %q)", rec.Reason)
+			hb, err := st.Host(ctx, "b")
+			require.NoError(t, err)
+			assert.Equal(t, 1, hb.Seats, "b's seat")
+			s, ok := m.Get("s")
+			assert.False(t, ok && !s.Closed(), "a process of s runs on a, where no record points")
+		})
+	}
+}

@@ -361,7 +361,7 @@ func (d *CommandDispatcher) send(ctx context.Context, id string) {
 		// when Stop comes in between (a reconciler would see to it too).
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if _, err := d.store.Transition(tctx, c.SessionID, []string{SessionPending}, SessionFailed, c.Error, now); err != nil {
+		if _, err := d.store.TransitionOn(tctx, c.SessionID, c.HostID, []string{SessionPending}, SessionFailed, c.Error, now); err != nil {
 			d.log.Warn("fleet: fail session", "session", c.SessionID, "err", err)
 		}
 	}

@@ -634,7 +634,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, clientSID
 		return
 	}
 	if r.Method == http.MethodDelete && rest == "" {
-		_, _ = g.store.Transition(r.Context(), sid, []string{SessionPending, SessionRunning}, SessionTerminating, "", g.clk.Now())
+		_, _ = g.store.TransitionOn(r.Context(), sid, rt.rec.HostID, []string{SessionPending, SessionRunning}, SessionTerminating, "", g.clk.Now())
 		g.forget(sid)
 	}
 	ctx := context.WithValue(r.Context(), routeKey{}, rt)
@@ -648,7 +648,7 @@ func (g *Gateway) observe(resp *http.Response) error {
 	r := resp.Request
 	if r.Method == http.MethodDelete && resp.StatusCode == http.StatusNoContent {
 		rt := r.Context().Value(routeKey{}).(route)
-		_, _ = g.store.Transition(r.Context(), rt.rec.ID, []string{SessionPending, SessionRunning, SessionTerminating, SessionExited}, SessionTerminated, "", g.clk.Now())
+		_, _ = g.store.TransitionOn(r.Context(), rt.rec.ID, rt.rec.HostID, []string{SessionPending, SessionRunning, SessionTerminating, SessionExited}, SessionTerminated, "", g.clk.Now())
 	}
 	return readSmall(resp)
 }

@@ -211,6 +211,11 @@ func (m *MemoryStore) Sessions(ctx context.Context, f SessionFilter) ([]SessionR
 
 // Transition: see [Store].
 func (m *MemoryStore) Transition(ctx context.Context, id string, from []string, to, reason string, now time.Time) (bool, error) {
+	return m.TransitionOn(ctx, id, "", from, to, reason, now)
+}
+
+// TransitionOn: see [Store]. An empty hostID is any host (Transition).
+func (m *MemoryStore) TransitionOn(ctx context.Context, id, hostID string, from []string, to, reason string, now time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -223,7 +228,7 @@ func (m *MemoryStore) Transition(ctx context.Context, id string, from []string, 
 	if !ok {
 		return false, fmt.Errorf("fleet: session %q: %w", id, ErrNotFound)
 	}
-	if len(from) > 0 && !slices.Contains(from, s.State) {
+	if len(from) > 0 && !slices.Contains(from, s.State) || hostID != "" && s.HostID != hostID {
 		return false, nil
 	}
 	if h, ok := m.hosts[s.HostID]; ok {

@@ -220,7 +220,7 @@ func (r *SessionReconciler) Reconcile(ctx context.Context) (Pass, error) {
 			if rec.State == SessionTerminating {
 				to = SessionTerminated
 			}
-			ok, err := st.Transition(ctx, rec.ID, []string{rec.State}, to, reason, now)
+			ok, err := st.TransitionOn(ctx, rec.ID, rec.HostID, []string{rec.State}, to, reason, now)
 			if err != nil {
 				errs = append(errs, err)
 			} else if ok && to == SessionLost {
@@ -293,7 +293,7 @@ func (r *SessionReconciler) retry(ctx context.Context, rec SessionRecord, now ti
 			last := cmds[len(cmds)-1]
 			reason = fmt.Sprintf("fleet: pending after its last command %s was %s %s", last.ID, last.State, last.Error)
 		}
-		ok, err := r.opts.Store.Transition(ctx, rec.ID, []string{SessionPending}, SessionFailed, reason, now)
+		ok, err := r.opts.Store.TransitionOn(ctx, rec.ID, rec.HostID, []string{SessionPending}, SessionFailed, reason, now)
 		if ok {
 			p.Failed++
 		}

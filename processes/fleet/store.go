@@ -106,6 +106,13 @@ type Store interface {
 	// its host's seat as HoldsSeat says, and reports whether it did.
 	// ErrNotFound for an absent record.
 	Transition(ctx context.Context, id string, from []string, to, reason string, now time.Time) (bool, error)
+	// TransitionOn is Transition of the record only while it is on host
+	// hostID: when it is on another, it reports false and changes
+	// nothing, since a session placed again elsewhere under the same ID
+	// is another session. Whoever acts on what one host did (its agent,
+	// a command sent to it, a record read on it) changes the record with
+	// it, never with Transition. ErrNotFound for an absent record.
+	TransitionOn(ctx context.Context, id, hostID string, from []string, to, reason string, now time.Time) (bool, error)
 
 	// Enqueue stores the commands, pending, in one step: all or none.
 	// Each needs an ID and a HostID (ErrInvalid); an ID already stored

@@ -5,17 +5,17 @@
 // The suite checks the registry (registration keeps counters, heartbeats
 // count, unknown hosts are ErrNotFound), placement (least loaded by
 // seats/capacity, the filters of SelectionCriteria, offline and
-// disconnected hosts, a heartbeat online within the TTL on either side
-// of now, ErrNoAgent when full, ErrExists for a session that holds a
-// seat, concurrent placements that never overfill), text no Store can
-// hold (refused with ErrInvalid where stored, naming nothing where
-// looked up), session
-// transitions and the seats they take and release, and the command
-// lifecycle: enqueue all-or-none, send and its lease, retries up to the
-// attempt limit then failed, claims in order and per host, completion
-// rules (ErrNotHeld, completing twice is harmless), notifications on the
-// host's topic and DoneTopic, and concurrent claimers that never share a
-// command.
+// disconnected hosts and those without capacity, a heartbeat online
+// within the TTL on either side of now, ErrNoAgent when full, ErrExists
+// for a session that holds a seat, concurrent placements that never
+// overfill), text no Store can hold (refused with ErrInvalid where
+// stored, naming nothing where looked up), session transitions and the
+// seats they take and release (TransitionOn only on the record's host),
+// and the command lifecycle: enqueue all-or-none, send and its lease,
+// retries up to the attempt limit then failed, claims in order and per
+// host, completion rules (ErrNotHeld, completing twice is harmless),
+// notifications on the host's topic and DoneTopic, and concurrent
+// claimers that never share a command.
 //
 // # Lifecycle
 //

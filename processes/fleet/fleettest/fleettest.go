@@ -3,6 +3,7 @@ package fleettest
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -40,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"PlaceExists", testPlaceExists},
 		{"PlaceHeartbeatWindow", testPlaceHeartbeatWindow},
 		{"TransitionSeats", testTransitionSeats},
+		{"TransitionOnItsHostOnly", testTransitionOn},
 		{"EnqueueAndLifecycle", testEnqueueAndLifecycle},
 		{"SendRetriesThenFails", testSendRetriesThenFails},
 		{"ClaimOrderAndHosts", testClaimOrderAndHosts},
@@ -175,6 +177,19 @@ func testPlaceFilters(t *testing.T, st fleet.Store) {
 	}
 	_, err := st.Place(ctx, fleet.Placement{SessionID: "", Now: base, TTL: ttl})
 	assert.ErrorIs(t, err, fleet.ErrInvalid)
+
+	// Hosts without a seat to give (zero or negative capacity) take no
+	// session, and do not break the placement among the others.
+	for i, c := range []int{0, -1, math.MinInt32} {
+		h := host(fmt.Sprint("seatless", i), c)
+		h.Region = "seatless"
+		require.NoError(t, st.RegisterHost(ctx, h, base))
+	}
+	_, err = place(t, st, "seatless", &fleet.SelectionCriteria{Region: "seatless"})
+	assert.ErrorIs(t, err, fleet.ErrNoAgent, "placed on a host of no capacity")
+	h, err := place(t, st, "anywhere", nil)
+	require.NoError(t, err)
+	assert.Positive(t, h.Capacity)
 }
 
 // testPlaceHeartbeatWindow: a host is online while its last heartbeat is
@@ -228,6 +243,44 @@ func testPlaceExists(t *testing.T, st fleet.Store) {
 	require.NoError(t, err)
 	assert.Equal(t, fleet.SessionPending, rec.State)
 	assert.Empty(t, rec.Reason)
+}
+
+// testTransitionOn: TransitionOn changes a record only while it is on
+// the host named, so that what one host did never changes the session
+// placed again on another under the same ID.
+func testTransitionOn(t *testing.T, st fleet.Store) {
+	ctx := t.Context()
+	a, b := host("a", 5), host("b", 5)
+	b.Region = "b"
+	require.NoError(t, st.RegisterHost(ctx, a, base))
+	require.NoError(t, st.RegisterHost(ctx, b, base))
+	_, err := place(t, st, "s", &fleet.SelectionCriteria{Region: "b"})
+	require.NoError(t, err)
+	ok, err := st.TransitionOn(ctx, "s", "a", []string{fleet.SessionPending}, fleet.SessionFailed, "a gave up", base)
+	require.NoError(t, err)
+	assert.False(t, ok, "a record on b changed on a's behalf")
+	ok, err = st.TransitionOn(ctx, "s", "a", nil, fleet.SessionTerminated, "a forgot", base)
+	require.NoError(t, err)
+	assert.False(t, ok, "a record on b changed on a's behalf, from any state")
+	rec, err := st.Session(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionPending, rec.State)
+	assert.Equal(t, 1, seatsOf(t, st, "b"))
+	assert.Equal(t, 0, seatsOf(t, st, "a"))
+
+	ok, err = st.TransitionOn(ctx, "s", "b", []string{fleet.SessionPending}, fleet.SessionRunning, "", base)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	ok, err = st.TransitionOn(ctx, "s", "b", nil, fleet.SessionFailed, "why", base)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, 0, seatsOf(t, st, "b"))
+	rec, err = st.Session(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionFailed, rec.State)
+	assert.Equal(t, "why", rec.Reason)
+	_, err = st.TransitionOn(ctx, "nope", "b", nil, fleet.SessionLost, "", base)
+	assert.ErrorIs(t, err, fleet.ErrNotFound)
 }
 
 func seatsOf(t *testing.T, st fleet.Store, id string) int {

@@ -358,13 +358,14 @@ WHERE ($1 = '' OR host_id = $1) AND (cardinality($2::text[]) = 0 OR state = ANY(
 }
 
 // transitionSQL is Transition in one statement: the record is locked
-// (old), changed if its state is one of $2 (upd), and its host's seat
-// count moved by the difference the change makes (h).
+// (old), changed if its state is one of $2 and, unless $7 is empty, it
+// is on host $7 (upd), and its host's seat count moved by the
+// difference the change makes (h).
 const transitionSQL = `WITH old AS (
 	SELECT id, state, host_id FROM ` + sessionsTable + ` WHERE id = $1 FOR UPDATE
 ), upd AS (
 	UPDATE ` + sessionsTable + ` s SET state = $3, reason = $4, updated_at = $5 FROM old
-	WHERE s.id = old.id AND (cardinality($2::text[]) = 0 OR old.state = ANY($2))
+	WHERE s.id = old.id AND (cardinality($2::text[]) = 0 OR old.state = ANY($2)) AND ($7 = '' OR old.host_id = $7)
 	RETURNING old.host_id, (CASE WHEN $6 THEN 1 ELSE 0 END) -
 		(CASE WHEN old.state IN ('pending', 'running', 'terminating') THEN 1 ELSE 0 END) AS delta
 ), h AS (
@@ -376,6 +377,12 @@ SELECT (SELECT count(*) FROM old), (SELECT count(*) FROM upd), (SELECT count(*) 
 
 // Transition: see [fleet.Store]. One statement.
 func (s *Store) Transition(ctx context.Context, id string, from []string, to, reason string, now time.Time) (bool, error) {
+	return s.TransitionOn(ctx, id, "", from, to, reason, now)
+}
+
+// TransitionOn: see [fleet.Store]. One statement; an empty hostID is any
+// host (Transition).
+func (s *Store) TransitionOn(ctx context.Context, id, hostID string, from []string, to, reason string, now time.Time) (bool, error) {
 	if !storable(to) {
 		return false, fmt.Errorf("pgfleet: transition %q to %q: %w", id, to, errBadText)
 	}
@@ -383,8 +390,8 @@ func (s *Store) Transition(ctx context.Context, id string, from []string, to, re
 		return false, notFound("session", id)
 	}
 	from, some := storableOnly(from)
-	if some && len(from) == 0 {
-		// No record is in a state named so.
+	if some && len(from) == 0 || !storable(hostID) {
+		// No record is in a state, or on a host, named so.
 		if _, err := s.Session(ctx, id); err != nil {
 			return false, err
 		}
@@ -395,7 +402,7 @@ func (s *Store) Transition(ctx context.Context, id string, from []string, to, re
 	// A transition locks the record, then its host's row; a placement of
 	// the same ID locks a host, then the record: they may deadlock.
 	err := retryDeadlocks(ctx, func() error {
-		return s.pool.QueryRow(ctx, transitionSQL, id, from, to, reason, ts(now), fleet.HoldsSeat(to)).Scan(&found, &changed, &seats)
+		return s.pool.QueryRow(ctx, transitionSQL, id, from, to, reason, ts(now), fleet.HoldsSeat(to), hostID).Scan(&found, &changed, &seats)
 	})
 	if err != nil {
 		return false, wrap("transition "+id, err)
