@@ -27,14 +27,23 @@ func New(m *processes.Manager) *Jobs {
 // Log appends line and a newline to the log of job id, starting the log if
 // there is none (or it was evicted). It keeps the job from being idle.
 func (j *Jobs) Log(id, line string) {
-	j.mu.Lock()
-	s, ok := j.m.Get(id)
-	if !ok {
-		s = &processes.Session{ID: id}
-		j.m.Register(s)
+	for {
+		j.mu.Lock()
+		s, ok := j.m.Get(id)
+		if !ok {
+			s = &processes.Session{ID: id}
+			j.m.Register(s)
+		}
+		j.mu.Unlock()
+		s.Append("stdout", []byte(line+"\n"))
+		// A sweep that evicted the job between Get and Append took the
+		// line with it: log it again, in a new session. The sweep checks
+		// a session's idleness again when it removes it from the table,
+		// so one still there after Append has the line and is not idle.
+		if cur, ok := j.m.Get(id); ok && cur == s {
+			return
+		}
 	}
-	j.mu.Unlock()
-	s.Append("stdout", []byte(line+"\n"))
 }
 
 // Finish records the job's exit code. The job stays one more idle window
