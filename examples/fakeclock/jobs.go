@@ -47,7 +47,9 @@ func (j *Jobs) Log(id, line string) {
 }
 
 // Finish records the job's exit code. The job stays one more idle window
-// for whoever reads its log last, then is evicted.
+// for whoever reads its log last, then is evicted. For a job already
+// evicted (or evicted as Finish runs) there is no log left, and Finish
+// does nothing.
 func (j *Jobs) Finish(id string, code int) {
 	if s, ok := j.m.Get(id); ok {
 		s.SetExit(code)
