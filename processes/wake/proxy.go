@@ -124,8 +124,8 @@ type front struct {
 // JSON errors are {"error": "...", "code": "..."} with the codes
 // "wake_timeout", "wake_failed", "asleep", "closed", "no_upstream" and
 // "upstream"; the error's text names the unit and, only with
-// [ProxyOptions].EventDetails, says what failed how. The handler is safe for concurrent use; it holds no
-// goroutine of its own.
+// [ProxyOptions].EventDetails, says what failed how. The handler is safe
+// for concurrent use; it holds no goroutine of its own.
 func (u *Unit) Handler(opts ProxyOptions) http.Handler {
 	f := &front{u: u, opts: opts}
 	if u.spec.Upstream != "" {
