@@ -73,7 +73,9 @@ type AgentOptions struct {
 	Manager *processes.Manager
 	// Handler serves start commands: the host's httpapi handler (with its
 	// Options.Start and Authorize), called in-process with the request
-	// the Gateway received. Nil: start commands fail.
+	// the Gateway received. Nil: start commands fail. A panic of Handler
+	// fails the start (as net/http drops the request of a handler that
+	// panics); an answer that is not JSON is carried as a JSON string.
 	Handler http.Handler
 	// Prefix is Handler's prefix. Empty means httpapi.DefaultPrefix.
 	Prefix string
@@ -465,11 +467,20 @@ func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText stri
 	req.Host = p.Host
 	req.RemoteAddr = "127.0.0.1:0"
 	rec := &recorder{header: make(http.Header)}
-	a.opts.Handler.ServeHTTP(rec, req)
+	if v := serve(a.opts.Handler, rec, req); v != nil {
+		reason := fmt.Sprintf("fleet: the start handler panicked: %v", v)
+		a.log.Warn("fleet: start handler panicked", "command", c.ID, "session", c.SessionID, "panic", v)
+		_, _ = a.opts.Store.TransitionOn(ctx, c.SessionID, a.opts.Host.ID, []string{SessionPending}, SessionFailed, reason, a.clk.Now())
+		return nil, reason
+	}
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
-	res, _ := json.Marshal(StartResult{Status: rec.status, Body: json.RawMessage(bytes.TrimSpace(rec.body.Bytes()))})
+	body := bytes.TrimSpace(rec.body.Bytes())
+	if len(body) > 0 && !json.Valid(body) {
+		body, _ = json.Marshal(string(body)) // carried as a JSON string
+	}
+	res, _ := json.Marshal(StartResult{Status: rec.status, Body: json.RawMessage(body)})
 	if rec.status == http.StatusCreated {
 		if reason, keep := a.keep(ctx, c.SessionID); !keep {
 			return nil, reason
@@ -502,6 +513,16 @@ func (a *Agent) keep(ctx context.Context, sid string) (reason string, keep bool)
 	}
 	a.opts.Manager.Forget(sid)
 	return fmt.Sprintf("fleet: session given up before its start completed (%s on host %s: %s)", rec.State, rec.HostID, rec.Reason), false
+}
+
+// serve serves req with h and returns what h panicked with, if it did:
+// net/http recovers a handler's panic and drops the connection, and so
+// must a start served in-process, where the panic would end the host's
+// process with every session on it.
+func serve(h http.Handler, w http.ResponseWriter, req *http.Request) (panicked any) {
+	defer func() { panicked = recover() }()
+	h.ServeHTTP(w, req)
+	return nil
 }
 
 // recorder is the ResponseWriter of a start served in-process.

@@ -319,3 +319,55 @@ func TestAgentLeavesAnotherHostsRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestAgentSurvivesAPanickingStart: a start handler that panics fails
+// its command and its session, as net/http would drop the request of a
+// handler that panics, instead of ending the host's process (and every
+// session on it); an answer that is not JSON is carried as a JSON
+// string, not dropped (which made a 201 look like a failed start).
+func TestAgentSurvivesAPanickingStart(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		handler http.HandlerFunc
+		state   string // of the command
+		result  string
+	}{
+		{"panic", func(http.ResponseWriter, *http.Request) { panic("boom") }, fleet.CommandFailed, ""},
+		{"abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }, fleet.CommandFailed, ""},
+		{"plain text", func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte("started, not JSON\n"))
+		}, fleet.CommandCompleted, `{"status":201,"body":"started, not JSON"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			st := fleet.NewMemoryStore()
+			m := processes.NewManager(0)
+			t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+			a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m, Handler: tt.handler})
+			require.NoError(t, err)
+			require.NoError(t, a.Register(ctx))
+			_, err = st.Place(ctx, fleet.Placement{SessionID: "s", Now: time.Now(), TTL: time.Minute})
+			require.NoError(t, err)
+			payload, err := json.Marshal(fleet.StartPayload{Body: []byte(`{"id":"s","argv":["true"]}`), ClientID: "s"})
+			require.NoError(t, err)
+			require.NoError(t, st.Enqueue(ctx, time.Now(), &fleet.Command{ID: "c", HostID: "h", SessionID: "s", Kind: fleet.KindStart, Payload: payload}))
+			_, err = st.Send(ctx, "c", time.Now(), time.Minute, 1)
+			require.NoError(t, err)
+			n, err := a.ClaimOnce(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			c, err := st.Command(ctx, "c")
+			require.NoError(t, err)
+			assert.Equal(t, tt.state, c.State, "command %+v", c)
+			if tt.state == fleet.CommandFailed {
+				assert.Contains(t, c.Error, "panicked")
+				rec, err := st.Session(ctx, "s")
+				require.NoError(t, err)
+				assert.Equal(t, fleet.SessionFailed, rec.State)
+				return
+			}
+			assert.JSONEq(t, tt.result, string(c.Result))
+		})
+	}
+}
