@@ -339,10 +339,8 @@ func TestExitedProcessTreeGoneBeforeAsleep(t *testing.T) {
 	require.NoError(t, u.Wake(t.Context()))
 	sub := u.Subscribe()
 	var worker int
-	require.Eventually(t, func() bool {
-		_, err := fmt.Sscanf(string(u.Session().Output(0).Chunks[0].Data), "worker %d", &worker)
-		return err == nil
-	}, 20*time.Second, time.Millisecond)
+	_, err = fmt.Sscanf(waitOutputLine(t, u.Session(), "worker "), "worker %d", &worker)
+	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(u.Status().Pid, syscall.SIGKILL))
 	for {
 		e, err := sub.Next(t.Context())
