@@ -168,8 +168,9 @@ func (d *CommandDispatcher) endSend(id string) {
 //
 // It returns an error wrapping [ErrQueueFull] when the queue is full
 // (nothing is stored), [ErrStopped] after Stop, [ErrInvalid] for a nil
-// command or one without HostID, [ErrExists] for an ID stored before,
-// and the Store's errors.
+// command, one without HostID or one whose text a Store cannot hold
+// (see [Store]), [ErrExists] for an ID stored before, and the Store's
+// errors.
 func (d *CommandDispatcher) DispatchCommand(command *Command) error {
 	return d.DispatchCommandContext(context.Background(), command)
 }

@@ -69,8 +69,9 @@ func (s *AgentSelector) SelectAgent(ctx context.Context, criteria *SelectionCrit
 
 // Place is SelectAgent for the session sessionID of workspaceID: the
 // seat is held by that session's record, pending. It returns an error
-// wrapping [ErrNoAgent] when no host fits, or [ErrExists] when the
-// session already holds a seat.
+// wrapping [ErrNoAgent] when no host fits, [ErrExists] when the session
+// already holds a seat, [ErrInvalid] for an empty sessionID or text a
+// Store cannot hold (see [Store]), and the Store's errors.
 func (s *AgentSelector) Place(ctx context.Context, criteria *SelectionCriteria, sessionID, workspaceID string) (*AgentInfo, error) {
 	now := s.clk.Now()
 	h, err := s.store.Place(ctx, Placement{Criteria: criteria, SessionID: sessionID, WorkspaceID: workspaceID, Now: now, TTL: s.ttl})
@@ -81,7 +82,9 @@ func (s *AgentSelector) Place(ctx context.Context, criteria *SelectionCriteria, 
 }
 
 // Release frees the seat of a session placed but never started, marking
-// its record failed with reason. It reports whether the seat was held.
+// its record failed with reason. It reports whether the seat was held
+// (the record was pending), and returns an error wrapping [ErrNotFound]
+// for an unknown session.
 func (s *AgentSelector) Release(ctx context.Context, sessionID, reason string) (bool, error) {
 	return s.store.Transition(ctx, sessionID, []string{SessionPending}, SessionFailed, reason, s.clk.Now())
 }
