@@ -6,7 +6,7 @@
 //
 // Usage:
 //
-//	webterm [-addr 127.0.0.1:8080] [-idle 10m] [-shell bash]
+//	webterm [-addr 127.0.0.1:8080] [-idle 10m] [-warn 1m] [-shell bash]
 //
 // It serves on loopback only and answers only requests addressed to its
 // loopback address: anyone who can reach it gets a shell as the user who
