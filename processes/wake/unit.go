@@ -317,6 +317,7 @@ func (u *Unit) releaser(touch bool) func() {
 // a dependency failed to wake again); [ErrClosed] once Shutdown began,
 // for a ready unit too; ctx.Err() when ctx ends first.
 //
+// Every call counts as activity, one that finds the unit ready too, but
 // Wake does not hold the unit: it may sleep again once idle. Take a
 // [Unit.Hold] first to use it.
 func (u *Unit) Wake(ctx context.Context) error { return u.wake(ctx, causeOf(ctx), WhenReady) }
@@ -333,6 +334,7 @@ func (u *Unit) wake(ctx context.Context, cause string, cond Condition) error {
 		var a *attempt
 		switch u.state {
 		case Ready:
+			u.last = u.now() // a wake is activity, of a ready unit too
 			if u.depsAwakeLocked() {
 				u.mu.Unlock()
 				return nil

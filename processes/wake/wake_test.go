@@ -146,6 +146,25 @@ func TestIdleBoundary(t *testing.T) {
 	assert.Equal(t, "stopped: idle for 30.000000001s > 30s", last.Message)
 }
 
+// TestWakeOfAReadyUnitIsActivity: every Wake counts as activity, as the
+// package says, one of a unit already ready too: a caller that wakes the
+// unit for each piece of work keeps it awake while the work comes more
+// often than the idle timeout.
+func TestWakeOfAReadyUnitIsActivity(t *testing.T) {
+	c := clock.NewMock()
+	m := newManager(t, processes.WithClock(c))
+	g := newGroup(t, m, wake.WithSweepInterval(time.Hour))
+	u, err := g.Add(wake.Spec{ID: "u", Command: shCommand("exec sleep 1000", nil), IdleTimeout: time.Minute})
+	require.NoError(t, err)
+	require.NoError(t, u.Wake(t.Context()))
+	c.Add(50 * time.Second)
+	require.NoError(t, u.Wake(t.Context()))
+	assert.Equal(t, c.Now(), u.Status().LastActivity)
+	c.Add(20 * time.Second)
+	g.Sweep()
+	assert.Equal(t, wake.Ready, u.State(), "slept 20s after a Wake, with an idle timeout of a minute")
+}
+
 // TestHoldKeepsAwake: a hold keeps an idle unit awake however long, its
 // release counts as activity, and Sleep refuses a held unit.
 func TestHoldKeepsAwake(t *testing.T) {
