@@ -58,7 +58,8 @@
 // # Activity and holds
 //
 // Activity is what the unit is asked to do, not what its program prints:
-// a wake, and the beginning and end of every hold. Every user request
+// every wake (a Wake that finds the unit ready too), and the beginning
+// and end of every hold. Every user request
 // through a front and every TCP connection is a hold for its whole
 // duration, so a long download, an event stream or a WebSocket keeps the
 // unit awake however silent it is (godoxy and Sablier count arrivals
