@@ -67,4 +67,8 @@
 // It does not interpret the output (escape sequences pass through as bytes),
 // emulate a screen, or put the host's own terminal in raw mode: see
 // examples/cli for a program that attaches a Terminal to the user's terminal.
+// Nor does it set TERM: the program has cmd's environment, as os/exec gives
+// it (the server's own without cmd.Env, where a service often has no TERM),
+// so set TERM to what the client emulates, such as TERM=xterm-256color for
+// xterm.js, as examples/webterm does.
 package ptyterm
