@@ -88,15 +88,16 @@ type Terminal struct {
 // only: elsewhere it returns an error for which errors.Is(err,
 // errors.ErrUnsupported) holds.
 //
-// Start sets cmd's Stdin, Stdout and Stderr to the terminal; when it fails
-// before the program started (ErrExists, for one), it leaves cmd as it was
-// given, so that it can be started again. cmd.SysProcAttr is copied, not
-// changed: the program is made a session
-// leader with the terminal as its controlling terminal (Setsid, Setctty,
-// Ctty 0). A session leader leads a process group of its own, so Setpgid
-// is dropped; Pgid, Noctty and Foreground, which contradict it, are
-// refused with processes.ErrInvalid (they failed the start with "operation
-// not permitted" or "inappropriate ioctl for device").
+// Start sets cmd's Stdin, Stdout and Stderr to the terminal, and its
+// SysProcAttr to a copy of the caller's (whose struct it does not change)
+// that makes the program a session leader with the terminal as its
+// controlling terminal (Setsid, Setctty, Ctty 0). A session leader leads
+// a process group of its own, so Setpgid is dropped; Pgid, Noctty and
+// Foreground, which contradict it, are refused with processes.ErrInvalid
+// (they failed the start with "operation not permitted" or "inappropriate
+// ioctl for device"). When Start fails before the program started
+// (ErrExists, for one), it leaves cmd as it was given, so that it can be
+// started again.
 func Start(m *processes.Manager, cmd *exec.Cmd, opts Options) (*Terminal, error) {
 	if m == nil || cmd == nil {
 		return nil, fmt.Errorf("%w: nil Manager or command", processes.ErrInvalid)
