@@ -202,7 +202,11 @@ func (t *Terminal) Session() *processes.Session {
 }
 
 // Write sends p to the program as keyboard input and counts as activity. It
-// returns processes.ErrExited once the program exited.
+// returns processes.ErrExited once the program exited. It blocks while the
+// program does not read, once the terminal's input buffer is full (a few
+// KiB, for a program in raw mode; a line-editing one drops what overflows),
+// until the program reads, exits or the terminal is closed; to bound the
+// wait, write with Session().WriteContext, which counts as input too.
 func (t *Terminal) Write(p []byte) (int, error) {
 	n, err := t.Session().Write(p)
 	t.arm()
