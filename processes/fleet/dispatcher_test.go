@@ -276,3 +276,46 @@ func TestRecoveryScanSkipsACommandBeingSent(t *testing.T) {
 	assert.Zero(t, d.GetQueueLength(), "the scan queued the command being sent")
 	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "b", HostID: "h", Kind: fleet.KindForget}), "the queue's one slot is free")
 }
+
+// TestAgentClockBehindKeepsItsLease: an agent whose clock runs an hour
+// behind the dispatcher's claims a command and executes it within the
+// lease the dispatcher gave: the dispatcher's recovery would not send
+// it again meanwhile (the claim's lease, on the agent's clock, was over
+// before it began), and the agent completes it on its first attempt.
+func TestAgentClockBehindKeepsItsLease(t *testing.T) {
+	ctx := t.Context()
+	st := fleet.NewMemoryStore()
+	dclk, aclk := clock.NewMock(), clock.NewMock()
+	dclk.Set(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
+	aclk.Set(dclk.Now().Add(-time.Hour))
+	d := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{Clock: dclk, Lease: 30 * time.Second})
+	m := processes.NewManager(0)
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	var recoverable []fleet.Command
+	var recoverErr error
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m, Clock: aclk,
+		OnExecute: func(fleet.Command) {
+			// While it runs, what the dispatcher's recovery would send
+			// again, a second later on its clock.
+			recoverable, recoverErr = st.Recoverable(ctx, dclk.Now().Add(time.Second), 10)
+		}})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(ctx))
+	sub, err := st.Subscribe(ctx, fleet.HostTopic("h"))
+	require.NoError(t, err)
+	defer sub.Close()
+	go d.Start()
+	defer d.Stop()
+	require.NoError(t, d.DispatchCommand(&fleet.Command{ID: "c", HostID: "h", SessionID: "s", Kind: fleet.KindForget}))
+	proctest.Recv(t, sub.C()) // sent
+
+	n, err := a.ClaimOnce(ctx)
+	require.NoError(t, err, "the agent's completion")
+	require.Equal(t, 1, n)
+	require.NoError(t, recoverErr)
+	assert.Empty(t, recoverable, "recoverable while its agent ran it")
+	c, err := st.Command(ctx, "c")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.CommandCompleted, c.State)
+	assert.Equal(t, 1, c.Attempts, "sent again while its agent ran it")
+}

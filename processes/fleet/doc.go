@@ -38,7 +38,9 @@
 // completed | failed, with its times, attempts and error kept. The
 // dispatcher's queue is bounded (a full queue is [ErrQueueFull], never a
 // wait); a command sent or acknowledged but not completed within its
-// lease is sent again, up to a limit of attempts, then failed. A
+// lease is sent again, up to a limit of attempts, then failed. A claim
+// never shortens the lease the send gave, so a host whose clock runs
+// behind the dispatcher's keeps the time it was given. A
 // restarted dispatcher calls DispatchPendingCommands and carries on where
 // the dead one stopped. The command ID is the idempotency key on the
 // host: an Agent executes an ID once however often it is delivered and

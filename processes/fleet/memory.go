@@ -356,7 +356,8 @@ func (m *MemoryStore) Claim(ctx context.Context, hostID string, max int, now tim
 		}
 		c := m.commands[id]
 		if c.HostID == hostID && c.State == CommandSent {
-			c.State, c.AckedAt, c.LeaseUntil = CommandAck, now, now.Add(lease)
+			// Never shorter than the send's lease: see Store.Claim.
+			c.State, c.AckedAt, c.LeaseUntil = CommandAck, now, later(c.LeaseUntil, now.Add(lease))
 			out = append(out, c.clone())
 		}
 	}
@@ -515,4 +516,12 @@ func storable(ss ...string) bool {
 		}
 	}
 	return true
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -132,7 +132,10 @@ type Store interface {
 	// ErrNotFound.
 	Send(ctx context.Context, id string, now time.Time, lease time.Duration, maxAttempts int) (Command, error)
 	// Claim acknowledges up to max sent commands of the host, oldest
-	// first, with LeaseUntil now+lease, and returns them. Concurrent
+	// first, with LeaseUntil now+lease or, if it ends later, the lease
+	// their send gave (on the sender's clock: a claimer whose clock runs
+	// behind would otherwise hold a lease over before it began, and the
+	// command be sent again while it runs), and returns them. Concurrent
 	// claimers never get the same command: in PostgreSQL each is locked
 	// with FOR UPDATE SKIP LOCKED, so claimers skip each other's rows
 	// instead of waiting (see "The Locking Clause" of the SELECT

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"EnqueueAndLifecycle", testEnqueueAndLifecycle},
 		{"SendRetriesThenFails", testSendRetriesThenFails},
 		{"ClaimOrderAndHosts", testClaimOrderAndHosts},
+		{"ClaimKeepsTheSendLease", testClaimKeepsTheSendLease},
 		{"CompleteRules", testCompleteRules},
 		{"Notifications", testNotifications},
 		{"OddText", testOddText},
@@ -409,6 +410,33 @@ func testSendRetriesThenFails(t *testing.T, st fleet.Store) {
 	assert.Equal(t, fleet.CommandFailed, got.State, "got a command sent a fourth time with MaxAttempts 3")
 	assert.Contains(t, got.Error, "3 attempts")
 	assert.True(t, got.DoneAt.Equal(now))
+}
+
+// testClaimKeepsTheSendLease: a claim never shortens the lease its
+// command's send gave: a claimer whose clock runs behind the
+// dispatcher's would hold a lease over before it began, and the command
+// be sent again while it runs. A claimer whose clock runs ahead gets
+// its own, longer lease.
+func testClaimKeepsTheSendLease(t *testing.T, st fleet.Store) {
+	ctx := t.Context()
+	const lease = 30 * time.Second
+	for _, id := range []string{"behind", "ahead"} {
+		require.NoError(t, st.Enqueue(ctx, base, &fleet.Command{ID: id, HostID: id}))
+		_, err := st.Send(ctx, id, base, lease, 3)
+		require.NoError(t, err)
+	}
+	cl, err := st.Claim(ctx, "behind", 1, base.Add(-time.Hour), lease) // its clock an hour behind
+	require.NoError(t, err)
+	require.Len(t, cl, 1)
+	assert.True(t, cl[0].LeaseUntil.Equal(base.Add(lease)), "got LeaseUntil %v, want the send's %v", cl[0].LeaseUntil, base.Add(lease))
+	rec, err := st.Recoverable(ctx, base.Add(lease), 10)
+	require.NoError(t, err)
+	assert.Empty(t, rec, "a command claimed by a host whose clock is behind is recoverable within its send's lease")
+
+	cl, err = st.Claim(ctx, "ahead", 1, base.Add(time.Hour), lease)
+	require.NoError(t, err)
+	require.Len(t, cl, 1)
+	assert.True(t, cl[0].LeaseUntil.Equal(base.Add(time.Hour+lease)), "got LeaseUntil %v", cl[0].LeaseUntil)
 }
 
 func testClaimOrderAndHosts(t *testing.T, st fleet.Store) {

@@ -576,11 +576,12 @@ func (s *Store) Send(ctx context.Context, id string, now time.Time, lease time.D
 // claimSQL acknowledges up to $2 sent commands of host $1, oldest first,
 // each locked with FOR UPDATE SKIP LOCKED so that concurrent claimers
 // skip each other's rows rather than wait or take them twice ("The
-// Locking Clause" in the SELECT documentation of PostgreSQL).
+// Locking Clause" in the SELECT documentation of PostgreSQL). The lease
+// never ends before the one the send gave (see fleet.Store.Claim).
 const claimSQL = `WITH c AS (
 	SELECT id FROM ` + commandsTable + ` WHERE host_id = $1 AND state = 'sent' ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED
 )
-UPDATE ` + commandsTable + ` t SET state = 'ack', acked_at = $3, lease_until = $4
+UPDATE ` + commandsTable + ` t SET state = 'ack', acked_at = $3, lease_until = greatest(t.lease_until, $4)
 FROM c WHERE t.id = c.id
 RETURNING t.seq, ` + "t.id, t.host_id, t.session_id, t.kind, t.payload, t.state, t.attempts, t.error, t.result, t.created_at, t.sent_at, t.acked_at, t.done_at, t.lease_until"
 
