@@ -213,14 +213,16 @@ func sessionPath(sid, route string) string {
 }
 
 // doSession is do for a route of session sid, refusing without a request
-// an ID that no URL names (empty, or refused by CheckClientID): a path
-// such as "/." would be cleaned into another route.
+// an ID that no URL names (empty, ".", ".."): a path such as "/." would be
+// cleaned into another route. Any other ID is sent, even one that
+// CheckClientID would refuse at a start: the embedder may have registered
+// it.
 func (c *Client) doSession(ctx context.Context, method, sid, route string, q url.Values, body io.Reader, contentType string, out any) error {
 	if sid == "" {
 		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: an empty session id"}
 	}
-	if err := CheckClientID(sid); err != nil {
-		return err
+	if unaddressable(sid) {
+		return CheckClientID(sid)
 	}
 	return c.do(ctx, method, sessionPath(sid, route), q, body, contentType, out)
 }

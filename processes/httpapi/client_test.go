@@ -239,4 +239,11 @@ func TestClientRefusesIDsNoURLNames(t *testing.T) {
 		t.Errorf("a request was sent: %s %s", r.Method, r.URL)
 	default:
 	}
+
+	// An ID that a client may not choose, but the embedder registered, is
+	// reached.
+	e.m.Register(&processes.Session{ID: "a\nb"})
+	st, err := e.c.Status(t.Context(), "a\nb")
+	require.NoError(t, err)
+	assert.Equal(t, "a\nb", st.ID)
 }

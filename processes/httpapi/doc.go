@@ -128,6 +128,11 @@
 // answers 500. Sessions registered by other means must use ScopedID to be
 // served. Without Authorize, IDs are used as they are.
 //
+// An ID that a client chooses at a start is checked by [CheckClientID]: at
+// most [MaxClientIDBytes] of valid UTF-8 without control characters, and
+// neither "." nor "..". Sessions that the embedder registers may have any
+// ID.
+//
 // # Cross-origin requests
 //
 // A page of another site must not make a browser that can reach the server

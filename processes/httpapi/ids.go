@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // scope is what the handler knows of a request's caller, kept in the
@@ -60,20 +64,46 @@ func SessionID(r *http.Request, clientID string) string {
 	return ScopedID(sc.ws, clientID)
 }
 
+// MaxClientIDBytes is the longest session ID, in bytes, that a client may
+// choose: [CheckClientID] refuses a longer one.
+const MaxClientIDBytes = 256
+
 // CheckClientID returns an *[APIError] of status 400 and code
-// "bad_request" for a session ID chosen by a client that no URL of the API
-// could name: "." and "..", which every route takes as a path segment and
-// HTTP clients and servers clean away (RFC 3986, section 5.2.4). Any other
-// ID is one segment once escaped ("a/b" is "a%2Fb"), and "" makes a start
-// choose a random one: it returns nil for those.
-// [Starter] checks the ID of every start with it, and so should an
-// Options.Start of one's own that takes IDs from its clients.
+// "bad_request" for a session ID chosen by a client that the API refuses:
+//   - "." and "..", which no URL of the API could name: every route takes
+//     the ID as a path segment, and HTTP clients and servers clean these
+//     away (RFC 3986, section 5.2.4);
+//   - an ID longer than [MaxClientIDBytes], not valid UTF-8, or holding a
+//     control character (Unicode's category Cc: U+0000–U+001F and
+//     U+007F–U+009F), which logs mangle and stores refuse (PostgreSQL's
+//     text holds no NUL byte).
+//
+// Any other ID is one segment once escaped ("a/b" is "a%2Fb"), and "" makes
+// a start choose a random one: it returns nil for those. [Starter] checks
+// the ID of every start with it, and so should an Options.Start of one's
+// own that takes IDs from its clients. Sessions that the embedder registers
+// itself may have any ID; the [Client] reaches every one but "." and "..".
 func CheckClientID(id string) error {
-	if id == "." || id == ".." {
+	if unaddressable(id) {
 		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest,
 			Message: `httpapi: a session id may not be "." or "..": no URL of the API could name it`}
 	}
+	switch {
+	case len(id) > MaxClientIDBytes:
+		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest,
+			Message: fmt.Sprintf("httpapi: a session id may be at most %d bytes (MaxClientIDBytes), not %d", MaxClientIDBytes, len(id))}
+	case !utf8.ValidString(id):
+		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "httpapi: a session id must be valid UTF-8"}
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest,
+			Message: "httpapi: a session id may not hold a control character: " + strconv.Quote(id)}
+	}
 	return nil
+}
+
+// unaddressable reports whether id is one that no URL of the API names.
+func unaddressable(id string) bool {
+	return id == "." || id == ".."
 }
 
 // ScopedID returns the Manager ID of the session that callers of workspace

@@ -5,6 +5,7 @@ package httpapi_test
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,9 @@ func TestStarter(t *testing.T) {
 		{"no argv", httpapi.StartRequest{}, http.StatusBadRequest, httpapi.CodeBadRequest},
 		{"id .", httpapi.StartRequest{Argv: []string{"true"}, ID: "."}, http.StatusBadRequest, httpapi.CodeBadRequest},
 		{"id ..", httpapi.StartRequest{Argv: []string{"true"}, ID: ".."}, http.StatusBadRequest, httpapi.CodeBadRequest},
+		{"id with a NUL byte", httpapi.StartRequest{Argv: []string{"true"}, ID: "a\x00b"}, http.StatusBadRequest, httpapi.CodeBadRequest},
+		{"id with a newline", httpapi.StartRequest{Argv: []string{"true"}, ID: "a\nb"}, http.StatusBadRequest, httpapi.CodeBadRequest},
+		{"id too long", httpapi.StartRequest{Argv: []string{"true"}, ID: strings.Repeat("x", httpapi.MaxClientIDBytes+1)}, http.StatusBadRequest, httpapi.CodeBadRequest},
 		{"terminal too large", httpapi.StartRequest{Argv: []string{"sh"}, TTY: true, Rows: 5000, Cols: 80}, http.StatusBadRequest, httpapi.CodeBadRequest},
 		{"missing program", httpapi.StartRequest{Argv: []string{"no-such-program-here"}}, http.StatusUnprocessableEntity, httpapi.CodeStartFailed},
 		{"not a start request", map[string]any{"argv": "sh"}, http.StatusBadRequest, httpapi.CodeBadRequest},
