@@ -132,10 +132,16 @@ type Agent struct {
 }
 
 // NewAgent returns an agent. It returns an error wrapping [ErrInvalid]
-// when Host.ID, Store or Manager is missing.
+// when Host.ID, Store or Manager is missing, or Host.Addr is neither
+// empty nor an http or https URL with a host.
 func NewAgent(opts AgentOptions) (*Agent, error) {
 	if opts.Host.ID == "" || opts.Store == nil || opts.Manager == nil {
 		return nil, fmt.Errorf("fleet: NewAgent needs Host.ID, Store and Manager: %w", ErrInvalid)
+	}
+	if opts.Host.Addr != "" {
+		if _, err := hostURL(opts.Host.Addr); err != nil {
+			return nil, fmt.Errorf("fleet: NewAgent: Host.Addr: %w: %w", err, ErrInvalid)
+		}
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = httpapi.DefaultPrefix

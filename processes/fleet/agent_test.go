@@ -75,8 +75,8 @@ func TestAgentSyncReports(t *testing.T) {
 	assert.Equal(t, map[string]string{"starts": processes.StateRunning, "exits": processes.StateExited}, states)
 }
 
-// TestNewAgentNeedsItsParts: a missing Host.ID, Store or Manager is
-// ErrInvalid.
+// TestNewAgentNeedsItsParts: a missing Host.ID, Store or Manager, or a
+// Host.Addr that is not an http or https URL with a host, is ErrInvalid.
 func TestNewAgentNeedsItsParts(t *testing.T) {
 	m := processes.NewManager(0)
 	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
@@ -85,6 +85,12 @@ func TestNewAgentNeedsItsParts(t *testing.T) {
 		"no ID":      {Store: st, Manager: m},
 		"no Store":   {Host: fleet.Host{ID: "h"}, Manager: m},
 		"no Manager": {Host: fleet.Host{ID: "h"}, Store: st},
+		// An address the gateway could not proxy to: sessions would be
+		// placed on the host and started, and never reached.
+		"address without a scheme":  {Host: fleet.Host{ID: "h", Addr: "127.0.0.1:8080"}, Store: st, Manager: m},
+		"address of another scheme": {Host: fleet.Host{ID: "h", Addr: "ftp://127.0.0.1"}, Store: st, Manager: m},
+		"address without a host":    {Host: fleet.Host{ID: "h", Addr: "http:///api"}, Store: st, Manager: m},
+		"address that is no URL":    {Host: fleet.Host{ID: "h", Addr: "http://[::1"}, Store: st, Manager: m},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := fleet.NewAgent(opts)

@@ -568,9 +568,9 @@ func (g *Gateway) lookup(ctx context.Context, sid string, fresh bool) (route, er
 	if err != nil {
 		return route{}, err
 	}
-	u, err := url.Parse(h.Addr)
+	u, err := hostURL(h.Addr)
 	if err != nil {
-		return route{}, fmt.Errorf("fleet: host %s address %q: %w", h.ID, h.Addr, err)
+		return route{}, &badAddrError{host: h.ID, err: err}
 	}
 	rt := route{rec: rec, addr: u, at: now}
 	if g.opts.RouteCacheTTL > 0 {
@@ -583,6 +583,30 @@ func (g *Gateway) lookup(ctx context.Context, sid string, fresh bool) (route, er
 	}
 	return rt, nil
 }
+
+// hostURL parses a host's Addr: an absolute http or https URL with a
+// host ("http://127.0.0.1:8080"), as the gateway proxies to.
+func hostURL(addr string) (*url.URL, error) {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an http or https URL with a host", addr)
+	}
+	return u, nil
+}
+
+// badAddrError is a host's Addr that hostURL refused.
+type badAddrError struct {
+	host string
+	err  error
+}
+
+func (e *badAddrError) Error() string {
+	return fmt.Sprintf("fleet: host %s address: %v", e.host, e.err)
+}
+func (e *badAddrError) Unwrap() error { return e.err }
 
 func (g *Gateway) forget(sid string) {
 	g.mu.Lock()
@@ -623,6 +647,13 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, clientSID
 	rt, err := g.lookup(r.Context(), sid, false)
 	if errors.Is(err, ErrNotFound) || err == nil && (rt.rec.WorkspaceID != ws || rt.rec.State == SessionFailed) {
 		writeError(w, http.StatusNotFound, httpapi.CodeNotFound, "processes: session not found")
+		return
+	}
+	if bad := (*badAddrError)(nil); errors.As(err, &bad) {
+		// The Store holds a host no request can reach (registered
+		// without an Agent, whose NewAgent refuses such an address).
+		g.log.Warn("fleet: lookup", "session", sid, "err", err)
+		writeError(w, http.StatusBadGateway, CodeBadGateway, "fleet: host "+bad.host+" has no address the gateway can reach")
 		return
 	}
 	if err != nil {

@@ -587,3 +587,24 @@ func TestGatewayStoppedDispatcherSaysStopped(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, h.Seats, "a start not dispatched kept its seat")
 }
+
+// TestGatewayHostWithoutAUsableAddress: a session on a host whose
+// address the gateway cannot proxy to (registered in the Store without
+// an Agent, which refuses such an address) answers 502 naming the host,
+// not 500.
+func TestGatewayHostWithoutAUsableAddress(t *testing.T) {
+	f := newFleet(t, nil)
+	ctx := t.Context()
+	for i, addr := range []string{"", "127.0.0.1:8080", "http://[::1"} {
+		host, sid := fmt.Sprint("h", i), fmt.Sprint("s", i)
+		require.NoError(t, f.st.RegisterHost(ctx, fleet.Host{ID: host, Region: host, Capacity: 1, Addr: addr}, time.Now()))
+		_, err := f.st.Place(ctx, fleet.Placement{SessionID: sid, Criteria: &fleet.SelectionCriteria{Region: host}, Now: time.Now(), TTL: time.Minute})
+		require.NoError(t, err)
+		_, err = f.client.Status(ctx, sid)
+		var ae *httpapi.APIError
+		require.ErrorAs(t, err, &ae, "address %q", addr)
+		assert.Equal(t, http.StatusBadGateway, ae.Status, "address %q: %v", addr, err)
+		assert.Equal(t, fleet.CodeBadGateway, ae.Code, "address %q", addr)
+		assert.Contains(t, ae.Message, host, "address %q", addr)
+	}
+}

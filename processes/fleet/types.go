@@ -20,7 +20,9 @@ type Host struct {
 	// Zero or negative: none is placed on it.
 	Capacity int
 	// Addr is the base URL of the host's processes/httpapi handler,
-	// without the prefix: "http://127.0.0.1:8080".
+	// without the prefix: "http://127.0.0.1:8080" (http or https, with a
+	// host). Empty: the gateway cannot reach the host's sessions, and
+	// answers 502 for them, as for an address it cannot use.
 	Addr string
 	// Connected is false while the host's agent is stopped or draining:
 	// [SelectionCriteria].RequireConnected skips it. RegisterHost sets it
