@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"time"
@@ -45,7 +46,10 @@ const DefaultMaxStartBytes = 64 << 10
 // StartRequest 400, an empty argv or a terminal size above 1,000 400,
 // Allow's refusal 403 "forbidden" unless Allow returns an *APIError of its
 // own, a program that cannot start 422 "start_failed", and the errors of
-// processes.Manager.Start and ptyterm.Start.
+// processes.Manager.Start and ptyterm.Start, but for their
+// processes.ErrInvalid: the request was checked first, so that can only
+// be the Starter's own command or options (a WarnBefore not shorter than
+// the idle timeout), and answers 500, logged with its text.
 type Starter struct {
 	// Allow decides whether req may run for r (its workspace is
 	// Workspace(r.Context())), and may change it. It returns nil to allow;
@@ -107,7 +111,8 @@ func (st *Starter) Start(r *http.Request, m *processes.Manager) (*processes.Sess
 	}
 	id, ws := SessionID(r, req.ID), Workspace(r.Context())
 	if !req.TTY {
-		return m.Start(cmd, processes.StartOptions{ID: id, WorkspaceID: ws, IdleTimeout: st.IdleTimeout})
+		s, err := m.Start(cmd, processes.StartOptions{ID: id, WorkspaceID: ws, IdleTimeout: st.IdleTimeout})
+		return s, notTheClients(err)
 	}
 	t, err := ptyterm.Start(m, cmd, ptyterm.Options{
 		ID: id, WorkspaceID: ws,
@@ -115,9 +120,20 @@ func (st *Starter) Start(r *http.Request, m *processes.Manager) (*processes.Sess
 		IdleTimeout: st.IdleTimeout, WarnBefore: st.WarnBefore,
 	})
 	if err != nil {
-		return nil, err
+		return nil, notTheClients(err)
 	}
 	return t.Session(), nil
+}
+
+// notTheClients turns the processes.ErrInvalid of a start into an error
+// that answers 500 (and is logged) rather than 400: the request was
+// checked before, so what the start refused is the Starter's command or
+// options, such as a WarnBefore not shorter than the idle timeout.
+func notTheClients(err error) error {
+	if errors.Is(err, processes.ErrInvalid) {
+		return fmt.Errorf("httpapi: Starter: its command or options: %v", err)
+	}
+	return err
 }
 
 // forbidden turns a refusal of Allow into its answer: an *APIError as it

@@ -4,7 +4,9 @@ package httpapi_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +91,35 @@ func TestStarter(t *testing.T) {
 		require.ErrorAs(t, err, &ae)
 		assert.Equal(t, http.StatusForbidden, ae.Status)
 	})
+}
+
+// A start that Manager.Start or ptyterm.Start refuses as invalid, after
+// the request passed every check, refuses the Starter's own command or
+// options: it answers 500, not a 400 that blames the client.
+func TestStarterMisconfiguredIsNotTheClients(t *testing.T) {
+	allow := func(*http.Request, *httpapi.StartRequest) error { return nil }
+	tests := []struct {
+		name string
+		st   httpapi.Starter
+		req  httpapi.StartRequest
+	}{
+		{"warning not shorter than the idle timeout", httpapi.Starter{Allow: allow, IdleTimeout: time.Minute, WarnBefore: time.Hour},
+			httpapi.StartRequest{Argv: []string{"sh"}, TTY: true}},
+		{"a command whose stdout is set", httpapi.Starter{Allow: allow, Command: func(_ *http.Request, req *httpapi.StartRequest) (*exec.Cmd, error) {
+			cmd := exec.Command(req.Argv[0])
+			cmd.Stdout = io.Discard
+			return cmd, nil
+		}}, httpapi.StartRequest{Argv: []string{"true"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil, httpapi.Options{Start: tt.st.Start})
+			_, err := e.c.Start(t.Context(), tt.req)
+			var ae *httpapi.APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, http.StatusInternalServerError, ae.Status, "%v", err)
+			assert.Equal(t, httpapi.CodeInternal, ae.Code)
+			assert.Zero(t, e.m.Len(), "a refused start left a session")
+		})
+	}
 }
