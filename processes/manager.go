@@ -29,8 +29,8 @@ const (
 // evicts idle ones.
 //
 // Make one with [NewManager]. The zero Manager is usable too, with the real
-// clock, a one-minute sweep interval, no idle eviction, no limits and no
-// logging. All methods are safe for concurrent use.
+// clock, the default sweep interval of [Manager.Run], no idle eviction, no
+// limits and no logging. All methods are safe for concurrent use.
 type Manager struct {
 	// IdleTimeout is how long a session may stay inactive before Sweep
 	// evicts it: idle means now − LastActivity > IdleTimeout, strictly. A
@@ -93,9 +93,10 @@ type shard struct {
 var discard = slog.New(slog.DiscardHandler)
 
 // NewManager returns a Manager that evicts sessions idle for longer than
-// idleTimeout (<= 0: never). Options default to the real clock, a one-minute
-// sweep interval, a five-second kill grace, no limits and no logging; nil
-// options are ignored.
+// idleTimeout (<= 0: never). Options default to the real clock, the
+// default sweep interval of [Manager.Run] (one minute, or a quarter of a
+// shorter idleTimeout), a five-second kill grace, no limits and no logging;
+// nil options are ignored.
 func NewManager(idleTimeout time.Duration, opts ...Option) *Manager {
 	m := &Manager{IdleTimeout: idleTimeout}
 	for _, o := range opts {
