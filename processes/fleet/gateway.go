@@ -664,7 +664,10 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, clientSID
 	if gone(w, rt.rec) {
 		return
 	}
-	if r.Method == http.MethodDelete && rest == "" {
+	// Only a DELETE of the session's own route ends it: {sid}/, which
+	// splits with an empty rest too, is another route (the host answers
+	// 404), and must not mark the record for the reconciler to forget.
+	if r.Method == http.MethodDelete && rest == "" && !strings.HasSuffix(r.URL.EscapedPath(), "/") {
 		_, _ = g.store.TransitionOn(r.Context(), sid, rt.rec.HostID, []string{SessionPending, SessionRunning}, SessionTerminating, "", g.clk.Now())
 		g.forget(sid)
 	}

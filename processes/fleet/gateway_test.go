@@ -608,3 +608,38 @@ func TestGatewayHostWithoutAUsableAddress(t *testing.T) {
 		assert.Contains(t, ae.Message, host, "address %q", addr)
 	}
 }
+
+// TestGatewayDeleteOfAnotherRouteKeepsTheSession: a DELETE of a path
+// under a session that is not the session's route ({sid}/, with a
+// trailing slash), which its host answers 404, leaves the session's
+// record as it was: it marked the record terminating, and the reconciler
+// would then have forgotten the session on its host. A DELETE of an ID
+// that ends in an escaped slash is the session's route.
+func TestGatewayDeleteOfAnotherRouteKeepsTheSession(t *testing.T) {
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 4, nil, nil)
+	ctx := t.Context()
+	for _, id := range []string{"a", "b/"} {
+		_, err := f.client.Start(ctx, httpapi.StartRequest{ID: id, Argv: []string{"cat"}})
+		require.NoError(t, err)
+	}
+	del := func(path string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, f.srv.URL+httpapi.DefaultPrefix+path, nil)
+		require.NoError(t, err)
+		resp, err := f.hc.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusNotFound, del("/a/"), "the host's answer to DELETE {sid}/")
+	rec, err := f.st.Session(ctx, "a")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionRunning, rec.State, "the record after a DELETE of another route")
+
+	assert.Equal(t, http.StatusNoContent, del("/b%2F"), "DELETE of the session b/")
+	rec, err = f.st.Session(ctx, "b/")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionTerminated, rec.State)
+	require.NoError(t, f.client.Delete(ctx, "a"))
+}
