@@ -59,8 +59,15 @@ func newID() string {
 // descendants that leave the process group are still found and terminated
 // with the session. No shell is inserted.
 //
-// Start returns [ErrInvalid] for a nil cmd, one already started, or one
-// whose Stdin, Stdout or Stderr is set (the session owns them);
+// cmd.SysProcAttr is kept, with what the session needs set over it: a
+// process group of its own (Setpgid, but not beside Setsid, since a session
+// leader leads its group already), the session's cgroup (UseCgroupFD), a
+// pidfd, and Pdeathsig SIGKILL unless it is set.
+//
+// Start returns [ErrInvalid] for a nil cmd, one already started, one
+// whose Stdin, Stdout or Stderr is set (the session owns them), or one
+// whose SysProcAttr contradicts the session: a Pgid of another group, or,
+// on pipes, Setctty, Noctty or Foreground, which need a terminal;
 // [ErrExists] for an ID in use; [ErrTooManySessions] past the Manager's
 // limits; [ErrClosed] after Shutdown; an error wrapping the *fs.PathError
 // of os.Stat, or syscall.ENOTDIR, when cmd.Dir is set and is not a

@@ -10,8 +10,8 @@ import (
 // spawn starts the child and returns its session, not yet registered, and
 // its process, not yet read or waited for.
 func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, *process, error) {
-	if opts.TTY != nil && (cmd.SysProcAttr == nil || !cmd.SysProcAttr.Setsid) {
-		return nil, nil, fmt.Errorf("%w: a terminal's command must be a session leader (SysProcAttr.Setsid)", ErrInvalid)
+	if err := checkAttr(cmd.SysProcAttr, opts.TTY != nil); err != nil {
+		return nil, nil, err
 	}
 	p := &process{m: m, cmd: cmd, cookie: newID(), stopSig: syscall.SIGTERM}
 	var childEnds []*os.File
@@ -51,9 +51,10 @@ func (m *Manager) spawn(cmd *exec.Cmd, id string, opts StartOptions) (*Session, 
 	if cmd.SysProcAttr != nil {
 		attr = *cmd.SysProcAttr
 	}
-	if !attr.Setsid {
-		attr.Setpgid, attr.Pgid = true, 0
-	}
+	// The child leads a process group of its own, by which it is
+	// signalled: a session leader does already (setpgid(2) after setsid(2)
+	// would fail with EPERM).
+	attr.Setpgid, attr.Pgid = !attr.Setsid, 0
 	if attr.Pdeathsig == 0 {
 		attr.Pdeathsig = syscall.SIGKILL // see startCmd
 	}
@@ -152,4 +153,31 @@ func pollable(f *os.File) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// checkAttr refuses a command's SysProcAttr that contradicts its session
+// with an error wrapping [ErrInvalid] that names the field. The session's
+// process leads a process group of its own (or a session, with Setsid), by
+// which it is signalled and terminated, so a Pgid of another group is
+// refused, as is a terminal's command that does not lead a session. On
+// pipes it has no terminal, so Setctty, Noctty and Foreground, which act
+// on one, are refused too (they fail in the child with ENOTTY).
+func checkAttr(a *syscall.SysProcAttr, tty bool) error {
+	switch {
+	case tty && (a == nil || !a.Setsid):
+		return fmt.Errorf("%w: a terminal's command must be a session leader (SysProcAttr.Setsid)", ErrInvalid)
+	case a == nil:
+		return nil
+	case a.Setpgid && a.Pgid != 0:
+		return fmt.Errorf("%w: SysProcAttr.Pgid %d: a session's process leads a process group of its own; leave Pgid 0", ErrInvalid, a.Pgid)
+	case tty:
+		return nil
+	case a.Setctty:
+		return fmt.Errorf("%w: SysProcAttr.Setctty: a session on pipes has no terminal to control", ErrInvalid)
+	case a.Noctty:
+		return fmt.Errorf("%w: SysProcAttr.Noctty: a session's stdin is a pipe, not a terminal to detach from", ErrInvalid)
+	case a.Foreground:
+		return fmt.Errorf("%w: SysProcAttr.Foreground: a session on pipes has no terminal to be the foreground job of", ErrInvalid)
+	}
+	return nil
 }

@@ -404,3 +404,42 @@ func TestSessionIDs(t *testing.T) {
 	waitDone(t, a)
 	waitDone(t, b)
 }
+
+// A command's SysProcAttr that contradicts its session is refused with
+// ErrInvalid naming the field, before anything is made; Setpgid beside
+// Setsid, which asks for nothing more, is dropped (setpgid(2) after
+// setsid(2) failed with EPERM).
+func TestStartCallersSysProcAttr(t *testing.T) {
+	m := newReal(t)
+	refused := []struct {
+		name  string
+		attr  syscall.SysProcAttr
+		field string
+	}{
+		{"another group", syscall.SysProcAttr{Setpgid: true, Pgid: 1}, "Pgid"},
+		{"a controlling terminal", syscall.SysProcAttr{Setsid: true, Setctty: true}, "Setctty"},
+		{"detaching from a terminal", syscall.SysProcAttr{Noctty: true}, "Noctty"},
+		{"the foreground", syscall.SysProcAttr{Foreground: true}, "Foreground"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command("true")
+			cmd.SysProcAttr = &tt.attr
+			_, err := m.Start(cmd, processes.StartOptions{})
+			require.ErrorIs(t, err, processes.ErrInvalid)
+			assert.Contains(t, err.Error(), "SysProcAttr."+tt.field)
+			assert.Zero(t, m.Len(), "a refused start left a session")
+		})
+	}
+	t.Run("Setpgid beside Setsid", func(t *testing.T) {
+		cmd := exec.Command("sleep", "60")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setpgid: true}
+		s, err := m.Start(cmd, processes.StartOptions{})
+		require.NoError(t, err)
+		defer m.Forget(s.ID)
+		p, ok := proctest.Stat(s.Pid())
+		require.True(t, ok)
+		assert.Equal(t, s.Pid(), p.Pgrp, "the child leads its process group")
+		require.NoError(t, s.Terminate(t.Context()))
+	})
+}
