@@ -145,6 +145,9 @@ type route struct {
 	rec  SessionRecord
 	addr *url.URL
 	at   time.Time
+	// marked is the state a DELETE on its way changed to terminating,
+	// for observe to restore if the host refuses it.
+	marked string
 }
 
 type routeKey struct{}
@@ -668,7 +671,12 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, clientSID
 	// splits with an empty rest too, is another route (the host answers
 	// 404), and must not mark the record for the reconciler to forget.
 	if r.Method == http.MethodDelete && rest == "" && !strings.HasSuffix(r.URL.EscapedPath(), "/") {
-		_, _ = g.store.TransitionOn(r.Context(), sid, rt.rec.HostID, []string{SessionPending, SessionRunning}, SessionTerminating, "", g.clk.Now())
+		for _, from := range []string{SessionRunning, SessionPending} {
+			if ok, _ := g.store.TransitionOn(r.Context(), sid, rt.rec.HostID, []string{from}, SessionTerminating, "", g.clk.Now()); ok {
+				rt.marked = from
+				break
+			}
+		}
 		g.forget(sid)
 	}
 	ctx := context.WithValue(r.Context(), routeKey{}, rt)
@@ -676,13 +684,20 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, clientSID
 }
 
 // observe records what a proxied answer says about the session (a
-// DELETE answered 204 terminated it) and reads a small JSON answer whole
-// (see readSmall).
+// DELETE answered 204 terminated it; one the host refused did not end
+// it) and reads a small JSON answer whole (see readSmall).
 func (g *Gateway) observe(resp *http.Response) error {
 	r := resp.Request
-	if r.Method == http.MethodDelete && resp.StatusCode == http.StatusNoContent {
-		rt := r.Context().Value(routeKey{}).(route)
+	switch rt := r.Context().Value(routeKey{}).(route); {
+	case r.Method != http.MethodDelete:
+	case resp.StatusCode == http.StatusNoContent:
 		_, _ = g.store.TransitionOn(r.Context(), rt.rec.ID, rt.rec.HostID, []string{SessionPending, SessionRunning, SessionTerminating, SessionExited}, SessionTerminated, "", g.clk.Now())
+	case rt.marked != "" && resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusNotFound:
+		// The host refused to end it (not authorized, say): it runs
+		// on, and the mark would make the reconciler forget it. A 404
+		// (not on its host) or a failure keeps the mark, for the
+		// reconciler to finish.
+		_, _ = g.store.TransitionOn(context.WithoutCancel(r.Context()), rt.rec.ID, rt.rec.HostID, []string{SessionTerminating}, rt.marked, "", g.clk.Now())
 	}
 	return readSmall(resp)
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -642,4 +643,52 @@ func TestGatewayDeleteOfAnotherRouteKeepsTheSession(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, fleet.SessionTerminated, rec.State)
 	require.NoError(t, f.client.Delete(ctx, "a"))
+}
+
+// TestGatewayDeleteRefusedByTheHostKeepsTheSession: a DELETE that the
+// session's host refuses (here a policy in front of its handler answers
+// 403) leaves the session's record as it was before the gateway marked
+// it terminating: the mark stayed, and the reconciler would have
+// forgotten the session the host refused to end. A DELETE the host
+// carries out still ends it.
+func TestGatewayDeleteRefusedByTheHostKeepsTheSession(t *testing.T) {
+	f := newFleet(t, nil)
+	ctx := t.Context()
+	m := processes.NewManager(0, processes.WithKillGrace(time.Second))
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	h := httpapi.NewHandler(m, httpapi.Options{Start: allowAll.Start})
+	var refuse atomic.Bool
+	refuse.Store(true)
+	policy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && refuse.Load() {
+			http.Error(w, `{"error":"not yours","code":"forbidden"}`, http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(policy)
+	t.Cleanup(srv.Close)
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h1", Capacity: 1, Addr: srv.URL}, Store: f.st, Manager: m, Handler: h})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(ctx))
+	actx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(actx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	_, err = f.client.Start(ctx, httpapi.StartRequest{ID: "s", Argv: []string{"cat"}})
+	require.NoError(t, err)
+	err = f.client.Delete(ctx, "s")
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusForbidden, ae.Status)
+	rec, err := f.st.Session(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionRunning, rec.State, "the record after a DELETE its host refused")
+
+	refuse.Store(false)
+	require.NoError(t, f.client.Delete(ctx, "s"))
+	rec, err = f.st.Session(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionTerminated, rec.State)
 }
