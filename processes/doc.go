@@ -141,8 +141,9 @@
 // per retained chunk and per remembered dropped chunk (at most 4,000). Output
 // is read straight into the ring, and Append into a full ring does not
 // allocate. The readers add to the newest chunk while no poll has returned
-// it, so a child writing a byte at a time makes chunks as small as the
-// polls, not as its writes. A poll copies what it returns: [Session.Page]
+// it and no cursor is at it (a poll, wait or [Session.LastSeq] at its Seq),
+// so a child writing a byte at a time makes chunks as small as the polls,
+// not as its writes, and a reader never misses what is added. A poll copies what it returns: [Session.Page]
 // bounds that by bytes, counting each chunk's framing, and can merge runs
 // of one stream into one chunk, so a server's memory per request follows
 // the bytes it returns, not the number of chunks. A running session costs

@@ -330,7 +330,7 @@ func (s *Session) OutputSince(since int) (chunks []Chunk, exit *int, alive bool)
 	defer s.mu.Unlock()
 	s.touch(ActivityPoll)
 	chunks = ring.Collect(&s.ring, since, newChunk)
-	s.observe(chunks)
+	s.observe(since, chunks)
 	return chunks, s.exitLocked(), !s.exited
 }
 
@@ -357,7 +357,7 @@ func (s *Session) Page(since int, opts PageOptions) Output {
 		Overhead: opts.ChunkOverhead,
 		Merge:    opts.Merge,
 	}, newChunk)
-	s.observe(chunks)
+	s.observe(since, chunks)
 	return Output{
 		Chunks:       chunks,
 		Exit:         s.exitLocked(),
@@ -369,10 +369,12 @@ func (s *Session) Page(since int, opts PageOptions) Output {
 	}
 }
 
-// observe notes whether a read returned the newest chunk, after which the
-// readers no longer add to it; s.mu must be held.
-func (s *Session) observe(chunks []Chunk) {
-	if n := len(chunks); n > 0 && chunks[n-1].Seq == s.ring.Last() {
+// observe notes whether a reader may hold a cursor at the newest chunk,
+// after which the readers no longer add to it: a read at cursor since
+// returned it, or since is at or past it (a reader there would never see
+// bytes added to it, nor be told it missed them); s.mu must be held.
+func (s *Session) observe(since int, chunks []Chunk) {
+	if n := len(chunks); since >= s.ring.Last() || n > 0 && chunks[n-1].Seq == s.ring.Last() {
 		s.observed = true
 	}
 }
@@ -390,11 +392,14 @@ func (s *Session) exitLocked() *int {
 }
 
 // LastSeq returns the Seq of the newest chunk, 0 before the first: a cursor
-// past it belongs to another session (see InvocationID). It does not count
-// as a poll.
+// past it belongs to another session (see InvocationID). As a cursor, it
+// is a reader that wants only what comes next: output written after
+// LastSeq returns is in chunks of higher Seqs. It does not count as a
+// poll.
 func (s *Session) LastSeq() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.observe(s.ring.Last(), nil)
 	return s.ring.Last()
 }
 
@@ -459,6 +464,7 @@ func (s *Session) wait(ctx context.Context, since int, warnings uint64, follow b
 	for {
 		s.mu.Lock()
 		s.touch(ActivityPoll)
+		s.observe(since, nil)
 		switch {
 		case s.ring.Last() > since, s.exited && s.reason == nil, s.warnN > warnings:
 			s.mu.Unlock()
