@@ -150,7 +150,7 @@ type Store interface {
 	Complete(ctx context.Context, id, hostID string, result []byte, errText string, now time.Time) error
 	// Recoverable returns up to limit commands that need a dispatcher:
 	// pending ones, and sent or acknowledged ones whose lease ended
-	// before now, oldest first.
+	// before now, oldest first; none for a limit of zero or less.
 	Recoverable(ctx context.Context, now time.Time, limit int) ([]Command, error)
 
 	// Subscribe starts delivering the topic's notifications until the

@@ -355,6 +355,14 @@ func testEnqueueAndLifecycle(t *testing.T, st fleet.Store) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, got.Attempts)
 
+	for _, limit := range []int{0, -1} {
+		rec, err := st.Recoverable(ctx, t1.Add(time.Hour), limit)
+		require.NoError(t, err, "a limit of %d", limit)
+		assert.Empty(t, rec, "a limit of %d", limit)
+		cl, err := st.Claim(ctx, "h", limit, t1, lease)
+		require.NoError(t, err, "a claim of at most %d", limit)
+		assert.Empty(t, cl, "a claim of at most %d", limit)
+	}
 	rec, err := st.Recoverable(ctx, t1, 10)
 	require.NoError(t, err)
 	assert.Empty(t, rec, "got a leased command as recoverable")

@@ -666,6 +666,9 @@ func (s *Store) Complete(ctx context.Context, id, hostID string, result []byte, 
 
 // Recoverable: see [fleet.Store].
 func (s *Store) Recoverable(ctx context.Context, now time.Time, limit int) ([]fleet.Command, error) {
+	if limit <= 0 {
+		return nil, nil // as in memory; PostgreSQL refuses a negative LIMIT
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+commandCols+` FROM `+commandsTable+`
 WHERE state IN ('pending', 'sent', 'ack') AND (state = 'pending' OR lease_until < $1)
 ORDER BY seq LIMIT $2`, ts(now), limit)
