@@ -75,7 +75,9 @@ type Subscription interface {
 type Store interface {
 	// RegisterHost creates or updates h's entry (its Seats, Beats and
 	// Sessions kept), with Connected true and LastHeartbeat now. It
-	// returns ErrInvalid for an empty ID.
+	// returns ErrInvalid for an empty ID. A Store may keep a Capacity
+	// (or Heartbeat's session count) past what it holds as the most it
+	// holds: pgfleet keeps int32's range.
 	RegisterHost(ctx context.Context, h Host, now time.Time) error
 	// Heartbeat records a beat of the host: its session count, the time,
 	// and Beats+1. ErrNotFound for an unregistered host.

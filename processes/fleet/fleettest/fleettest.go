@@ -191,6 +191,17 @@ func testPlaceFilters(t *testing.T, st fleet.Store) {
 	h, err := place(t, st, "anywhere", nil)
 	require.NoError(t, err)
 	assert.Positive(t, h.Capacity)
+
+	// Counts past what a Store holds (int32 in PostgreSQL) are kept as
+	// the most it holds: a host of "unlimited" capacity takes sessions.
+	huge := host("huge", math.MaxInt)
+	huge.Region = "huge"
+	require.NoError(t, st.RegisterHost(ctx, huge, base))
+	require.NoError(t, st.Heartbeat(ctx, "huge", math.MaxInt, base))
+	h, err = place(t, st, "huge", &fleet.SelectionCriteria{Region: "huge"})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, h.Capacity, math.MaxInt32)
+	assert.GreaterOrEqual(t, h.Sessions, math.MaxInt32)
 }
 
 // testPlaceHeartbeatWindow: a host is online while its last heartbeat is

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -116,6 +117,13 @@ func message(s string) string {
 	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
 }
 
+// int32Of returns n within int32, the range of the tables' int columns:
+// a capacity or session count past it is kept as its end (2^31−1 seats
+// is no limit), where PostgreSQL refused the statement.
+func int32Of(n int) int32 {
+	return int32(max(min(int64(n), math.MaxInt32), math.MinInt32))
+}
+
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
@@ -158,7 +166,7 @@ func (s *Store) RegisterHost(ctx context.Context, h fleet.Host, now time.Time) e
 	if !storable(h.ID, h.ClusterID, h.ClusterName, h.Region, h.Platform, h.Addr) {
 		return fmt.Errorf("pgfleet: register host %q: %w", h.ID, errBadText)
 	}
-	_, err := s.pool.Exec(ctx, registerSQL, h.ID, h.ClusterID, h.ClusterName, h.Region, h.Platform, h.Capacity, h.Addr, ts(now))
+	_, err := s.pool.Exec(ctx, registerSQL, h.ID, h.ClusterID, h.ClusterName, h.Region, h.Platform, int32Of(h.Capacity), h.Addr, ts(now))
 	if err != nil {
 		return wrap("register host "+h.ID, err)
 	}
@@ -174,7 +182,7 @@ func (s *Store) Heartbeat(ctx context.Context, hostID string, sessions int, now 
 	if !storable(hostID) {
 		return notFound("host", hostID)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE `+hostsTable+` SET sessions = $2, last_heartbeat = $3, beats = beats + 1 WHERE id = $1`, hostID, sessions, ts(now))
+	tag, err := s.pool.Exec(ctx, `UPDATE `+hostsTable+` SET sessions = $2, last_heartbeat = $3, beats = beats + 1 WHERE id = $1`, hostID, int32Of(sessions), ts(now))
 	if err != nil {
 		return wrap("heartbeat "+hostID, err)
 	}
