@@ -68,7 +68,9 @@
 // NewCommandDispatcher (run Start in a goroutine; Stop waits for it),
 // NewSessionReconciler (Start, Stop), NewGateway (Close). On each host:
 // a processes.Manager, its httpapi handler on a listener whose URL is
-// Host.Addr, and NewAgent with Run in a goroutine until its context ends.
+// Host.Addr, and NewAgent with Run in a goroutine until its context ends
+// (Run registers the host when it begins: call Register first if starts
+// may come at once, or they find no host, ErrNoAgent).
 // Every goroutine has an owner whose Stop, Close or context end waits for
 // it.
 //

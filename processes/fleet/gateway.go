@@ -54,7 +54,8 @@ type GatewayOptions struct {
 	Authorize func(*http.Request) (workspaceID string, err error)
 	// Criteria chooses the hosts a POST / may be placed on. Nil: the
 	// query parameters cluster, region and platform, with
-	// RequireConnected.
+	// RequireConnected. A nil result is any online host, disconnected
+	// ones included (see SelectionCriteria).
 	Criteria func(*http.Request) *SelectionCriteria
 	// StartTimeout bounds how long POST / waits for the host to start the
 	// session; past it the answer is 504 and the reconciler sees to the

@@ -156,7 +156,10 @@ func (c Command) clone() Command {
 
 // SelectionCriteria filter the hosts [AgentSelector.SelectAgent] may
 // choose. Empty fields match any host. The zero value (or nil) chooses
-// among every online host with a free seat.
+// among every online host with a free seat, disconnected ones included:
+// a host whose agent stopped is online until its last heartbeat is a
+// TTL old, and nothing claims the commands sent to it meanwhile, so set
+// RequireConnected (the Gateway's default criteria do).
 type SelectionCriteria struct {
 	ClusterID, Region, Platform string
 	// PreferLowLoad chooses the least loaded host (Seats / Capacity);
@@ -182,8 +185,11 @@ func (c *SelectionCriteria) Matches(h Host) bool {
 
 // AgentInfo describes a host for callers of [AgentSelector], as the seed
 // services had it. Status is "online", "offline" (heartbeat further than
-// the TTL from now, see [Host.Online]) or "disconnected". Capacity holds "sessions" (the seats), "used"
-// (seats held) and "free", as ints. It is a plain value.
+// the TTL from now, see [Host.Online]) or "disconnected". SessionCount
+// is the seats held (Host.Seats: sessions placed and not over), not the
+// count the host's heartbeat reports (Host.Sessions). Capacity holds
+// "sessions" (the seats), "used" (seats held) and "free", as ints. It is
+// a plain value.
 type AgentInfo struct {
 	AgentID, ClusterID, ClusterName, Platform, Region, Status string
 	SessionCount                                              int
