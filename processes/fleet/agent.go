@@ -35,7 +35,9 @@ const (
 // httpapi handler, so that the host's Authorize and Start decide exactly
 // as for a direct request.
 type StartPayload struct {
-	// Header holds the request's end-to-end headers (Authorization, ...).
+	// Header holds the request's end-to-end headers (Authorization, ...),
+	// with X-Forwarded-For, -Host and -Proto set by the gateway as for a
+	// proxied request (the client's own dropped).
 	Header http.Header `json:"header,omitempty"`
 	// Host is the request's Host, against which the host's handler
 	// checks a browser's Origin as it would for a direct request. Empty:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
@@ -99,8 +100,10 @@ type GatewayOptions struct {
 // whose host is gone answers 410 with code "lost" (or "terminated") and
 // the reason; an unknown one 404. The httpapi.Client works against it
 // unchanged. The hosts see the client's Host header (X-Forwarded-For,
-// -Host and -Proto are set), so their cross-origin checks judge a
-// browser's request as they would a direct one.
+// -Host and -Proto are set from the client's connection on every
+// request, a start included; those the client sends are dropped), so
+// their cross-origin checks judge a browser's request as they would a
+// direct one.
 //
 // Memory per proxied request, besides net/http's own: two pooled 32 KiB
 // buffers at most, whatever the answer's size. A JSON answer that fits one is read whole and
@@ -363,6 +366,30 @@ func endToEnd(h http.Header) http.Header {
 	return out
 }
 
+// forwarded returns the headers a request the gateway makes of its own
+// carries to a host (a start's, GET / to each host): r's end-to-end
+// headers with the forwarding headers set as the proxy sets them
+// (httputil.ProxyRequest.SetXForwarded) from r's connection, never as
+// the client sent them, so that a host that trusts its gateway's
+// X-Forwarded-For sees one address for a start and for every other
+// request of the client.
+func forwarded(r *http.Request) http.Header {
+	h := endToEnd(r.Header)
+	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		delete(h, k)
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		h.Set("X-Forwarded-For", ip)
+	}
+	h.Set("X-Forwarded-Host", r.Host)
+	if r.TLS == nil {
+		h.Set("X-Forwarded-Proto", "http")
+	} else {
+		h.Set("X-Forwarded-Proto", "https")
+	}
+	return h
+}
+
 func (g *Gateway) criteria(r *http.Request) *SelectionCriteria {
 	if g.opts.Criteria != nil {
 		return g.opts.Criteria(r)
@@ -448,7 +475,7 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.forget(sid) // a route cached for an earlier session of this ID is stale
-	payload, _ := json.Marshal(StartPayload{Header: endToEnd(r.Header), Host: r.Host, Body: body, ClientID: clientID, WorkspaceID: ws})
+	payload, _ := json.Marshal(StartPayload{Header: forwarded(r), Host: r.Host, Body: body, ClientID: clientID, WorkspaceID: ws})
 	cmd := &Command{HostID: info.AgentID, SessionID: sid, Kind: KindStart, Payload: payload}
 	cmd.ID = newID()
 	done := g.waitFor(cmd.ID)
@@ -807,7 +834,7 @@ func (g *Gateway) serveList(w http.ResponseWriter, r *http.Request) {
 				parts[i].err = err
 				return
 			}
-			req.Header = endToEnd(r.Header)
+			req.Header = forwarded(r)
 			resp, err := g.rt.RoundTrip(req)
 			if err != nil {
 				parts[i].err = err

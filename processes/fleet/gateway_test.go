@@ -692,3 +692,59 @@ func TestGatewayDeleteRefusedByTheHostKeepsTheSession(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, fleet.SessionTerminated, rec.State)
 }
+
+// TestGatewayForwardingHeadersAreTheGateways: the host sees the same
+// forwarding headers on a start as on a proxied request, set by the
+// gateway from the client's connection: the X-Forwarded-* and Forwarded
+// headers a client sends are dropped, as ReverseProxy drops them. A
+// start carried them as the client wrote them, so a host that trusts
+// its gateway's X-Forwarded-For let any client claim any address on the
+// one route that runs commands.
+func TestGatewayForwardingHeadersAreTheGateways(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]http.Header{} // by the host, per method
+	hostAuth := func(r *http.Request) (string, error) {
+		mu.Lock()
+		seen[r.Method] = r.Header.Clone()
+		mu.Unlock()
+		return "w", nil
+	}
+	f := newFleet(t, func(*http.Request) (string, error) { return "w", nil })
+	m := processes.NewManager(0, processes.WithKillGrace(time.Second))
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	h := httpapi.NewHandler(m, httpapi.Options{Start: allowAll.Start, Authorize: hostAuth})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h1", Capacity: 1, Addr: srv.URL}, Store: f.st, Manager: m, Handler: h})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(t.Context()))
+	actx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(actx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	c := httpapi.NewClient(f.srv.URL+httpapi.DefaultPrefix, f.hc)
+	c.Header = http.Header{
+		"X-Forwarded-For":   {"10.9.9.9"},
+		"X-Forwarded-Host":  {"trusted.example"},
+		"X-Forwarded-Proto": {"https"},
+		"Forwarded":         {"for=10.9.9.9;proto=https"},
+	}
+	_, err = c.Start(t.Context(), httpapi.StartRequest{ID: "s", Argv: []string{"cat"}})
+	require.NoError(t, err)
+	_, err = c.Status(t.Context(), "s")
+	require.NoError(t, err)
+	require.NoError(t, c.Delete(t.Context(), "s"))
+
+	mu.Lock()
+	defer mu.Unlock()
+	gwHost := strings.TrimPrefix(f.srv.URL, "http://")
+	for _, method := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+		got := seen[method]
+		require.NotNil(t, got, "%s not seen by the host", method)
+		assert.Equal(t, "127.0.0.1", got.Get("X-Forwarded-For"), "%s: X-Forwarded-For", method)
+		assert.Equal(t, gwHost, got.Get("X-Forwarded-Host"), "%s: X-Forwarded-Host", method)
+		assert.Equal(t, "http", got.Get("X-Forwarded-Proto"), "%s: X-Forwarded-Proto", method)
+		assert.Empty(t, got.Values("Forwarded"), "%s: Forwarded", method)
+	}
+}
