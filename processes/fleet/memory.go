@@ -434,9 +434,9 @@ func (m *MemoryStore) Prune(before time.Time) (commands, sessions int) {
 		kept = append(kept, id)
 	}
 	clear(m.order[len(kept):])
-	m.order = slices.Clip(kept)
-	if len(m.order) < cap(m.order)/4 {
-		m.order = slices.Clone(m.order) // give back what the pruned held
+	m.order = kept
+	if len(kept) < cap(kept)/4 {
+		m.order = slices.Clone(kept) // give back the array the pruned filled
 	}
 	for id, s := range m.sessions {
 		if Final(s.State) && s.UpdatedAt.Before(before) {
