@@ -204,10 +204,10 @@ func NewGateway(ctx context.Context, store Store, sel *AgentSelector, d *Command
 		},
 		Transport: g.rt,
 		// Event streams (text/event-stream) and answers of unknown
-		// length longer than readSmall reads are flushed after each
-		// write by ReverseProxy itself, and WebSocket upgrades are
-		// copied both ways as they come, so no periodic flush is
-		// needed.
+		// length are flushed after each write by ReverseProxy itself,
+		// and WebSocket upgrades are copied both ways as they come, so
+		// no periodic flush is needed. The hosts' JSON answers, polls
+		// included, carry their length and go out in one write.
 		FlushInterval:  0,
 		BufferPool:     bufferPool{},
 		ErrorHandler:   g.proxyError,
@@ -713,7 +713,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, clientSID
 
 // observe records what a proxied answer says about the session (a
 // DELETE answered 204 terminated it; one the host refused did not end
-// it) and reads a small JSON answer whole (see readSmall).
+// it).
 func (g *Gateway) observe(resp *http.Response) error {
 	r := resp.Request
 	switch rt := r.Context().Value(routeKey{}).(route); {
@@ -727,69 +727,8 @@ func (g *Gateway) observe(resp *http.Response) error {
 		// reconciler to finish.
 		_, _ = g.store.TransitionOn(context.WithoutCancel(r.Context()), rt.rec.ID, rt.rec.HostID, []string{SessionTerminating}, rt.marked, "", g.clk.Now())
 	}
-	return readSmall(resp)
-}
-
-// readSmall reads an answer of unknown length (chunked) whole when it
-// is JSON and at most one pooled buffer long, and gives it its length.
-// ReverseProxy flushes every write of an answer of unknown length, as it
-// must for a stream, so a poll of a few KiB would reach the client in
-// two or three writes (headers and chunk, then the last chunk); with a
-// length it goes out in one, which saves the client a wake-up. The
-// hosts' JSON answers are written at once, after any wait, so reading
-// them whole delays nothing; event streams and switched protocols are
-// never read, and a longer answer is passed on as it comes, after the
-// bytes read.
-func readSmall(resp *http.Response) error {
-	if resp.ContentLength >= 0 || resp.StatusCode == http.StatusSwitchingProtocols || len(resp.Trailer) > 0 ||
-		resp.Request.Method == http.MethodHead || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		return nil
-	}
-	bp := buffers.Get().(*[]byte)
-	buf := *bp
-	n := 0
-	for n < len(buf) {
-		m, err := resp.Body.Read(buf[n:])
-		n += m
-		if err == io.EOF {
-			resp.Body.Close()
-			resp.Body = &pooledBody{Reader: bytes.NewReader(buf[:n]), buf: bp}
-			resp.ContentLength = int64(n)
-			resp.Header.Set("Content-Length", strconv.Itoa(n))
-			return nil
-		}
-		if err != nil {
-			buffers.Put(bp)
-			return err
-		}
-	}
-	resp.Body = &pooledBody{Reader: io.MultiReader(bytes.NewReader(buf), resp.Body), body: resp.Body, buf: bp}
 	return nil
 }
-
-// pooledBody is an answer's body read (in part) into a pooled buffer,
-// which Close returns.
-type pooledBody struct {
-	io.Reader
-	body io.Closer // the rest, if any
-	buf  *[]byte
-}
-
-func (b *pooledBody) Close() error {
-	var err error
-	if b.body != nil {
-		err = b.body.Close()
-	}
-	if b.buf != nil {
-		buffers.Put(b.buf)
-		b.buf, b.Reader = nil, eofReader{}
-	}
-	return err
-}
-
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // proxyError answers a request its host did not: 410 if the session is
 // now known lost, else 502 (which the Client retries).

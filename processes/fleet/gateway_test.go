@@ -306,9 +306,9 @@ func TestGatewayCloseAnswersWaitingStarts(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, ae.Status, "got %v", err)
 }
 
-// TestGatewayLargeAndSmallAnswers: JSON answers pass through the gateway
-// intact whether it reads them whole (small ones get a Content-Length)
-// or passes them on as they come (pages longer than its buffer).
+// TestGatewayLargeAndSmallAnswers: JSON answers, pages longer than the
+// gateway's copy buffer and small ones, pass through it intact and with
+// the length the host gave them.
 func TestGatewayLargeAndSmallAnswers(t *testing.T) {
 	f := newFleet(t, nil)
 	startHost(t, f.st, "h1", 4, nil, nil)

@@ -78,13 +78,10 @@ import (
 // lookup in its cache, the path split, the context value,
 // X-Forwarded-*) is 6 allocations and a few microseconds per request
 // (BenchmarkGatewayOwnCost in package fleet, beside a bare proxy over
-// the same Transport without a network); it is below the floor
-// because it reads a small JSON answer whole and passes it with its
-// length in one write, where ReverseProxy flushes an answer of unknown
-// length write by write. Where the payload or the wait dominates
-// (256 KiB pages, long polls, event streams) the ratio falls towards 1:
-// a long poll following a busy process costs the same per poll, and
-// its output arrives some 50–80 µs later than directly.
+// the same Transport without a network). Where the payload or the wait
+// dominates (256 KiB pages, long polls, event streams) the ratio falls
+// towards 1: a long poll following a busy process costs the same per
+// poll, and its output arrives some 50–80 µs later than directly.
 func BenchmarkGatewayRequest(b *testing.B) {
 	st, _ := newStore(b)
 	ctx := context.Background()
