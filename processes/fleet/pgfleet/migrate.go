@@ -49,7 +49,11 @@ const SchemaVersion = 1
 // run it at once: it works in one transaction that first takes a
 // transaction-scoped advisory lock on (0x0f1ee701, hashtext(schema)), so one
 // server migrates while the others wait and then find nothing left to do.
-// Applied versions are recorded in the table sessionkit_fleet_schema.
+// Applied versions are recorded in the table sessionkit_fleet_schema. A
+// schema already at SchemaVersion is found so with reads alone, before the
+// lock, so that servers whose role may only read and write the tables (or
+// whose connections are read-only) may call it too; creating or upgrading
+// the schema needs the right to create in it.
 //
 // It returns an error wrapping [ErrSchemaTooNew] when the database was
 // migrated by a newer release, ctx.Err() when ctx ends first, and the
