@@ -105,10 +105,10 @@ type GatewayOptions struct {
 // their cross-origin checks judge a browser's request as they would a
 // direct one.
 //
-// Memory per proxied request, besides net/http's own: two pooled 32 KiB
-// buffers at most, whatever the answer's size. A JSON answer that fits one is read whole and
-// passed on with its length, in one write; longer answers, event streams
-// and WebSocket attachments pass as they come. The gateway sets no
+// Memory per proxied request, besides net/http's own: a pooled 32 KiB copy
+// buffer, whatever the answer's size. Answers, event streams and WebSocket
+// attachments pass as they come; the hosts' JSON answers carry their
+// length, and a small one goes out in one write. The gateway sets no
 // timeout of its own on a host that is slow to answer (a long poll
 // legitimately is): a proxied request lasts as long as its client waits,
 // and a host that refuses connections answers 502, which the Client
