@@ -106,7 +106,9 @@ type GatewayOptions struct {
 // direct one.
 //
 // Memory per proxied request, besides net/http's own: a pooled 32 KiB copy
-// buffer, whatever the answer's size. Answers, event streams and WebSocket
+// buffer, whatever the answer's size (a WebSocket attachment is copied
+// each way by io.Copy, which splices between TCP connections on Linux,
+// else takes 32 KiB each way). Answers, event streams and WebSocket
 // attachments pass as they come; the hosts' JSON answers carry their
 // length, and a small one goes out in one write. The gateway sets no
 // timeout of its own on a host that is slow to answer (a long poll
