@@ -28,6 +28,12 @@ const (
 	// DefaultRemembered is how many executed command IDs an agent keeps
 	// for deduplication when AgentOptions.Remember is zero.
 	DefaultRemembered = 100_000
+	// MaxStartAnswerBytes bounds the body an agent keeps of its
+	// Handler's answer to a start (64 KiB; httpapi answers a start with
+	// a few hundred bytes): it becomes the command's Result, which the
+	// Store keeps and the Gateway sends its client. A longer answer fails
+	// the start, and a session it started is forgotten on the host.
+	MaxStartAnswerBytes = 64 << 10
 )
 
 // StartPayload is the Payload of a KindStart command: the POST / request
@@ -77,7 +83,8 @@ type AgentOptions struct {
 	// Options.Start and Authorize), called in-process with the request
 	// the Gateway received. Nil: start commands fail. A panic of Handler
 	// fails the start (as net/http drops the request of a handler that
-	// panics); an answer that is not JSON is carried as a JSON string.
+	// panics), and so does an answer longer than MaxStartAnswerBytes; an
+	// answer that is not JSON is carried as a JSON string.
 	Handler http.Handler
 	// Prefix is Handler's prefix. Empty means httpapi.DefaultPrefix.
 	Prefix string
@@ -484,6 +491,14 @@ func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText stri
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
+	if rec.tooLong {
+		if rec.status == http.StatusCreated {
+			a.opts.Manager.Forget(c.SessionID) // started, but its answer is lost
+		}
+		reason := fmt.Sprintf("fleet: the start handler answered %d with more than %d bytes", rec.status, MaxStartAnswerBytes)
+		_, _ = a.opts.Store.TransitionOn(ctx, c.SessionID, a.opts.Host.ID, []string{SessionPending}, SessionFailed, reason, a.clk.Now())
+		return nil, reason
+	}
 	body := bytes.TrimSpace(rec.body.Bytes())
 	if len(body) > 0 && !json.Valid(body) {
 		body, _ = json.Marshal(string(body)) // carried as a JSON string
@@ -533,17 +548,27 @@ func serve(h http.Handler, w http.ResponseWriter, req *http.Request) (panicked a
 	return nil
 }
 
-// recorder is the ResponseWriter of a start served in-process.
+// recorder is the ResponseWriter of a start served in-process. It keeps
+// at most MaxStartAnswerBytes of the body, then fails the writes.
 type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
+	header  http.Header
+	status  int
+	body    bytes.Buffer
+	tooLong bool
 }
+
+// errAnswerTooLong is what a start handler's Write returns past
+// MaxStartAnswerBytes.
+var errAnswerTooLong = errors.New("fleet: start answer longer than MaxStartAnswerBytes")
 
 func (r *recorder) Header() http.Header { return r.header }
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
+	}
+	if r.tooLong || r.body.Len()+len(p) > MaxStartAnswerBytes {
+		r.tooLong = true
+		return 0, errAnswerTooLong
 	}
 	return r.body.Write(p)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -376,4 +377,48 @@ func TestAgentSurvivesAPanickingStart(t *testing.T) {
 			assert.JSONEq(t, tt.result, string(c.Result))
 		})
 	}
+}
+
+// TestAgentBoundsTheStartAnswer: the agent keeps at most
+// MaxStartAnswerBytes of its handler's answer to a start (the command's
+// Result, which the Store keeps and the gateway sends): a longer one
+// fails the start, and the session it started is forgotten.
+func TestAgentBoundsTheStartAnswer(t *testing.T) {
+	ctx := t.Context()
+	st := fleet.NewMemoryStore()
+	m := processes.NewManager(0, processes.WithKillGrace(time.Second))
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	h := httpapi.NewHandler(m, httpapi.Options{Start: allowAll.Start})
+	long := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		chunk := []byte(strings.Repeat("x", 4096))
+		for range 2 * fleet.MaxStartAnswerBytes / len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m, Handler: long})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(ctx))
+	_, err = st.Place(ctx, fleet.Placement{SessionID: "s", Now: time.Now(), TTL: time.Minute})
+	require.NoError(t, err)
+	payload, err := json.Marshal(fleet.StartPayload{Body: []byte(`{"id":"s","argv":["cat"]}`), ClientID: "s"})
+	require.NoError(t, err)
+	require.NoError(t, st.Enqueue(ctx, time.Now(), &fleet.Command{ID: "c", HostID: "h", SessionID: "s", Kind: fleet.KindStart, Payload: payload}))
+	_, err = st.Send(ctx, "c", time.Now(), time.Minute, 1)
+	require.NoError(t, err)
+	n, err := a.ClaimOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	c, err := st.Command(ctx, "c")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.CommandFailed, c.State, "got command %+v", c)
+	assert.LessOrEqual(t, len(c.Result), fleet.MaxStartAnswerBytes, "got a result of %d bytes", len(c.Result))
+	rec, err := st.Session(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionFailed, rec.State)
+	s, ok := m.Get("s")
+	assert.False(t, ok && !s.Closed(), "the session whose answer was lost runs on")
 }

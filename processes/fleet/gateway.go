@@ -28,6 +28,9 @@ const (
 	DefaultStartTimeout  = 30 * time.Second
 	DefaultMaxStartBytes = 64 << 10
 	DefaultRouteCacheTTL = time.Second
+	// DefaultMaxListBytes bounds each host's answer to the GET / that
+	// the Gateway's own GET / asks of every online host: 8 MiB.
+	DefaultMaxListBytes = 8 << 20
 )
 
 // Codes of the Gateway's own error answers, beside those of package
@@ -65,6 +68,12 @@ type GatewayOptions struct {
 	// MaxStartBytes bounds the body of POST /. Zero means
 	// DefaultMaxStartBytes.
 	MaxStartBytes int64
+	// MaxListBytes bounds the answer the gateway reads from each online
+	// host for GET / (its list of sessions), in bytes. A host whose
+	// answer is longer is left out of the merged list, as a host that
+	// fails to answer is (logged at Warn). Zero means
+	// DefaultMaxListBytes.
+	MaxListBytes int64
 	// RouteCacheTTL is how long the gateway trusts a session's host
 	// without reading the Store again (a failed proxy reads it at once).
 	// Zero means DefaultRouteCacheTTL; negative: always read.
@@ -110,8 +119,12 @@ type GatewayOptions struct {
 // each way by io.Copy, which splices between TCP connections on Linux,
 // else takes 32 KiB each way). Answers, event streams and WebSocket
 // attachments pass as they come; the hosts' JSON answers carry their
-// length, and a small one goes out in one write. The gateway sets no
-// timeout of its own on a host that is slow to answer (a long poll
+// length, and a small one goes out in one write. GET /, which the
+// gateway answers itself by merging the lists of every online host,
+// reads at most MaxListBytes of each host's answer (a longer one leaves
+// that host out, as a failing one does) and holds what it read until the
+// merged answer is written: at most about three times MaxListBytes per
+// online host. The gateway sets no timeout of its own on a host that is slow to answer (a long poll
 // legitimately is): a proxied request lasts as long as its client waits,
 // and a host that refuses connections answers 502, which the Client
 // retries.
@@ -177,6 +190,9 @@ func NewGateway(ctx context.Context, store Store, sel *AgentSelector, d *Command
 	}
 	if g.opts.MaxStartBytes <= 0 {
 		g.opts.MaxStartBytes = DefaultMaxStartBytes
+	}
+	if g.opts.MaxListBytes <= 0 {
+		g.opts.MaxListBytes = DefaultMaxListBytes
 	}
 	if g.opts.RouteCacheTTL == 0 {
 		g.opts.RouteCacheTTL = DefaultRouteCacheTTL
@@ -747,8 +763,30 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	writeError(w, http.StatusBadGateway, CodeBadGateway, "fleet: host "+rt.rec.HostID+" did not answer")
 }
 
+// errTooLong is a host's answer longer than the gateway reads.
+var errTooLong = errors.New("fleet: the host's answer is too long")
+
+// limitedReader reads at most n bytes of r, then fails with errTooLong
+// (io.LimitReader's EOF would pass a truncated answer for a short one).
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errTooLong
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
 // serveList merges GET / of every online host, each asked with the
-// request's headers.
+// request's headers, reading at most MaxListBytes of each.
 func (g *Gateway) serveList(w http.ResponseWriter, r *http.Request) {
 	if _, _, ok := g.scope(w, r); !ok {
 		return
@@ -789,7 +827,14 @@ func (g *Gateway) serveList(w http.ResponseWriter, r *http.Request) {
 				parts[i].err = errors.New("status " + strconv.Itoa(resp.StatusCode))
 				return
 			}
-			parts[i].err = json.NewDecoder(resp.Body).Decode(&body)
+			lr := &limitedReader{r: resp.Body, n: g.opts.MaxListBytes}
+			if err := json.NewDecoder(lr).Decode(&body); err != nil {
+				if errors.Is(err, errTooLong) {
+					err = fmt.Errorf("%w: more than MaxListBytes (%d)", err, g.opts.MaxListBytes)
+				}
+				parts[i].err = err
+				return
+			}
 			parts[i].sessions = body.Sessions
 		})
 	}

@@ -748,3 +748,36 @@ func TestGatewayForwardingHeadersAreTheGateways(t *testing.T) {
 		assert.Empty(t, got.Values("Forwarded"), "%s: Forwarded", method)
 	}
 }
+
+// TestGatewayListBoundsEachHostsAnswer: GET / reads at most MaxListBytes
+// of each host's list; a host whose list is longer is left out, as a
+// failing host is, and the others' lists are merged.
+func TestGatewayListBoundsEachHostsAnswer(t *testing.T) {
+	const limit = 4 << 10
+	f := newFleetWith(t, fleet.GatewayOptions{MaxListBytes: limit, RouteCacheTTL: -1})
+	startHost(t, f.st, "h1", 1, nil, nil)
+	// h2 answers a list far longer than the limit.
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"sessions":[`))
+		entry := []byte(`{"id":"` + strings.Repeat("x", 100) + `"}`)
+		for i := range 10 * limit / len(entry) {
+			if i > 0 {
+				_, _ = w.Write([]byte(","))
+			}
+			if _, err := w.Write(entry); err != nil {
+				return
+			}
+		}
+		_, _ = w.Write([]byte(`]}`))
+	}))
+	t.Cleanup(big.Close)
+	require.NoError(t, f.st.RegisterHost(t.Context(), fleet.Host{ID: "h2", Capacity: 1, Addr: big.URL}, time.Now()))
+
+	_, err := f.client.Start(t.Context(), httpapi.StartRequest{ID: "s", Argv: []string{"cat"}})
+	require.NoError(t, err)
+	list, err := f.client.List(t.Context())
+	require.NoError(t, err)
+	require.Len(t, list, 1, "got h2's oversize list merged")
+	assert.Equal(t, "s", list[0].ID)
+}

@@ -84,13 +84,19 @@ type testFleet struct {
 
 func newFleet(t *testing.T, authorize func(*http.Request) (string, error)) *testFleet {
 	t.Helper()
+	return newFleetWith(t, fleet.GatewayOptions{Authorize: authorize, RouteCacheTTL: -1})
+}
+
+// newFleetWith is newFleet with the gateway's options given.
+func newFleetWith(t *testing.T, opts fleet.GatewayOptions) *testFleet {
+	t.Helper()
 	st := fleet.NewMemoryStore()
 	sel := fleet.NewAgentSelector(st, fleet.SelectorOptions{})
 	disp := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{})
 	started := make(chan struct{})
 	go func() { close(started); disp.Start() }()
 	<-started
-	gw, err := fleet.NewGateway(t.Context(), st, sel, disp, fleet.GatewayOptions{Authorize: authorize, RouteCacheTTL: -1})
+	gw, err := fleet.NewGateway(t.Context(), st, sel, disp, opts)
 	require.NoError(t, err)
 	srv := httptest.NewServer(gw)
 	tr := &http.Transport{}
