@@ -234,7 +234,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// Sync beats (the Manager's session count) and reports the host's
+// Sync beats (the Manager's session count; a host the Store no longer
+// has is registered again first) and reports the host's
 // sessions: a pending one the Manager runs becomes running, a running one
 // that exited becomes exited, and one the Manager no longer holds (or
 // closed) becomes terminated; then the Bridge, if any, syncs. It returns
@@ -242,7 +243,15 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) Sync(ctx context.Context) error {
 	now := a.clk.Now()
 	var errs []error
-	if err := a.opts.Store.Heartbeat(ctx, a.opts.Host.ID, a.opts.Manager.Len(), now); err != nil {
+	err := a.opts.Store.Heartbeat(ctx, a.opts.Host.ID, a.opts.Manager.Len(), now)
+	if errors.Is(err, ErrNotFound) {
+		// Deleted from the Store (pruned after a long silence, or by
+		// an operator) while this host lived on: register it again.
+		if err = a.opts.Store.RegisterHost(ctx, a.opts.Host, now); err == nil {
+			err = a.opts.Store.Heartbeat(ctx, a.opts.Host.ID, a.opts.Manager.Len(), now)
+		}
+	}
+	if err != nil {
 		errs = append(errs, err)
 	}
 	recs, err := a.opts.Store.Sessions(ctx, SessionFilter{HostID: a.opts.Host.ID,

@@ -422,3 +422,28 @@ func TestAgentBoundsTheStartAnswer(t *testing.T) {
 	s, ok := m.Get("s")
 	assert.False(t, ok && !s.Closed(), "the session whose answer was lost runs on")
 }
+
+// TestAgentRegistersAgainAfterItsHostWasDeleted: a host deleted from the
+// Store while its agent lived on (pruned after a long silence, or by an
+// operator) is registered again at the agent's next beat, rather than
+// beat against nothing for ever.
+func TestAgentRegistersAgainAfterItsHostWasDeleted(t *testing.T) {
+	ctx := t.Context()
+	clk := clock.NewMock()
+	st := fleet.NewMemoryStore()
+	m := processes.NewManager(0, processes.WithClock(clk))
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 3}, Store: st, Manager: m})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(ctx))
+	clk.Add(2 * time.Hour)
+	st.Prune(clk.Now().Add(-time.Hour))
+	_, err = st.Host(ctx, "h")
+	require.ErrorIs(t, err, fleet.ErrNotFound, "pruned")
+
+	require.NoError(t, a.Sync(ctx))
+	h, err := st.Host(ctx, "h")
+	require.NoError(t, err)
+	assert.Equal(t, 3, h.Capacity)
+	assert.True(t, h.Online(clk.Now(), time.Minute), "got %+v", h)
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -76,7 +77,9 @@ type GatewayOptions struct {
 	MaxListBytes int64
 	// RouteCacheTTL is how long the gateway trusts a session's host
 	// without reading the Store again (a failed proxy reads it at once).
-	// Zero means DefaultRouteCacheTTL; negative: always read.
+	// Zero means DefaultRouteCacheTTL; negative: always read. The cache
+	// holds at most 100,000 routes (a few hundred bytes each): past
+	// that, the expired ones are dropped, or all when most are fresh.
 	RouteCacheTTL time.Duration
 	// Transport carries proxied requests. Nil: a clone of
 	// http.DefaultTransport with 256 idle connections per host.
@@ -598,6 +601,9 @@ func (g *Gateway) await(ctx context.Context, id string, done chan struct{}) (Com
 	}
 }
 
+// maxRoutes bounds the route cache.
+const maxRoutes = 100_000
+
 // lookup returns the route of a session, from the cache when fresh.
 func (g *Gateway) lookup(ctx context.Context, sid string, fresh bool) (route, error) {
 	now := g.clk.Now()
@@ -624,8 +630,14 @@ func (g *Gateway) lookup(ctx context.Context, sid string, fresh bool) (route, er
 	rt := route{rec: rec, addr: u, at: now}
 	if g.opts.RouteCacheTTL > 0 {
 		g.mu.Lock()
-		if len(g.routes) > 100_000 {
-			clear(g.routes)
+		if len(g.routes) >= maxRoutes {
+			// Drop the expired routes (of sessions that ended, mostly);
+			// if most are fresh, drop them all rather than scan again
+			// at the next lookup.
+			maps.DeleteFunc(g.routes, func(_ string, r route) bool { return now.Sub(r.at) >= g.opts.RouteCacheTTL })
+			if len(g.routes) >= maxRoutes/2 {
+				clear(g.routes)
+			}
 		}
 		g.routes[sid] = rt
 		g.mu.Unlock()

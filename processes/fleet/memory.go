@@ -412,14 +412,17 @@ func (m *MemoryStore) Recoverable(ctx context.Context, now time.Time, limit int)
 // Prune deletes the commands that are final (completed or failed) with
 // DoneAt before before, and the session records that are final
 // (terminated, lost or failed) with UpdatedAt before before, and returns
-// how many of each it deleted. A MemoryStore keeps every command and
-// record until then, as pgfleet's tables do until one deletes them: a
-// server that runs for long calls Prune now and then (with a time an
-// hour back, say), so that its memory, and the scans of Claim and
-// Recoverable, follow what is open rather than all there ever was.
-// A pruned command or record is ErrNotFound to Command and Session: keep
-// what may still be read (a Gateway reads a start's command until its
-// StartTimeout).
+// how many of each it deleted. It also deletes the hosts whose last
+// heartbeat is before before and which no session record (after the
+// pruning) points to: hosts that left the fleet. A MemoryStore keeps
+// every command, record and host until then, as pgfleet's tables do
+// until one deletes them: a server that runs for long calls Prune now
+// and then (with a time an hour back, say), so that its memory, and the
+// scans of Claim and Recoverable, follow what is open rather than all
+// there ever was. A pruned command, record or host is ErrNotFound to
+// Command, Session and Host: keep what may still be read (a Gateway
+// reads a start's command until its StartTimeout). An Agent whose host
+// was pruned registers it again at its next beat.
 func (m *MemoryStore) Prune(before time.Time) (commands, sessions int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -438,10 +441,18 @@ func (m *MemoryStore) Prune(before time.Time) (commands, sessions int) {
 	if len(kept) < cap(kept)/4 {
 		m.order = slices.Clone(kept) // give back the array the pruned filled
 	}
+	used := make(map[string]bool)
 	for id, s := range m.sessions {
 		if Final(s.State) && s.UpdatedAt.Before(before) {
 			delete(m.sessions, id)
 			sessions++
+			continue
+		}
+		used[s.HostID] = true
+	}
+	for id, h := range m.hosts {
+		if !used[id] && h.LastHeartbeat.Before(before) {
+			delete(m.hosts, id)
 		}
 	}
 	return commands, sessions
@@ -461,6 +472,9 @@ func (s *memorySub) Close() error {
 	s.once.Do(func() {
 		s.m.mu.Lock()
 		delete(s.m.subs[s.topic], s)
+		if len(s.m.subs[s.topic]) == 0 {
+			delete(s.m.subs, s.topic) // a topic per host: hosts come and go
+		}
 		close(s.ch)
 		s.m.mu.Unlock()
 	})

@@ -74,3 +74,39 @@ func TestMemoryStorePrune(t *testing.T) {
 	_, err = st.Place(ctx, fleet.Placement{SessionID: "failed", Now: t0, TTL: time.Minute})
 	assert.NoError(t, err, "placing a pruned ID again")
 }
+
+// TestMemoryStorePruneHostsAndTopics: Prune deletes the hosts silent
+// since before its time that no record points to, and a topic keeps no
+// entry once its last subscriber closed: a store serving churning hosts
+// otherwise kept every host, and a topic per host, there ever was.
+func TestMemoryStorePruneHostsAndTopics(t *testing.T) {
+	ctx := t.Context()
+	st := fleet.NewMemoryStore()
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	for _, id := range []string{"left", "lost", "live"} {
+		require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: id, Capacity: 1}, t0))
+		sub, err := st.Subscribe(ctx, fleet.HostTopic(id))
+		require.NoError(t, err)
+		require.NoError(t, sub.Close())
+	}
+	assert.Zero(t, st.Topics(), "topics kept without a subscriber")
+	_, err := st.Place(ctx, fleet.Placement{SessionID: "s", Criteria: &fleet.SelectionCriteria{}, Now: t0, TTL: time.Minute})
+	require.NoError(t, err)
+	rec, err := st.Session(ctx, "s")
+	require.NoError(t, err)
+	require.Equal(t, "left", rec.HostID, "placed on the lowest ID")
+	_, err = st.Transition(ctx, "s", nil, fleet.SessionLost, "", t0.Add(2*time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, st.Heartbeat(ctx, "live", 0, t0.Add(2*time.Hour)))
+
+	st.Prune(t0.Add(time.Hour))
+	hosts, err := st.Hosts(ctx)
+	require.NoError(t, err)
+	var ids []string
+	for _, h := range hosts {
+		ids = append(ids, h.ID)
+	}
+	// left: its lost record (changed after the prune's time) is kept,
+	// and with it the host it names; lost: nothing points to it.
+	assert.Equal(t, []string{"left", "live"}, ids, "hosts kept")
+}

@@ -72,6 +72,12 @@ type ReconcilerOptions struct {
 //     SelectAgent and never used, or a start that failed for good) is
 //     failed, freeing the seat.
 //
+// Its memory follows what the Store holds: one entry per host in the
+// Store and per session pending or terminating; a pass forgets the hosts
+// and sessions the Store no longer has (a host deleted from the Store, a
+// session gone final), so that a host that comes back under the same ID
+// is timed anew.
+//
 // Make one with [NewSessionReconciler]; the zero value is not usable. It
 // is safe for concurrent use; passes run one at a time.
 type SessionReconciler struct {
@@ -195,6 +201,14 @@ func (r *SessionReconciler) Reconcile(ctx context.Context) (Pass, error) {
 		r.blind, now = false, read
 		clear(r.hosts)
 	}
+	// Forget the hosts the Store no longer has (deleted when they left
+	// the fleet), or a control plane with churning hosts would keep an
+	// entry for every host it ever saw.
+	present := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		present[h.ID] = true
+	}
+	maps.DeleteFunc(r.hosts, func(id string, _ observed) bool { return !present[id] })
 	gone := make(map[string]bool)
 	for _, h := range hosts {
 		o, ok := r.hosts[h.ID]

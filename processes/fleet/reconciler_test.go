@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -293,4 +294,44 @@ func TestReconcilerOutageLosesNoSession(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"b"}, p.GoneHosts)
 	assert.Equal(t, 3, p.Lost)
+}
+
+// TestReconcilerForgetsHostsTheStoreDropped: the reconciler keeps an
+// observation only of the hosts the Store has: a control plane with
+// churning hosts kept one for every host it ever saw, and a host
+// registered again under a deleted one's ID was judged by the old
+// observation, gone at once, its new sessions lost.
+func TestReconcilerForgetsHostsTheStoreDropped(t *testing.T) {
+	ctx := t.Context()
+	clk := clock.NewMock()
+	st := fleet.NewMemoryStore()
+	r := fleet.NewSessionReconciler(fleet.ReconcilerOptions{Store: st, Clock: clk, GoneAfter: time.Minute})
+	for i := range 10 {
+		require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: fmt.Sprintf("h%d", i), Capacity: 1}, clk.Now()))
+	}
+	_, err := r.Reconcile(ctx)
+	require.NoError(t, err)
+	hosts, _ := r.Tracked()
+	require.Equal(t, 10, hosts, "hosts observed")
+
+	clk.Add(time.Hour) // the hosts left: silent, then pruned
+	st.Prune(clk.Now())
+	all, err := st.Hosts(ctx)
+	require.NoError(t, err)
+	require.Empty(t, all, "hosts left in the Store")
+	_, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	hosts, _ = r.Tracked()
+	assert.Zero(t, hosts, "got observations of hosts the Store no longer has")
+
+	// h0 comes back, as new, and a session is placed on it.
+	require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: "h0", Capacity: 1}, clk.Now()))
+	_, err = st.Place(ctx, fleet.Placement{SessionID: "s", Now: clk.Now(), TTL: time.Minute})
+	require.NoError(t, err)
+	p, err := r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, p.GoneHosts, "a host back under a deleted one's ID judged gone at once")
+	rec, err := st.Session(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, fleet.SessionPending, rec.State)
 }

@@ -52,7 +52,12 @@
 //
 // # What it does not do
 //
-// It does not create the database or the pool, delete old commands or
-// session records (archive them with a DELETE … WHERE done_at < … of your
-// own), or keep times finer than microseconds.
+// It does not create the database or the pool, delete old commands,
+// session records or hosts (archive them with a DELETE … WHERE done_at <
+// … of your own; a host that left the fleet with
+// DELETE FROM sessionkit_fleet_hosts h WHERE last_heartbeat < … AND NOT
+// EXISTS (SELECT 1 FROM sessionkit_fleet_sessions WHERE host_id = h.id),
+// as fleet.MemoryStore.Prune does: reconcilers forget it at their next
+// pass, and its agent, should it come back, registers it again at its
+// next beat), or keep times finer than microseconds.
 package pgfleet
