@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/benbjohnson/clock"
@@ -126,13 +127,16 @@ type AgentOptions struct {
 // Manager holds is not executed again either), and one delivered again
 // is completed with its first execution's outcome.
 //
-// Make one with [NewAgent]; the zero value is not usable. Run blocks;
-// Sync and ClaimOnce may be called directly (tests do). It is safe for
+// Make one with [NewAgent]; the zero value is not usable. Run blocks,
+// one at a time (a second concurrent Run returns ErrRunning); Sync and
+// ClaimOnce may be called directly (tests do). It is safe for
 // concurrent use.
 type Agent struct {
 	opts AgentOptions
 	clk  clock.Clock
 	log  *slog.Logger
+
+	running atomic.Bool // a Run is running
 
 	mu     sync.Mutex
 	done   map[string]*outcome // executed IDs; the outcome while its completion is owed
@@ -192,7 +196,20 @@ func (a *Agent) Register(ctx context.Context) error {
 // ends. It then completes the command it was executing, if any (see
 // ClaimOnce), marks the host disconnected and returns ctx.Err(), or the
 // error of the registration or subscription that failed.
+//
+// One Run at a time: Run while another Run of the same Agent runs
+// returns ErrRunning at once and changes nothing (a second loop would
+// only claim the same host's commands, and the first to end would mark
+// the host disconnected under the other). Run after the previous one
+// returned runs again. One Agent per host: agents of the same Host.ID in
+// other processes are not detected, and are not supported.
 func (a *Agent) Run(ctx context.Context) error {
+	if !a.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("fleet: Run of host %s: %w", a.opts.Host.ID, ErrRunning)
+	}
+	// Released last, once the host is marked disconnected: a Run that
+	// follows registers it connected after that, never before.
+	defer a.running.Store(false)
 	if err := a.Register(ctx); err != nil {
 		return err
 	}

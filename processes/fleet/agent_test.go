@@ -447,3 +447,69 @@ func TestAgentRegistersAgainAfterItsHostWasDeleted(t *testing.T) {
 	assert.Equal(t, 3, h.Capacity)
 	assert.True(t, h.Online(clk.Now(), time.Minute), "got %+v", h)
 }
+
+// signalSubscribe is a MemoryStore that tells each Subscribe on a
+// channel: an agent's Run has registered its host and is about to
+// claim.
+type signalSubscribe struct {
+	*fleet.MemoryStore
+	subscribed chan struct{}
+}
+
+func (s signalSubscribe) Subscribe(ctx context.Context, topic fleet.Topic) (fleet.Subscription, error) {
+	sub, err := s.MemoryStore.Subscribe(ctx, topic)
+	s.subscribed <- struct{}{}
+	return sub, err
+}
+
+// TestAgentRunOneAtATime: a second Run of an Agent while one runs
+// returns ErrRunning and changes nothing: two loops on one Agent made
+// the first to end mark the host disconnected while the other ran, so
+// that no placement reached it. Run after the previous one returned
+// runs again.
+func TestAgentRunOneAtATime(t *testing.T) {
+	ctx := t.Context()
+	st := signalSubscribe{fleet.NewMemoryStore(), make(chan struct{}, 1)}
+	m := processes.NewManager(0)
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m})
+	require.NoError(t, err)
+	run := func() (context.CancelFunc, chan error) {
+		rctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(rctx) }()
+		return cancel, done
+	}
+	cancelA, doneA := run()
+	t.Cleanup(func() { cancelA(); <-doneA })
+	<-st.subscribed // A runs
+
+	cancelB, doneB := run()
+	var errB error
+	select {
+	case errB = <-doneB:
+	case <-st.subscribed: // B runs too
+		cancelB()
+		errB = <-doneB
+	}
+	cancelB()
+	assert.ErrorIs(t, errB, fleet.ErrRunning)
+	h, err := st.Host(ctx, "h")
+	require.NoError(t, err)
+	assert.True(t, h.Connected, "the host of a running agent is disconnected")
+
+	cancelA()
+	assert.ErrorIs(t, <-doneA, context.Canceled)
+	doneA <- nil // for the cleanup
+	h, err = st.Host(ctx, "h")
+	require.NoError(t, err)
+	assert.False(t, h.Connected, "the host of a stopped agent is connected")
+
+	cancelC, doneC := run()
+	<-st.subscribed // C runs
+	h, err = st.Host(ctx, "h")
+	require.NoError(t, err)
+	assert.True(t, h.Connected, "the host of a running agent is disconnected")
+	cancelC()
+	assert.ErrorIs(t, <-doneC, context.Canceled)
+}

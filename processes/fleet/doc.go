@@ -70,7 +70,9 @@
 // a processes.Manager, its httpapi handler on a listener whose URL is
 // Host.Addr, and NewAgent with Run in a goroutine until its context ends
 // (Run registers the host when it begins: call Register first if starts
-// may come at once, or they find no host, ErrNoAgent).
+// may come at once, or they find no host, ErrNoAgent). One Agent per
+// host, and one Run of it at a time: a second concurrent Run returns
+// ErrRunning.
 // Every goroutine has an owner whose Stop, Close or context end waits for
 // it.
 //

@@ -24,6 +24,9 @@ var (
 	// ErrInvalid is returned for a malformed host, command or option, or
 	// text a Store cannot hold (see [Store]).
 	ErrInvalid = errors.New("fleet: invalid argument")
+	// ErrRunning is returned by [Agent.Run] while another Run of the
+	// same Agent runs.
+	ErrRunning = errors.New("fleet: agent already running")
 	// ErrNotHeld is returned by Store.Complete when the command is not
 	// acknowledged by the host that completes it.
 	ErrNotHeld = errors.New("fleet: command not held by this host")
