@@ -37,6 +37,15 @@ const (
 	MaxStartAnswerBytes = 64 << 10
 )
 
+// StartRemoteAddr is the RemoteAddr of the request an [Agent] serves a
+// start command with, through its host's handler. It names no IP
+// address, so that an Authorize that trusts a caller by its address
+// (loopback, a private network) never trusts a start that came through
+// the fleet as a local caller: "127.0.0.1:0", which it was, let every
+// client of the gateway pass such a check. The client's address, as the
+// gateway saw it, is in X-Forwarded-For (see [Gateway]).
+const StartRemoteAddr = "fleet-gateway:0"
+
 // StartPayload is the Payload of a KindStart command: the POST / request
 // the Gateway received, which the agent serves through its host's
 // httpapi handler, so that the host's Authorize and Start decide exactly
@@ -82,7 +91,9 @@ type AgentOptions struct {
 	Manager *processes.Manager
 	// Handler serves start commands: the host's httpapi handler (with its
 	// Options.Start and Authorize), called in-process with the request
-	// the Gateway received. Nil: start commands fail. A panic of Handler
+	// the Gateway received: its method, body, end-to-end headers and
+	// Host, with RemoteAddr StartRemoteAddr (no address: the client's is
+	// in X-Forwarded-For, set by the gateway). Nil: start commands fail. A panic of Handler
 	// fails the start (as net/http drops the request of a handler that
 	// panics), and so does an answer longer than MaxStartAnswerBytes; an
 	// answer that is not JSON is carried as a JSON string.
@@ -506,7 +517,7 @@ func (a *Agent) startAnswer(c *Command, again bool) (result []byte, errText stri
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Host = p.Host
-	req.RemoteAddr = "127.0.0.1:0"
+	req.RemoteAddr = StartRemoteAddr
 	rec := &recorder{header: make(http.Header)}
 	if v := serve(a.opts.Handler, rec, req); v != nil {
 		reason := fmt.Sprintf("fleet: the start handler panicked: %v", v)

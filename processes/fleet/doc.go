@@ -98,7 +98,9 @@
 // judged gone keeps running those it still holds, which the fleet no
 // longer reaches), authenticate hosts to the Store or to
 // the gateway (the network between them is trusted; requests carry the
-// client's headers, which each host authorizes again), balance by CPU or
+// client's headers, which each host authorizes again, from the gateway's
+// address, or StartRemoteAddr for a start, with the client's in
+// X-Forwarded-For: see Gateway), balance by CPU or
 // memory (load is seats held / capacity), or keep a session's output
 // anywhere but on its host.
 package fleet

@@ -117,6 +117,16 @@ type GatewayOptions struct {
 // their cross-origin checks judge a browser's request as they would a
 // direct one.
 //
+// Behind the gateway, a host's Authorize never sees the client's
+// address as RemoteAddr: a proxied request (and GET / of each host)
+// comes from the gateway's own address, and a start, which the host's
+// Agent serves in-process, has RemoteAddr [StartRemoteAddr], which is no
+// IP address. The client's address is X-Forwarded-For, exactly one IP,
+// as the gateway saw it. So an Authorize that trusts loopback callers
+// must not run on a host whose gateway connects from loopback (it would
+// trust every proxied request), and one that decides by address should
+// read X-Forwarded-For, trusting it only from a known gateway.
+//
 // Memory per proxied request, besides net/http's own: a pooled 32 KiB copy
 // buffer, whatever the answer's size (a WebSocket attachment is copied
 // each way by io.Copy, which splices between TCP connections on Linux,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -780,4 +781,36 @@ func TestGatewayListBoundsEachHostsAnswer(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list, 1, "got h2's oversize list merged")
 	assert.Equal(t, "s", list[0].ID)
+}
+
+// TestGatewayStartIsNoLocalCaller: a start that came through the fleet
+// reaches the host's Authorize with RemoteAddr StartRemoteAddr, no
+// address, and the client's in X-Forwarded-For: the agent served it as
+// from "127.0.0.1:0", so that a host trusting loopback callers trusted
+// every client of the gateway with the one route that runs commands.
+func TestGatewayStartIsNoLocalCaller(t *testing.T) {
+	var mu sync.Mutex
+	var remote, forwardedFor string
+	loopbackOnly := func(r *http.Request) (string, error) {
+		if r.Method == http.MethodPost {
+			mu.Lock()
+			remote, forwardedFor = r.RemoteAddr, r.Header.Get("X-Forwarded-For")
+			mu.Unlock()
+		}
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return "", errors.New("not a local caller")
+		}
+		return "", nil
+	}
+	f := newFleet(t, nil)
+	startHost(t, f.st, "h1", 1, loopbackOnly, nil)
+	_, err := f.client.Start(t.Context(), httpapi.StartRequest{ID: "s", Argv: []string{"cat"}})
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae, "a start through the fleet passed a loopback check")
+	assert.Equal(t, http.StatusUnauthorized, ae.Status)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, fleet.StartRemoteAddr, remote)
+	assert.Equal(t, "127.0.0.1", forwardedFor, "the client's address")
 }
