@@ -1,6 +1,7 @@
 package wake_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -69,6 +72,23 @@ func runHelper(mode string) {
 		// The HTTP server over TLS, with httptest's self-signed
 		// certificate.
 		serveHTTPS()
+	case "halfclose":
+		// A TCP server on WAKE_ADDR that never closes a connection: see
+		// halfOpen. It prints "listening" once it accepts connections.
+		ln, err := net.Listen("tcp", os.Getenv("WAKE_ADDR"))
+		if err != nil {
+			fmt.Println("listen:", err)
+			os.Exit(1)
+		}
+		fmt.Println("listening")
+		exitOnSIGTERM()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				os.Exit(1)
+			}
+			go halfOpen(c, bufio.NewReader(c))
+		}
 	case "exit":
 		// Exits at once with status 3.
 		os.Exit(3)
@@ -154,9 +174,59 @@ func helperMux() *http.ServeMux {
 		}
 		_, _ = io.Copy(conn, brw)
 	})
+	mux.HandleFunc("/halfclose", func(w http.ResponseWriter, r *http.Request) {
+		// An upgrade to the "halfclose" protocol: see halfOpen.
+		if r.Header.Get("Upgrade") != "halfclose" {
+			w.WriteHeader(http.StatusUpgradeRequired)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: halfclose\r\nConnection: Upgrade\r\n\r\n")
+		if brw.Flush() != nil {
+			conn.Close()
+			return
+		}
+		halfOpen(conn, brw.Reader)
+	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, _ := strconv.Atoi(r.PathValue("code"))
 		w.WriteHeader(code)
 	})
 	return mux
+}
+
+// kept holds the connections that halfOpen never closes, so that no
+// finalizer closes them either.
+var kept struct {
+	sync.Mutex
+	conns []net.Conn
+}
+
+// halfOpen serves a peer that never closes its side of c: it prints
+// "got LINE" for each line it reads from r (c's reader), half-closes
+// c on the line "close", and once the client's side ended, writes "eof"
+// unless it half-closed; then it keeps c open and silent for ever.
+func halfOpen(c net.Conn, r *bufio.Reader) {
+	kept.Lock()
+	kept.conns = append(kept.conns, c)
+	kept.Unlock()
+	closed := false
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		line = strings.TrimSuffix(line, "\n")
+		fmt.Println("got", line)
+		if line == "close" && !closed {
+			closed = true
+			_ = c.(*net.TCPConn).CloseWrite()
+		}
+	}
+	if !closed {
+		_, _ = io.WriteString(c, "eof\n")
+	}
 }

@@ -116,8 +116,11 @@ type front struct {
 // error when the wake timed out, 502 when it failed, 503 after the
 // group's Shutdown. Every user request holds the unit for its whole
 // duration, so a long download, an event stream or a WebSocket keeps it
-// awake, and counts as activity when it begins and ends. See
-// [ProxyOptions] for the requests that are not the user's and StartPath.
+// awake, and counts as activity when it begins and ends. An upgraded
+// connection one of whose directions has ended (a half-close, passed on)
+// is closed once the other has carried nothing for the unit's
+// [Spec].HalfCloseTimeout. See [ProxyOptions] for the requests that are
+// not the user's and StartPath.
 //
 // The proxied request keeps the client's Host header and gets
 // X-Forwarded-For, -Host and -Proto (httputil.ProxyRequest.SetXForwarded).
@@ -182,7 +185,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer release()
-		f.proxy.ServeHTTP(w, r)
+		f.serveProxy(w, r)
 		return
 	}
 	release := u.Hold()
@@ -209,6 +212,16 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+	}
+	f.serveProxy(w, r)
+}
+
+// serveProxy proxies r; an upgraded connection is bounded once half
+// closed (Spec.HalfCloseTimeout).
+func (f *front) serveProxy(w http.ResponseWriter, r *http.Request) {
+	if isUpgrade(r) {
+		f.serveUpgrade(w, r)
+		return
 	}
 	f.proxy.ServeHTTP(w, r)
 }

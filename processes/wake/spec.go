@@ -130,6 +130,20 @@ type Spec struct {
 	// this fallback) is bounded by the Manager's kill grace instead. Zero
 	// means DefaultSleepTimeout; a negative value is invalid.
 	SleepTimeout time.Duration
+	// HalfCloseTimeout bounds a connection through a front ([Unit.Serve],
+	// or one upgraded through [Unit.Handler], a WebSocket say) once one
+	// of its directions has ended while the other is still open: the
+	// upstream sent its end of file, which the front passed on by
+	// half-closing towards the client, or the client did. Once the open
+	// direction has carried nothing for HalfCloseTimeout, on the
+	// Manager's clock, the front closes the connection both ways, which
+	// releases its hold on the unit, as HAProxy's "timeout client-fin"
+	// and "timeout server-fin" do; a peer that never closes its side
+	// would otherwise keep the unit awake for ever. A connection open
+	// both ways is not bounded, however silent (see the package doc).
+	// Zero means DefaultHalfCloseTimeout (60 seconds); a negative value
+	// sets no bound.
+	HalfCloseTimeout time.Duration
 	// DependsOn lists the units woken, in parallel, before this one, and
 	// held awake for as long as this one is awake.
 	DependsOn []Dependency
@@ -140,6 +154,9 @@ const (
 	DefaultProbeInterval = 10 * time.Millisecond
 	DefaultWakeTimeout   = time.Minute
 	DefaultSleepTimeout  = 10 * time.Second
+	// DefaultHalfCloseTimeout is 60 seconds, as nginx's default
+	// proxy_read_timeout between two reads.
+	DefaultHalfCloseTimeout = 60 * time.Second
 )
 
 // checkHostPort returns why a is not an address a unit can serve on or

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -16,7 +15,12 @@ import (
 // arrives while it sleeps waits for the wake (its bytes wait in the
 // socket), and is closed if the wake fails. Each connection holds the
 // unit for its whole life and counts as activity when it opens and
-// closes; a half-close is passed on. An Accept that fails for a shortage
+// closes; a half-close is passed on, and once one direction has ended
+// that way, the connection is closed when the other has carried nothing
+// for the unit's [Spec].HalfCloseTimeout (a peer that never closes its
+// side would otherwise hold the unit awake for ever); that direction
+// then copies through a buffer of 32 KiB. A connection open both ways is
+// never closed for its silence. An Accept that fails for a shortage
 // that passes (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED) is retried
 // after a wait of 5 ms doubling up to 1 s, as net/http's Server does.
 // Serve returns when ctx ends, ctx.Err() then, or when Accept fails
@@ -115,7 +119,8 @@ func temporary(err error) bool {
 type closeWriter interface{ CloseWrite() error }
 
 // serveConn wakes the unit for c, dials the upstream and copies both ways
-// until both directions are done.
+// until both directions are done, or one is and the other has carried
+// nothing for the unit's HalfCloseTimeout.
 func (u *Unit) serveConn(ctx context.Context, c net.Conn, track func(net.Conn) bool, untrack func(net.Conn)) {
 	release := u.Hold()
 	defer release()
@@ -132,27 +137,20 @@ func (u *Unit) serveConn(ctx context.Context, c net.Conn, track func(net.Conn) b
 		return
 	}
 	defer untrack(up)
+	h := u.newHalfClose(func() {
+		c.Close()
+		up.Close()
+	})
+	defer h.stop()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if splice(up, c) != nil {
+		if h.pump(up, c) != nil {
 			up.Close() // a broken client: the other direction ends too
 		}
 	}()
-	if splice(c, up) != nil {
+	if h.pump(c, up) != nil {
 		c.Close()
 	}
 	<-done
-}
-
-// splice copies from src to dst until src's end of file, then
-// half-closes dst (or closes it); it returns the copy's error.
-func splice(dst, src net.Conn) error {
-	_, err := io.Copy(dst, src)
-	if cw, ok := dst.(closeWriter); ok {
-		_ = cw.CloseWrite()
-	} else {
-		dst.Close()
-	}
-	return err
 }

@@ -150,6 +150,9 @@ func newUnit(g *Group, s Spec) *Unit {
 	if s.SleepTimeout == 0 {
 		s.SleepTimeout = DefaultSleepTimeout
 	}
+	if s.HalfCloseTimeout == 0 {
+		s.HalfCloseTimeout = DefaultHalfCloseTimeout
+	}
 	u := &Unit{g: g, spec: s}
 	for _, a := range []string{s.Upstream, s.Probe.address()} {
 		if a != "" && !slices.Contains(u.addrs, a) {
