@@ -63,7 +63,17 @@
 // through a front and every TCP connection is a hold for its whole
 // duration, so a long download, an event stream or a WebSocket keeps the
 // unit awake however silent it is (godoxy and Sablier count arrivals
-// only). [Unit.Hold] is the same for an embedder's own work. Requests
+// only): an open terminal or an editor's connection to a language server
+// is someone using the unit, even while nothing is typed. A connection of
+// which one direction has ended (the upstream's end of file, or the
+// client's, passed on as a half-close) holds it only until the other has
+// carried nothing for [Spec].HalfCloseTimeout, as HAProxy's "timeout
+// client-fin" bounds it: the front then closes it. A peer that vanishes
+// without closing is found by TCP keep-alive, which the listeners of
+// package net and the TCP front's dial to the upstream turn on by
+// default; the fronts set no other bound on a silent connection, which an
+// embedder may add around the listener. [Unit.Hold] is the same for an
+// embedder's own work. Requests
 // that are not the user's ([ProxyOptions].IsUserRequest) neither wake nor
 // count. [Unit.Status] tells why the unit last woke (the request, the
 // connection, the dependent) and slept (the idle timeout, the exit of
@@ -121,7 +131,9 @@
 // it, persist state across restarts of the host process, or wake a unit
 // by anything but a request, a connection or a call: there is no
 // schedule. It does not terminate TLS; put it behind the server that
-// does. The loading page is for browsers; API clients wait instead. It
+// does. It does not close a connection open both ways for its silence
+// (see Activity and holds). The loading page is for browsers; API
+// clients wait instead. It
 // does not check the Host header: a front served on a loopback address
 // without credentials belongs behind
 // [github.com/sessionkit/sessionkit/loopback.HostGuard], or a page of any
