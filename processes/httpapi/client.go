@@ -121,9 +121,8 @@ type PollOptions struct {
 // Exit nil). The chunks are the caller's, nil when there are none.
 //
 // With cur.InvocationID set, a session that is another invocation
-// returns an *APIError matching [ErrInvocationChanged]; without it, a
-// cur.Seq past the session's newest Seq returns one matching
-// [ErrCursorAhead]. Either carries the current invocation in
+// returns an *APIError matching [ErrInvocationChanged]; a cur.Seq past
+// the session's newest Seq returns one matching [ErrCursorAhead]. Either carries the current invocation in
 // APIError.InvocationID.
 func (c *Client) Poll(ctx context.Context, sid string, cur Cursor, opts PollOptions) (processes.Output, error) {
 	q := url.Values{"since": {strconv.Itoa(cur.Seq)}}

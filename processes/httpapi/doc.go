@@ -99,11 +99,13 @@
 // session count from 1 again, so a cursor of the old one would silently
 // skip or repeat output. Every poll and the hello event of every stream
 // carry the session's invocation_id. A request with invocation=ID whose ID
-// is not the session's answers 409 "invocation_changed"; without it, a
-// since past the session's newest Seq answers 409 "cursor_ahead" (it can
-// only come from another session), before any wait. Both bodies carry the
+// is not the session's answers 409 "invocation_changed"; a since past the
+// session's newest Seq answers 409 "cursor_ahead", with or without the
+// invocation (without it, the cursor can only come from another session;
+// with it, from no answer the session gave: its reader would skip the
+// chunks up to since unawares), before any wait. Both bodies carry the
 // current "invocation_id", so a client can start over from 0 knowingly.
-// With a matching invocation the cursor is trusted. The Client's Follow
+// The Client's Follow
 // adopts the invocation of its first answer and sends it on every later
 // poll ([Client.FollowCursor], [Cursor]).
 //

@@ -52,9 +52,10 @@ var (
 	// the same ID since the cursor was taken, so its Seqs count another
 	// output; [APIError.InvocationID] is the current invocation.
 	ErrInvocationChanged = errors.New("httpapi: session invocation changed")
-	// ErrCursorAhead: a cursor without an invocation is past the session's
-	// newest Seq, so it was taken from another session, such as an earlier
-	// one of the same ID. [APIError.InvocationID] is the current invocation.
+	// ErrCursorAhead: a cursor is past the session's newest Seq, so it was
+	// taken from another session, such as an earlier one of the same ID, or
+	// (with the session's invocation) made up. [APIError.InvocationID] is
+	// the current invocation.
 	ErrCursorAhead = errors.New("httpapi: cursor is past the session's output")
 	// ErrStartFailed: Options.Start could not start the program the request
 	// named: it does not exist, is not executable, or is not a program.

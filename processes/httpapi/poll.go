@@ -133,9 +133,11 @@ func (h *handler) pollPage(merge bool) processes.PageOptions {
 	}
 }
 
-// checkCursor refuses a cursor that belongs to another session: one whose
-// invocation is not s's (409 invocation_changed), or, without an
-// invocation, one past s's newest Seq (409 cursor_ahead). When it returns
+// checkCursor refuses a cursor that s cannot serve exactly: one whose
+// invocation is not s's (409 invocation_changed), or one past s's newest
+// Seq (409 cursor_ahead), which without an invocation comes from another
+// session and with s's invocation was never handed out, and whose reader
+// would skip the chunks up to it without being told. When it returns
 // false it has answered the request.
 func (h *handler) checkCursor(w http.ResponseWriter, s *processes.Session, inv string, since int) bool {
 	cur := s.InvocationID()
@@ -147,9 +149,13 @@ func (h *handler) checkCursor(w http.ResponseWriter, s *processes.Session, inv s
 			InvocationID: cur,
 		})
 		return false
-	case inv == "" && since > s.LastSeq():
+	case since > s.LastSeq():
+		hint := "; pass the invocation the cursor was taken in"
+		if inv != "" {
+			hint = " of this invocation"
+		}
 		writeJSON(w, http.StatusConflict, errorBody{
-			Error:        ErrCursorAhead.Error() + ": since " + strconv.Itoa(since) + " is past the newest seq; pass the invocation the cursor was taken in",
+			Error:        ErrCursorAhead.Error() + ": since " + strconv.Itoa(since) + " is past the newest seq" + hint,
 			Code:         CodeCursorAhead,
 			InvocationID: cur,
 		})
