@@ -152,7 +152,10 @@
 //
 // Byte counts are kept in 64 bits. LostBytes and Missed are returned as
 // int, as the seed API has them, and saturate at math.MaxInt where int is
-// 32 bits (2 GiB − 1).
+// 32 bits (2 GiB − 1). Seq is an int too: where it is 32 bits, a session
+// numbers at most 2,147,483,647 chunks, and output after that joins the
+// newest chunk, which a reader that already received it does not get
+// again nor count as missed.
 //
 // # Concurrency
 //

@@ -235,7 +235,11 @@
 //
 // preceded by an event "missed" with data {"missed": n, "lost_bytes": n}
 // (and no id) when output after the cursor was dropped before it could be
-// sent. Once the process exited and all output was sent, an event "exit"
+// sent. Like a poll's, it counts from the cursor it follows (the id of the
+// last output event, or the stream's since): a stream resumed at a cursor
+// whose missed event already arrived reports those bytes again, with any
+// dropped since, so a client that adds up missed bytes replaces the count
+// of a cursor rather than adding to it. Once the process exited and all output was sent, an event "exit"
 // with data {"exit": code} (and the id of the last chunk) ends the stream.
 // A session closed while the stream is open ends it with an event
 // "closed" whose data is {"error": "...", "code": "forgotten", "reason":
