@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -14,9 +15,10 @@ import (
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
 
-// TestConcurrentStartsOfOneID: starts of one ID sent at once through the
-// gateway: one is placed and executed, the others answer 409, and one
-// seat is held.
+// TestConcurrentStartsOfOneID: different starts of one ID sent at once
+// through the gateway: one is placed and executed, the others answer
+// 409, and one seat is held. (The same start sent again while it is on
+// its way waits for it instead: TestGatewayRetryOfAStartOnItsWay.)
 func TestConcurrentStartsOfOneID(t *testing.T) {
 	var mu sync.Mutex
 	starts := 0
@@ -33,9 +35,9 @@ func TestConcurrentStartsOfOneID(t *testing.T) {
 	const n = 8
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
 		wg.Go(func() {
-			_, err := f.client.Start(ctx, httpapi.StartRequest{ID: "one", Argv: []string{"cat"}})
+			_, err := f.client.Start(ctx, httpapi.StartRequest{ID: "one", Argv: []string{"sh", "-c", fmt.Sprintf("exec cat # %d", i)}})
 			errs <- err
 		})
 	}

@@ -47,7 +47,9 @@
 // completes a command delivered again with its first outcome; a start
 // delivered again whose session the host holds answers as the first did,
 // while a new start of an ID the host still holds answers 409, as the
-// host's handler would. A start that completes after the fleet gave up
+// host's handler would. At the Gateway, the same POST / again while its
+// start is on its way waits for that start rather than answer 409. A
+// start that completes after the fleet gave up
 // on its session (failed, lost, or placed elsewhere) is forgotten on its
 // host rather than left running where nothing points to it.
 //

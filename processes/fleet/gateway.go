@@ -14,6 +14,7 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,7 +65,8 @@ type GatewayOptions struct {
 	Criteria func(*http.Request) *SelectionCriteria
 	// StartTimeout bounds how long POST / waits for the host to start the
 	// session; past it the answer is 504 and the reconciler sees to the
-	// session. Zero means DefaultStartTimeout.
+	// session (the same request again waits for the same start: see
+	// Gateway). Zero means DefaultStartTimeout.
 	StartTimeout time.Duration
 	// MaxStartBytes bounds the body of POST /. Zero means
 	// DefaultMaxStartBytes.
@@ -108,7 +110,14 @@ type GatewayOptions struct {
 // answers what the host's handler answered. Every /{sid}/… request is
 // proxied to the session's host with httputil.ReverseProxy, which flushes
 // event streams as they come and switches protocols for WebSocket
-// attachments; GET / merges the lists of every online host. A session
+// attachments; GET / merges the lists of every online host. A start is
+// idempotent by its ID: the same POST / again (the same ID, workspace
+// and body) while the first is on its way (its session pending: the
+// first answered 504, or its client left) dispatches nothing and waits
+// for that start, answering what it answers, so a client learns the
+// outcome by retrying; the host authorized the first, the gateway's
+// Authorize the retry. Any other start of an ID whose session holds a
+// seat, or is exited, answers 409, as a host would. A session
 // whose host is gone answers 410 with code "lost" (or "terminated") and
 // the reason; an unknown one 404. The httpapi.Client works against it
 // unchanged. The hosts see the client's Host header (X-Forwarded-For,
@@ -159,7 +168,7 @@ type Gateway struct {
 	sub     Subscription
 	wg      sync.WaitGroup
 	mu      sync.Mutex
-	waiters map[string]chan struct{}
+	waiters map[string]*waiter // by command ID
 	routes  map[string]route
 	closed  bool
 }
@@ -193,7 +202,7 @@ func NewGateway(ctx context.Context, store Store, sel *AgentSelector, d *Command
 		panic("fleet: NewGateway with a nil Store, AgentSelector or CommandDispatcher")
 	}
 	g := &Gateway{store: store, sel: sel, disp: d, opts: opts, clk: opts.Clock, log: opts.Logger,
-		waiters: make(map[string]chan struct{}), routes: make(map[string]route)}
+		waiters: make(map[string]*waiter), routes: make(map[string]route)}
 	g.prefix = strings.TrimRight(opts.Prefix, "/")
 	if opts.Prefix == "" {
 		g.prefix = httpapi.DefaultPrefix
@@ -281,8 +290,8 @@ func (g *Gateway) Close() error {
 		return nil
 	}
 	g.closed = true
-	for id, ch := range g.waiters {
-		close(ch)
+	for id, wt := range g.waiters {
+		close(wt.ch)
 		delete(g.waiters, id)
 	}
 	g.mu.Unlock()
@@ -298,8 +307,8 @@ func (g *Gateway) Close() error {
 func (g *Gateway) wake() {
 	for id := range g.sub.C() {
 		g.mu.Lock()
-		if ch, ok := g.waiters[id]; ok {
-			close(ch)
+		if wt, ok := g.waiters[id]; ok {
+			close(wt.ch)
 			delete(g.waiters, id)
 		}
 		g.mu.Unlock()
@@ -482,11 +491,24 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 	}
 	sid := managerID(ws, scoped, clientID)
 	ctx := r.Context()
-	if rec, err := g.store.Session(ctx, sid); err == nil && rec.State == SessionExited {
-		// Its host holds it until it is deleted or swept, and would
-		// answer 409: placing it again would hide it.
-		writeError(w, http.StatusConflict, httpapi.CodeExists, "processes: session exists")
-		return
+	if rec, err := g.store.Session(ctx, sid); err == nil {
+		switch rec.State {
+		case SessionExited:
+			// Its host holds it until it is deleted or swept, and would
+			// answer 409: placing it again would hide it.
+			writeError(w, http.StatusConflict, httpapi.CodeExists, "processes: session exists")
+			return
+		case SessionPending:
+			// The same start again (a retry after a 504, or after the
+			// client left): it waits for the start on its way and
+			// answers what that answers, starting nothing of its own.
+			if id, ok := g.startOnItsWay(ctx, rec, body); ok {
+				wt := g.waitFor(id)
+				defer g.unwait(id, wt)
+				g.answerStart(ctx, w, id, wt.ch)
+				return
+			}
+		}
 	}
 	info, err := g.sel.Place(ctx, g.criteria(r), sid, ws)
 	switch {
@@ -509,10 +531,10 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 	payload, _ := json.Marshal(StartPayload{Header: forwarded(r), Host: r.Host, Body: body, ClientID: clientID, WorkspaceID: ws})
 	cmd := &Command{HostID: info.AgentID, SessionID: sid, Kind: KindStart, Payload: payload}
 	cmd.ID = newID()
-	done := g.waitFor(cmd.ID)
+	wt := g.waitFor(cmd.ID)
 	// Every way out drops the waiter: wake drops it only when the
 	// notification comes, and notifications may be lost (await polls).
-	defer g.unwait(cmd.ID)
+	defer g.unwait(cmd.ID, wt)
 	if err := g.disp.DispatchCommandContext(ctx, cmd); err != nil {
 		_, _ = g.sel.Release(context.WithoutCancel(ctx), sid, "fleet: not dispatched: "+err.Error())
 		switch {
@@ -527,7 +549,33 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, httpapi.CodeInternal, "fleet: dispatch failed")
 		return
 	}
-	c, err := g.await(ctx, cmd.ID, done)
+	g.answerStart(ctx, w, cmd.ID, wt.ch)
+}
+
+// startOnItsWay returns the start command on its way to the host of a
+// pending record whose body is body: the same start again.
+func (g *Gateway) startOnItsWay(ctx context.Context, rec SessionRecord, body []byte) (string, bool) {
+	cmds, err := g.store.Commands(ctx, CommandFilter{SessionID: rec.ID})
+	if err != nil {
+		return "", false
+	}
+	for _, c := range slices.Backward(cmds) {
+		if c.Kind != KindStart || c.HostID != rec.HostID || CommandDone(c.State) {
+			continue
+		}
+		var p StartPayload
+		if json.Unmarshal(c.Payload, &p) == nil && bytes.Equal(p.Body, body) {
+			return c.ID, true
+		}
+		return "", false // the latest start is another
+	}
+	return "", false
+}
+
+// answerStart waits for start command id and answers what its host
+// answered, or why there is no answer.
+func (g *Gateway) answerStart(ctx context.Context, w http.ResponseWriter, id string, done <-chan struct{}) {
+	c, err := g.await(ctx, id, done)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -537,7 +585,7 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, context.DeadlineExceeded):
 			writeError(w, http.StatusGatewayTimeout, httpapi.CodeTimeout, "fleet: the host did not start the session in time")
 		default:
-			g.log.Warn("fleet: await start", "command", cmd.ID, "err", err)
+			g.log.Warn("fleet: await start", "command", id, "err", err)
 			writeError(w, http.StatusInternalServerError, httpapi.CodeInternal, "fleet: reading the start's command failed")
 		}
 		return
@@ -553,23 +601,37 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(append(res.Body, '\n'))
 }
 
-// waitFor registers a waiter for command id's completion.
-func (g *Gateway) waitFor(id string) chan struct{} {
-	ch := make(chan struct{})
-	g.mu.Lock()
-	if g.closed {
-		close(ch)
-	} else {
-		g.waiters[id] = ch
-	}
-	g.mu.Unlock()
-	return ch
+// waiter is closed when its command completes, for every start that
+// waits for it (n of them).
+type waiter struct {
+	ch chan struct{}
+	n  int
 }
 
-func (g *Gateway) unwait(id string) {
+// waitFor registers a waiter for command id's completion.
+func (g *Gateway) waitFor(id string) *waiter {
 	g.mu.Lock()
-	delete(g.waiters, id)
-	g.mu.Unlock()
+	defer g.mu.Unlock()
+	if wt, ok := g.waiters[id]; ok {
+		wt.n++
+		return wt
+	}
+	wt := &waiter{ch: make(chan struct{}), n: 1}
+	if g.closed {
+		close(wt.ch)
+	} else {
+		g.waiters[id] = wt
+	}
+	return wt
+}
+
+// unwait drops a waiter of waitFor when its last start is done with it.
+func (g *Gateway) unwait(id string, wt *waiter) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if wt.n--; wt.n == 0 && g.waiters[id] == wt {
+		delete(g.waiters, id)
+	}
 }
 
 // awaitPoll is the fallback poll of a start waiting for its command, for
@@ -577,7 +639,7 @@ func (g *Gateway) unwait(id string) {
 const awaitPoll = time.Second
 
 // await waits until command id is final, up to StartTimeout.
-func (g *Gateway) await(ctx context.Context, id string, done chan struct{}) (Command, error) {
+func (g *Gateway) await(ctx context.Context, id string, done <-chan struct{}) (Command, error) {
 	deadline := g.clk.Timer(g.opts.StartTimeout)
 	defer deadline.Stop()
 	for {

@@ -814,3 +814,97 @@ func TestGatewayStartIsNoLocalCaller(t *testing.T) {
 	assert.Equal(t, fleet.StartRemoteAddr, remote)
 	assert.Equal(t, "127.0.0.1", forwardedFor, "the client's address")
 }
+
+// commandLists is a Store that tells each Commands read on a channel
+// (without blocking): a start of the gateway looks for the start of its
+// session on its way.
+type commandLists struct {
+	fleet.Store
+	reads chan struct{}
+}
+
+func (s commandLists) Commands(ctx context.Context, f fleet.CommandFilter) ([]fleet.Command, error) {
+	select {
+	case s.reads <- struct{}{}:
+	default:
+	}
+	return s.Store.Commands(ctx, f)
+}
+
+// TestGatewayRetryOfAStartOnItsWay: the same start sent again while the
+// first is on its way to a host that does not answer (the first client
+// got 504, or left) waits for that start and answers what it answers,
+// 201 once the host starts it, and nothing is started twice: it answered
+// 409 until the reconciler gave the session up, though nothing but the
+// client's own start held the ID.
+func TestGatewayRetryOfAStartOnItsWay(t *testing.T) {
+	st := fleet.NewMemoryStore()
+	gst := commandLists{st, make(chan struct{}, 1)}
+	sel := fleet.NewAgentSelector(st, fleet.SelectorOptions{})
+	disp := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{})
+	dispDone := make(chan struct{})
+	go func() { defer close(dispDone); disp.Start() }()
+	t.Cleanup(func() { disp.Stop(); <-dispDone })
+	gw, err := fleet.NewGateway(t.Context(), gst, sel, disp, fleet.GatewayOptions{})
+	require.NoError(t, err)
+	srv := httptest.NewServer(gw)
+	tr := &http.Transport{}
+	t.Cleanup(func() { tr.CloseIdleConnections(); srv.Close(); require.NoError(t, gw.Close()) })
+	client := httpapi.NewClient(srv.URL+httpapi.DefaultPrefix, &http.Client{Transport: tr})
+
+	// h1 is registered, but its agent claims nothing until told.
+	m := processes.NewManager(0, processes.WithKillGrace(time.Second))
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	h := httpapi.NewHandler(m, httpapi.Options{Start: allowAll.Start})
+	hsrv := httptest.NewServer(h)
+	t.Cleanup(hsrv.Close)
+	var starts atomic.Int32
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h1", Capacity: 2, Addr: hsrv.URL}, Store: st, Manager: m, Handler: h,
+		OnExecute: func(c fleet.Command) {
+			if c.Kind == fleet.KindStart {
+				starts.Add(1)
+			}
+		}})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(t.Context()))
+	sent, err := st.Subscribe(t.Context(), fleet.HostTopic("h1"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, sent.Close()) })
+
+	req := httpapi.StartRequest{ID: "x", Argv: []string{"cat"}}
+	ctx1, cancel1 := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { _, err := client.Start(ctx1, req); errc <- err }()
+	proctest.Recv(t, sent.C()) // the start is on its way
+	cancel1()
+	require.ErrorIs(t, <-errc, context.Canceled)
+
+	type answer struct {
+		st  httpapi.Started
+		err error
+	}
+	again := make(chan answer, 1)
+	go func() { st, err := client.Start(t.Context(), req); again <- answer{st, err} }()
+	var got answer
+	select {
+	case <-gst.reads: // it found the start on its way
+		n, err := a.ClaimOnce(t.Context())
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		got = <-again
+	case got = <-again:
+	}
+	require.NoError(t, got.err, "the same start again")
+	assert.Equal(t, "x", got.st.ID)
+	assert.Equal(t, int32(1), starts.Load(), "starts executed")
+	host, err := st.Host(t.Context(), "h1")
+	require.NoError(t, err)
+	assert.Equal(t, 1, host.Seats)
+	assert.Zero(t, gw.Waiters(), "waiters left")
+
+	// Another start of the ID is refused as before.
+	_, err = client.Start(t.Context(), httpapi.StartRequest{ID: "x", Argv: []string{"true"}})
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusConflict, ae.Status)
+}
