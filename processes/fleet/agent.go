@@ -93,10 +93,11 @@ type AgentOptions struct {
 	// Options.Start and Authorize), called in-process with the request
 	// the Gateway received: its method, body, end-to-end headers and
 	// Host, with RemoteAddr StartRemoteAddr (no address: the client's is
-	// in X-Forwarded-For, set by the gateway). Nil: start commands fail. A panic of Handler
-	// fails the start (as net/http drops the request of a handler that
-	// panics), and so does an answer longer than MaxStartAnswerBytes; an
-	// answer that is not JSON is carried as a JSON string.
+	// in X-Forwarded-For, set by the gateway). Nil: start commands fail.
+	// A panic of Handler fails the start (as net/http drops the request
+	// of a handler that panics), and so does an answer longer than
+	// MaxStartAnswerBytes; an answer that is not JSON is carried as a
+	// JSON string.
 	Handler http.Handler
 	// Prefix is Handler's prefix. Empty means httpapi.DefaultPrefix.
 	Prefix string

@@ -146,10 +146,10 @@ type GatewayOptions struct {
 // reads at most MaxListBytes of each host's answer (a longer one leaves
 // that host out, as a failing one does) and holds what it read until the
 // merged answer is written: at most about three times MaxListBytes per
-// online host. The gateway sets no timeout of its own on a host that is slow to answer (a long poll
-// legitimately is): a proxied request lasts as long as its client waits,
-// and a host that refuses connections answers 502, which the Client
-// retries.
+// online host. The gateway sets no timeout of its own on a host that is
+// slow to answer (a long poll legitimately is): a proxied request lasts
+// as long as its client waits, and a host that refuses connections
+// answers 502, which the Client retries.
 //
 // Make one with [NewGateway] and Close it; the zero value is not usable.
 // It is safe for concurrent use.
@@ -555,7 +555,9 @@ func (g *Gateway) serveStart(w http.ResponseWriter, r *http.Request) {
 // startOnItsWay returns the start command on its way to the host of a
 // pending record whose body is body: the same start again.
 func (g *Gateway) startOnItsWay(ctx context.Context, rec SessionRecord, body []byte) (string, bool) {
-	cmds, err := g.store.Commands(ctx, CommandFilter{SessionID: rec.ID})
+	// Only those in flight: an ID placed again and again has a start
+	// command per placement, and the Store keeps them until deleted.
+	cmds, err := g.store.Commands(ctx, CommandFilter{SessionID: rec.ID, States: []string{CommandPending, CommandSent, CommandAck}})
 	if err != nil {
 		return "", false
 	}
