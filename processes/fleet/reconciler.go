@@ -75,8 +75,9 @@ type ReconcilerOptions struct {
 // Its memory follows what the Store holds: one entry per host in the
 // Store and per session pending or terminating; a pass forgets the hosts
 // and sessions the Store no longer has (a host deleted from the Store, a
-// session gone final), so that a host that comes back under the same ID
-// is timed anew.
+// session gone final). A host deleted and registered again under the
+// same ID, even between two passes, is a new host (its RegisteredAt
+// differs), timed anew.
 //
 // Make one with [NewSessionReconciler]; the zero value is not usable. It
 // is safe for concurrent use; passes run one at a time.
@@ -105,10 +106,11 @@ type SessionReconciler struct {
 // set it (a new placement under the same ID, or any other transition,
 // changes it even when the state reads the same).
 type observed struct {
-	beats   int64
-	state   string
-	updated time.Time
-	at      time.Time
+	beats      int64
+	registered time.Time // a host's RegisteredAt: a new one is a new host
+	state      string
+	updated    time.Time
+	at         time.Time
 }
 
 // NewSessionReconciler returns a reconciler. It panics if opts.Store is
@@ -212,8 +214,8 @@ func (r *SessionReconciler) Reconcile(ctx context.Context) (Pass, error) {
 	gone := make(map[string]bool)
 	for _, h := range hosts {
 		o, ok := r.hosts[h.ID]
-		if !ok || o.beats != h.Beats {
-			r.hosts[h.ID] = observed{beats: h.Beats, at: now}
+		if !ok || o.beats != h.Beats || !o.registered.Equal(h.RegisteredAt) {
+			r.hosts[h.ID] = observed{beats: h.Beats, registered: h.RegisteredAt, at: now}
 			continue
 		}
 		if now.Sub(o.at) > r.opts.GoneAfter {

@@ -334,4 +334,19 @@ func TestReconcilerForgetsHostsTheStoreDropped(t *testing.T) {
 	rec, err := st.Session(ctx, "s")
 	require.NoError(t, err)
 	assert.Equal(t, fleet.SessionPending, rec.State)
+
+	// h1 is deleted and comes back between two passes, with the beat
+	// count its predecessor had: a new host all the same.
+	require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: "h1", Capacity: 1}, clk.Now()))
+	_, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	clk.Add(time.Hour)
+	require.NoError(t, st.Heartbeat(ctx, "h0", 1, clk.Now()))
+	st.Prune(clk.Now())
+	_, err = st.Host(ctx, "h1")
+	require.ErrorIs(t, err, fleet.ErrNotFound, "h1 pruned")
+	require.NoError(t, st.RegisterHost(ctx, fleet.Host{ID: "h1", Capacity: 1}, clk.Now()))
+	p, err = r.Reconcile(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, p.GoneHosts, "a host deleted and back between two passes judged gone at once")
 }
