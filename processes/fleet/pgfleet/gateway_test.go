@@ -1,17 +1,21 @@
 package pgfleet_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
+	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/fleet"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
@@ -69,4 +73,89 @@ func TestGatewayOddText(t *testing.T) {
 	h, err := st.Host(ctx, "h")
 	require.NoError(t, err)
 	assert.Zero(t, h.Seats, "seats taken by refused starts")
+}
+
+// commandLists is a Store that tells each Commands read on a channel
+// (without blocking): a start of the gateway looks for the start of its
+// session on its way.
+type commandLists struct {
+	fleet.Store
+	reads chan struct{}
+}
+
+func (s commandLists) Commands(ctx context.Context, f fleet.CommandFilter) ([]fleet.Command, error) {
+	select {
+	case s.reads <- struct{}{}:
+	default:
+	}
+	return s.Store.Commands(ctx, f)
+}
+
+// TestGatewayRetryOfAStartOnItsWay: over PostgreSQL, the same start sent
+// again while the first is on its way to a host that does not claim it
+// (its client left) waits for that start, and answers 201 once the host
+// starts it, which it does once.
+func TestGatewayRetryOfAStartOnItsWay(t *testing.T) {
+	ctx := t.Context()
+	st, _ := newStore(t)
+	gst := commandLists{st, make(chan struct{}, 1)}
+	disp := fleet.NewCommandDispatcher(st, fleet.DispatcherOptions{})
+	dispDone := make(chan struct{})
+	go func() { defer close(dispDone); disp.Start() }()
+	t.Cleanup(func() { disp.Stop(); <-dispDone })
+	gw, err := fleet.NewGateway(ctx, gst, fleet.NewAgentSelector(st, fleet.SelectorOptions{}), disp, fleet.GatewayOptions{})
+	require.NoError(t, err)
+	srv := httptest.NewServer(gw)
+	tr := &http.Transport{}
+	t.Cleanup(func() { tr.CloseIdleConnections(); srv.Close(); require.NoError(t, gw.Close()) })
+	client := httpapi.NewClient(srv.URL+httpapi.DefaultPrefix, &http.Client{Transport: tr})
+
+	m := processes.NewManager(0, processes.WithKillGrace(time.Second))
+	t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
+	starter := &httpapi.Starter{Allow: func(*http.Request, *httpapi.StartRequest) error { return nil }}
+	h := httpapi.NewHandler(m, httpapi.Options{Start: starter.Start})
+	hsrv := httptest.NewServer(h)
+	t.Cleanup(hsrv.Close)
+	var starts atomic.Int32
+	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h1", Capacity: 2, Addr: hsrv.URL}, Store: st, Manager: m, Handler: h,
+		OnExecute: func(c fleet.Command) {
+			if c.Kind == fleet.KindStart {
+				starts.Add(1)
+			}
+		}})
+	require.NoError(t, err)
+	require.NoError(t, a.Register(ctx))
+	sent, err := st.Subscribe(ctx, fleet.HostTopic("h1"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, sent.Close()) })
+
+	req := httpapi.StartRequest{ID: "x", Argv: []string{"cat"}}
+	ctx1, cancel1 := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { _, err := client.Start(ctx1, req); errc <- err }()
+	proctest.Recv(t, sent.C()) // the start is on its way
+	cancel1()
+	require.ErrorIs(t, <-errc, context.Canceled)
+
+	type answer struct {
+		st  httpapi.Started
+		err error
+	}
+	again := make(chan answer, 1)
+	go func() { st, err := client.Start(ctx, req); again <- answer{st, err} }()
+	var got answer
+	select {
+	case <-gst.reads: // it found the start on its way
+		n, err := a.ClaimOnce(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		got = <-again
+	case got = <-again:
+	}
+	require.NoError(t, got.err, "the same start again")
+	assert.Equal(t, "x", got.st.ID)
+	assert.Equal(t, int32(1), starts.Load(), "starts executed")
+	host, err := st.Host(ctx, "h1")
+	require.NoError(t, err)
+	assert.Equal(t, 1, host.Seats)
 }
