@@ -357,7 +357,7 @@ func (m *MemoryStore) Claim(ctx context.Context, hostID string, max int, now tim
 		c := m.commands[id]
 		if c.HostID == hostID && c.State == CommandSent {
 			// Never shorter than the send's lease: see Store.Claim.
-			c.State, c.AckedAt, c.LeaseUntil = CommandAck, now, later(c.LeaseUntil, now.Add(lease))
+			c.State, c.AckedAt, c.LeaseUntil = CommandAck, later(now, c.SentAt), later(c.LeaseUntil, now.Add(lease))
 			out = append(out, c.clone())
 		}
 	}
@@ -381,7 +381,7 @@ func (m *MemoryStore) Complete(ctx context.Context, id, hostID string, result []
 	if c.HostID != hostID || c.State != CommandAck {
 		return fmt.Errorf("fleet: complete %q (%s, host %q): %w", id, c.State, c.HostID, ErrNotHeld)
 	}
-	c.State, c.Result, c.Error, c.DoneAt = CommandCompleted, append([]byte(nil), result...), errText, now
+	c.State, c.Result, c.Error, c.DoneAt = CommandCompleted, append([]byte(nil), result...), errText, later(now, c.AckedAt)
 	if errText != "" {
 		c.State = CommandFailed
 	}

@@ -137,7 +137,10 @@ type Store interface {
 	// first, with LeaseUntil now+lease or, if it ends later, the lease
 	// their send gave (on the sender's clock: a claimer whose clock runs
 	// behind would otherwise hold a lease over before it began, and the
-	// command be sent again while it runs), and returns them. Concurrent
+	// command be sent again while it runs), and AckedAt now or, if it
+	// is later, their SentAt (a claimer's now, taken before it waits for
+	// the Store, or its clock, may be behind the send), and returns
+	// them. Concurrent
 	// claimers never get the same command: in PostgreSQL each is locked
 	// with FOR UPDATE SKIP LOCKED, so claimers skip each other's rows
 	// instead of waiting (see "The Locking Clause" of the SELECT
@@ -145,7 +148,9 @@ type Store interface {
 	Claim(ctx context.Context, hostID string, max int, now time.Time, lease time.Duration) ([]Command, error)
 	// Complete finishes a command acknowledged by hostID: completed with
 	// result when errText is empty, else failed with errText, and
-	// notifies DoneTopic. A command already final is left as it is (nil:
+	// notifies DoneTopic, with DoneAt now or, if it is later, its
+	// AckedAt: a command's times never go backwards from send to ack to
+	// done. A command already final is left as it is (nil:
 	// completing twice is harmless). It returns ErrNotHeld when the
 	// command is of another host or not acknowledged, ErrNotFound when
 	// absent.

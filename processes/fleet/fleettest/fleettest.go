@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"SendRetriesThenFails", testSendRetriesThenFails},
 		{"ClaimOrderAndHosts", testClaimOrderAndHosts},
 		{"ClaimKeepsTheSendLease", testClaimKeepsTheSendLease},
+		{"TimesNeverGoBackwards", testTimesNeverGoBackwards},
 		{"CompleteRules", testCompleteRules},
 		{"Notifications", testNotifications},
 		{"OddText", testOddText},
@@ -456,6 +457,25 @@ func testClaimKeepsTheSendLease(t *testing.T, st fleet.Store) {
 	require.NoError(t, err)
 	require.Len(t, cl, 1)
 	assert.True(t, cl[0].LeaseUntil.Equal(base.Add(time.Hour+lease)), "got LeaseUntil %v", cl[0].LeaseUntil)
+}
+
+// testTimesNeverGoBackwards: a claim whose now is before the send (its
+// clock behind, or its now taken before it waited for the Store) acks
+// at the send's time, and a completion before the ack is done at the
+// ack's: a command's times go from send to ack to done.
+func testTimesNeverGoBackwards(t *testing.T, st fleet.Store) {
+	ctx := t.Context()
+	require.NoError(t, st.Enqueue(ctx, base, &fleet.Command{ID: "c", HostID: "h"}))
+	_, err := st.Send(ctx, "c", base, time.Minute, 3)
+	require.NoError(t, err)
+	cl, err := st.Claim(ctx, "h", 1, base.Add(-time.Millisecond), time.Minute)
+	require.NoError(t, err)
+	require.Len(t, cl, 1)
+	assert.True(t, cl[0].AckedAt.Equal(base), "got AckedAt %v, want the send's %v", cl[0].AckedAt, base)
+	require.NoError(t, st.Complete(ctx, "c", "h", nil, "", base.Add(-2*time.Millisecond)))
+	c, err := st.Command(ctx, "c")
+	require.NoError(t, err)
+	assert.True(t, c.DoneAt.Equal(base), "got DoneAt %v, want the ack's %v", c.DoneAt, base)
 }
 
 func testClaimOrderAndHosts(t *testing.T, st fleet.Store) {

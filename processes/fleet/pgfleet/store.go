@@ -589,7 +589,7 @@ func (s *Store) Send(ctx context.Context, id string, now time.Time, lease time.D
 const claimSQL = `WITH c AS (
 	SELECT id FROM ` + commandsTable + ` WHERE host_id = $1 AND state = 'sent' ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED
 )
-UPDATE ` + commandsTable + ` t SET state = 'ack', acked_at = $3, lease_until = greatest(t.lease_until, $4)
+UPDATE ` + commandsTable + ` t SET state = 'ack', acked_at = greatest(t.sent_at, $3), lease_until = greatest(t.lease_until, $4)
 FROM c WHERE t.id = c.id
 RETURNING t.seq, ` + "t.id, t.host_id, t.session_id, t.kind, t.payload, t.state, t.attempts, t.error, t.result, t.created_at, t.sent_at, t.acked_at, t.done_at, t.lease_until"
 
@@ -641,7 +641,7 @@ func (s *Store) Claim(ctx context.Context, hostID string, max int, now time.Time
 
 var completeSQL = `WITH u AS (
 	UPDATE ` + commandsTable + ` SET state = CASE WHEN $4 = '' THEN 'completed' ELSE 'failed' END,
-		result = $3, error = $4, done_at = $5
+		result = $3, error = $4, done_at = greatest(acked_at, $5)
 	WHERE id = $1 AND host_id = $2 AND state = 'ack'
 	RETURNING id
 )
