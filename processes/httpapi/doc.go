@@ -333,11 +333,10 @@
 //     allocates a copy of the chunks it returns, their bytes and 48 bytes
 //     each, at most about MaxResponseBytes (4.0 MB measured for the default
 //     bound on a ring of one-byte chunks, 1.1 MB merged), or one chunk of up
-//     to 1 MiB; a pooled 32 KiB write buffer; and, for a since > 0 without
-//     invocation, a copy of the chunk at since (at most 1 MiB) to tell a
-//     cursor at the end from one past it. Worst case: max(MaxResponseBytes,
-//     1 MiB) + 1 MiB + 32 KiB, with the defaults about 5 MiB; typically the
-//     bytes returned.
+//     to 1 MiB; and a pooled 32 KiB write buffer. A cursor past the end
+//     is told from one at it by the newest Seq, without a copy. Worst
+//     case: max(MaxResponseBytes, 1 MiB) + 32 KiB, with the defaults about
+//     4 MiB; typically the bytes returned.
 //   - An event stream copies and writes one batch at a time, at most
 //     min(MaxResponseBytes, 256 KiB) of events or one chunk of up to 1 MiB,
 //     through a pooled 32 KiB buffer that it returns after the batch, and
