@@ -40,7 +40,10 @@ type Output struct {
 	LostBytes int
 	// Missed is how many bytes appended after since this cursor will never
 	// see because they were dropped: the bytes in Chunks plus Missed equal
-	// the bytes appended after chunk since. It is exact for since 0, for a
+	// the bytes appended after chunk since (with More, the bytes of this
+	// page and of the pages after it, each with its own Missed, do). It
+	// counts from since, so two reads at one cursor count the same bytes
+	// again. It is exact for since 0, for a
 	// cursor within the retained chunks and for one up to 4,000 chunks
 	// behind them; for an older cursor it is a lower bound. LostBytes and
 	// Missed are counted in 64 bits and saturate at math.MaxInt where int
