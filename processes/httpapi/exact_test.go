@@ -169,7 +169,7 @@ func TestEveryPathAccountsForEveryByte(t *testing.T) {
 
 	_, err = s.Write([]byte("\n"))
 	require.NoError(t, err)
-	<-s.Done()
+	proctest.Recv(t, s.Done())
 	close(release)
 
 	for i, a := range polls {
