@@ -73,7 +73,7 @@ import (
 // answer written, read and parsed, and the wake-ups in between) costs
 // about as much as the direct request itself, so the bare
 // ReverseProxy, with nothing to do but forward, is the floor, at about
-// 2–2.6× direct, and a 1.2× target is out of reach for small requests
+// 2–2.5× direct, and a 1.2× target is out of reach for small requests
 // by construction. The gateway's own work above that floor (the route
 // lookup in its cache, the path split, the context value,
 // X-Forwarded-*) is 6 allocations and a few microseconds per request
@@ -81,7 +81,7 @@ import (
 // the same Transport without a network). Where the payload or the wait
 // dominates (256 KiB pages, long polls, event streams) the ratio falls
 // towards 1: a long poll following a busy process costs the same per
-// poll, and its output arrives some 50–80 µs later than directly.
+// poll, and its output arrives some 50–100 µs later than directly.
 func BenchmarkGatewayRequest(b *testing.B) {
 	st, _ := newStore(b)
 	ctx := context.Background()
