@@ -1,3 +1,5 @@
+//go:build linux
+
 package processes_test
 
 import (

@@ -68,10 +68,7 @@ func runHelper(mode string) {
 			if _, err := os.Stdout.Write([]byte{'.'}); err != nil {
 				os.Exit(1)
 			}
-			// nanosleep(2) itself: time.Sleep waits at least a millisecond
-			// here, as the runtime's poller counts in milliseconds.
-			ts := syscall.NsecToTimespec(15_000)
-			_ = syscall.Nanosleep(&ts, nil)
+			pauseBriefly()
 		}
 	case "hop":
 		// A daemon that hops pids: after 50 ms it starts a copy of itself
