@@ -35,6 +35,12 @@ var ErrClosed = errors.New("activity: tracker closed")
 // be hibernated by another Tracker before the flush. Keep the interval well
 // under the grace period.
 //
+// Memory: one pending stamp (a map entry of the namespace, the name and a
+// time) per distinct session touched since its last write, whatever the
+// rate of activity. A flush that fails keeps its stamps pending, so while
+// the Store is unreachable the Tracker holds one per session touched
+// meanwhile, and no more.
+//
 // The Tracker then owns a goroutine that flushes; [Tracker.Close] flushes
 // what is pending and stops it. The default, and what interval <= 0 means,
 // is no write-behind: every activity is written through at once.
