@@ -31,6 +31,11 @@ var (
 	// ErrNotTerminal is returned by [Session.Resize] for a session whose
 	// process runs on pipes rather than a terminal.
 	ErrNotTerminal = errors.New("processes: session is not a terminal")
+	// ErrTerminating is returned by [Session.Pause] and [Session.PauseWith]
+	// once the session's termination began ([Session.Terminate], or the
+	// Forget, eviction or Shutdown that closed it): a paused tree could
+	// not run the handler of its graceful signal.
+	ErrTerminating = errors.New("processes: process is being terminated")
 	// ErrClosed is returned once a session was forgotten or evicted, and by a
 	// Manager after [Manager.Shutdown]. The reasons below wrap it.
 	ErrClosed = errors.New("processes: session closed")

@@ -42,7 +42,10 @@ func (m PauseMethod) String() string {
 // [PauseSignal] whatever the session's containment, or [PauseAuto] as
 // Pause chooses. [Session.Resume] undoes either: it thaws a frozen cgroup
 // and sends SIGCONT to a stopped tree. It returns what Pause returns, nil
-// for a session already paused (by whichever method), an error for which
+// for a session already paused (by whichever method), [ErrTerminating]
+// once the session's termination began (one that begins while it waits
+// undoes the pause, so that the tree runs the handler of its graceful
+// signal), [ErrExited] once the process exited (likewise), an error for which
 // errors.Is(err, errors.ErrUnsupported) holds for PauseFreeze without a
 // cgroup, and [ErrInvalid] for an unknown method.
 //

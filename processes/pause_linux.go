@@ -31,11 +31,58 @@ func (p *process) pauseWith(ctx context.Context, how PauseMethod) error {
 	if how == PauseFreeze && p.cg == nil {
 		return fmt.Errorf("processes: freeze needs the session's cgroup, and it has none: %w", errors.ErrUnsupported)
 	}
-	p.paused.Store(true)
-	if p.cg != nil && how != PauseSignal {
-		return p.cg.Freeze(ctx)
+	// A termination that begins meanwhile ends the wait and undoes the
+	// pause: it thaws and continues the tree before its graceful signal,
+	// but a freeze or a SIGSTOP of this Pause may land after that.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.stopMu.Lock()
+	switch {
+	case p.exitSeen:
+		p.stopMu.Unlock()
+		return ErrExited
+	case p.stopping:
+		p.stopMu.Unlock()
+		return ErrTerminating
 	}
-	return p.settle(ctx, syscall.SIGSTOP, true)
+	p.pauseEnd = cancel
+	p.stopMu.Unlock()
+	p.paused.Store(true)
+	var err error
+	if p.cg != nil && how != PauseSignal {
+		err = p.cg.Freeze(ctx)
+	} else {
+		err = p.settle(ctx, syscall.SIGSTOP, true)
+	}
+	p.stopMu.Lock()
+	p.pauseEnd = nil
+	stopping, exited := p.stopping, p.exitSeen
+	p.stopMu.Unlock()
+	if stopping || exited {
+		p.paused.Store(false)
+		p.undoPause(how)
+		if stopping {
+			return ErrTerminating
+		}
+		return ErrExited
+	}
+	return err
+}
+
+// undoPause continues a tree that pauseWith stopped, at once, without
+// waiting: it writes 0 to cgroup.freeze, and sends SIGCONT to every member
+// (the cgroup's, or the group and every descendant found).
+func (p *process) undoPause(how PauseMethod) {
+	if p.cg != nil {
+		if how != PauseSignal {
+			done, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = p.cg.Thaw(done) // the write is made; the wait ends at once
+		}
+		_, _ = p.cg.Signal(syscall.SIGCONT)
+		return
+	}
+	signalTrees([]*process{p}, syscall.SIGCONT)
 }
 
 // resume continues the tree: it thaws its cgroup (a no-op for one not

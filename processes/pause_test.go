@@ -3,6 +3,8 @@
 package processes_test
 
 import (
+	"context"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,4 +117,45 @@ func TestPauseErrors(t *testing.T) {
 	_, err = exited.Usage()
 	assert.ErrorIs(t, err, processes.ErrExited)
 	assert.NoError(t, exited.Resume(t.Context()), "Resume of a session that is not paused")
+}
+
+// TestPauseRefusedWhileTerminating: a session whose termination began is
+// not paused (its tree could not run the handler of the graceful signal):
+// Pause and PauseWith return ErrTerminating and leave it running.
+func TestPauseRefusedWhileTerminating(t *testing.T) {
+	for _, mode := range containments(t) {
+		t.Run(mode.name, func(t *testing.T) {
+			m := newReal(t, processes.WithKillGrace(time.Hour), mode.opt)
+			s, err := m.Start(helperCmd(t, "ignore-term"), processes.StartOptions{})
+			require.NoError(t, err)
+			waitFor(t, s, "ready")
+			ctx, cancel := context.WithCancel(t.Context())
+			terminated := make(chan error, 1)
+			go func() { terminated <- s.Terminate(ctx) }()
+			waitFor(t, s, "term ignored")
+			assert.ErrorIs(t, s.Pause(t.Context()), processes.ErrTerminating)
+			assert.ErrorIs(t, s.PauseWith(t.Context(), processes.PauseSignal), processes.ErrTerminating)
+			assert.False(t, s.Paused())
+			cancel() // SIGKILL now
+			assert.ErrorIs(t, <-terminated, context.Canceled)
+			waitDone(t, s)
+		})
+	}
+}
+
+// TestExitedSessionIsNotPaused: a paused session whose process is killed
+// from outside reports that it is no longer paused once its exit is in.
+func TestExitedSessionIsNotPaused(t *testing.T) {
+	for _, mode := range containments(t) {
+		t.Run(mode.name, func(t *testing.T) {
+			m := newReal(t, mode.opt)
+			s := start(t, m, processes.StartOptions{}, "sleep", "1000")
+			require.NoError(t, s.Pause(t.Context()))
+			require.NoError(t, syscall.Kill(s.Pid(), syscall.SIGKILL))
+			assert.Equal(t, 128+int(syscall.SIGKILL), waitDone(t, s))
+			assert.False(t, s.Paused())
+			assert.ErrorIs(t, s.Pause(t.Context()), processes.ErrExited)
+			assert.NoError(t, s.Resume(t.Context()))
+		})
+	}
 }

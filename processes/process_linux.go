@@ -50,6 +50,7 @@ type process struct {
 	// both stopping set up and the exit recorded, and completes.
 	stopMu   sync.Mutex
 	stopping bool          // terminate began
+	pauseEnd func()        // ends a Pause in progress, nil when none is
 	armed    bool          // terminate finished its first step
 	exitSeen bool          // wait recorded the exit
 	found    []procRef     // descendants found at the graceful signal

@@ -131,6 +131,9 @@ func (p *process) wait() {
 
 	p.stopMu.Lock()
 	p.exitSeen = true
+	// An exited session is not paused: what is left of its tree, frozen
+	// or stopped, is killed when the session is terminated or closed.
+	p.paused.Store(false)
 	complete := p.armed
 	p.stopMu.Unlock()
 	if complete {

@@ -27,6 +27,9 @@ func (m *Manager) terminate(ps []*process) {
 		p.stopMu.Lock()
 		if !p.stopping {
 			p.stopping = true
+			if p.pauseEnd != nil {
+				p.pauseEnd() // a Pause in progress undoes itself
+			}
 			mine = append(mine, p)
 			if !p.exitSeen {
 				// The graceful signal is followed by SIGCONT: a paused
