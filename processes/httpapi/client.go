@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,7 +48,7 @@ type Client struct {
 	Header http.Header
 	// PollWait is how long each poll of Follow asks the server to wait for
 	// output. Not positive means DefaultPollWait. The server caps it at its
-	// Options.MaxWait.
+	// Options.MaxWait, and the Client at half the http.Client's Timeout.
 	PollWait time.Duration
 	// MaxBackoff caps the delay between Follow's retries after transient
 	// errors. Not positive means DefaultMaxBackoff.
@@ -57,9 +58,19 @@ type Client struct {
 	hc   *http.Client
 }
 
-// NewClient returns a Client for the handler at baseURL, which includes the
-// prefix, as "http://127.0.0.1:8080/api/sdk/processes". A nil hc means
-// http.DefaultClient. Its Timeout, if any, must exceed PollWait.
+// NewClient returns a Client for the handler at baseURL, an http or https
+// URL with a host that includes the prefix, as
+// "http://127.0.0.1:8080/api/sdk/processes". A baseURL without the prefix
+// reaches no route of the handler: the server's mux answers 404, which
+// matches processes.ErrNotFound like a missing session. Any other baseURL
+// makes every call return an error matching processes.ErrInvalid without a
+// request, which Follow does not retry. A nil hc means http.DefaultClient.
+//
+// hc's Timeout, if any, bounds every request, its body included: a long
+// poll (Poll's PollOptions.Wait, Follow's PollWait) waits at most half of
+// it on the server, so that its answer comes in time; a Terminate that
+// outlasts it, or a Stdin to a process that does not read, fails with the
+// http.Client's timeout error.
 func NewClient(baseURL string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
@@ -104,9 +115,10 @@ func (c *Client) Output(ctx context.Context, sid string, since int, wait time.Du
 // answers at once, with every chunk separate.
 type PollOptions struct {
 	// Wait, when positive, makes the server hold the request until output
-	// newer than the cursor exists, the process exits, or the wait (capped
-	// by the server's Options.MaxWait) passes, whichever comes first; the
-	// chunks are empty then.
+	// newer than the cursor exists, the process exits, or the wait passes,
+	// whichever comes first; the chunks are empty then. The server caps
+	// it at its Options.MaxWait, and the Client at half the Timeout of its
+	// http.Client (see [NewClient]).
 	Wait time.Duration
 	// Merge asks for each run of consecutive chunks of one stream as one
 	// chunk carrying the Seq of the run's last chunk, so that a child
@@ -121,13 +133,16 @@ type PollOptions struct {
 // Exit nil). The chunks are the caller's, nil when there are none.
 //
 // With cur.InvocationID set, a session that is another invocation
-// returns an *APIError matching [ErrInvocationChanged]; a cur.Seq past
-// the session's newest Seq returns one matching [ErrCursorAhead]. Either carries the current invocation in
-// APIError.InvocationID.
+// returns an *APIError matching [ErrInvocationChanged]. A cur.Seq past
+// the session's newest Seq, with or without cur.InvocationID, returns one
+// matching [ErrCursorAhead]. Either carries the current invocation in
+// APIError.InvocationID: poll from Cursor{InvocationID: it} to read the
+// current session from its start. A negative cur.Seq answers 400
+// (processes.ErrInvalid).
 func (c *Client) Poll(ctx context.Context, sid string, cur Cursor, opts PollOptions) (processes.Output, error) {
 	q := url.Values{"since": {strconv.Itoa(cur.Seq)}}
-	if opts.Wait > 0 {
-		q.Set("wait", opts.Wait.String())
+	if wait := c.pollWait(opts.Wait); wait > 0 {
+		q.Set("wait", wait.String())
 	}
 	if opts.Merge {
 		q.Set("merge", "1")
@@ -140,6 +155,16 @@ func (c *Client) Poll(ctx context.Context, sid string, cur Cursor, opts PollOpti
 		return processes.Output{}, err
 	}
 	return fromWire(w)
+}
+
+// pollWait returns how long a poll asks the server to wait: wait, but at
+// most half of the http.Client's Timeout, so that the answer arrives
+// before the http.Client gives up on it.
+func (c *Client) pollWait(wait time.Duration) time.Duration {
+	if c.hc != nil && c.hc.Timeout > 0 && wait > c.hc.Timeout/2 {
+		return max(c.hc.Timeout/2, time.Millisecond)
+	}
+	return wait
 }
 
 // Stdin writes p to the session's stdin (POST {sid}/stdin), returning once
@@ -157,8 +182,11 @@ func (c *Client) Stdin(ctx context.Context, sid string, p []byte) error {
 }
 
 // CloseStdin closes the session's stdin (POST {sid}/stdin?close=1 with an
-// empty body), so that the process reads end of file. Errors are as for
-// Stdin.
+// empty body), so that the process reads end of file. It returns nil when
+// stdin is closed already, by an earlier CloseStdin, by the process or by
+// its exit; processes.ErrNoProcess for a session without a process; and,
+// as Stdin does, [ErrTooManyWriters] (429) and a "timeout" (504) when
+// other stdin requests keep it waiting for its turn.
 func (c *Client) CloseStdin(ctx context.Context, sid string) error {
 	q := url.Values{"close": {"1"}}
 	return c.doSession(ctx, http.MethodPost, sid, "/stdin", q, nil, "", nil)
@@ -167,7 +195,8 @@ func (c *Client) CloseStdin(ctx context.Context, sid string) error {
 // Signal sends the signal name, such as "INT" or "SIGTERM", to the session's
 // process group (POST {sid}/signal). An unknown name returns an error
 // matching processes.ErrInvalid (status 400); an exited process,
-// processes.ErrExited.
+// processes.ErrExited; a session without a process,
+// processes.ErrNoProcess (both status 409).
 func (c *Client) Signal(ctx context.Context, sid, name string) error {
 	q := url.Values{"name": {name}}
 	return c.doSession(ctx, http.MethodPost, sid, "/signal", q, nil, "", nil)
@@ -192,9 +221,10 @@ func (c *Client) Terminate(ctx context.Context, sid string) (exit int, err error
 }
 
 // Resize sets the terminal size of the session (POST {sid}/resize). A
-// session without a terminal returns an error matching
-// processes.ErrNotTerminal (status 409); zero rows or cols, one matching
-// processes.ErrInvalid.
+// session on pipes returns an error matching processes.ErrNotTerminal, one
+// without a process processes.ErrNoProcess, a terminal whose process
+// exited processes.ErrExited (all status 409); zero rows or cols, or more
+// than [MaxTerminalSize], one matching processes.ErrInvalid (400).
 func (c *Client) Resize(ctx context.Context, sid string, rows, cols uint16) error {
 	b, _ := json.Marshal(resizeBody{Rows: rows, Cols: cols})
 	return c.doSession(ctx, http.MethodPost, sid, "/resize", nil, bytes.NewReader(b), "application/json", nil)
@@ -229,6 +259,9 @@ func (c *Client) doSession(ctx context.Context, method, sid, route string, q url
 // do sends one request and decodes a 2xx JSON answer into out (nil: the body
 // is discarded) or returns the *APIError of any other status.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string, out any) error {
+	if err := checkBaseURL(c.base); err != nil {
+		return err
+	}
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -257,9 +290,33 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &se) || errors.As(err, &te) {
+			// Not an answer cut short: another server answered, and will
+			// again.
+			return fmt.Errorf("httpapi: the %d answer to %s %s is not the handler's JSON (%s): check the Client's base URL %q: %w",
+				resp.StatusCode, method, path, resp.Header.Get("Content-Type"), c.base, errNotAPI)
+		}
 		return fmt.Errorf("httpapi: decoding the answer to %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// errNotAPI is the cause of a 2xx answer that is not the handler's JSON,
+// as from another web application at the Client's base URL: retrying
+// cannot help.
+var errNotAPI = errors.New("not an answer of package httpapi's handler")
+
+// checkBaseURL returns an error matching processes.ErrInvalid, saying what
+// is wanted, for a base URL that no request can use.
+func checkBaseURL(base string) error {
+	u, err := url.Parse(base)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return nil
+	}
+	return fmt.Errorf("httpapi: the Client's base URL %q is not an http or https URL with a host: pass NewClient one such as %q: %w",
+		base, "http://127.0.0.1:8080"+DefaultPrefix, processes.ErrInvalid)
 }
 
 // readAPIError makes the *APIError of a response outside 2xx.

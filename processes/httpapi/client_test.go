@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/internal/proctest"
 	"github.com/sessionkit/sessionkit/processes"
 	"github.com/sessionkit/sessionkit/processes/httpapi"
 )
@@ -246,4 +249,32 @@ func TestClientRefusesIDsNoURLNames(t *testing.T) {
 	st, err := e.c.Status(t.Context(), "a\nb")
 	require.NoError(t, err)
 	assert.Equal(t, "a\nb", st.ID)
+}
+
+// CloseStdin of a process that exited returns nil, as closing a closed
+// stdin does, while Stdin and Signal say that it exited; a session
+// without a process answers ErrNoProcess to all three, as their
+// documentation says.
+func TestClientStdinAndSignalAfterExit(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("processes run on Linux only")
+	}
+	e := newEnv(t, nil, httpapi.Options{})
+	s, err := e.m.Start(exec.Command("true"), processes.StartOptions{ID: "p"})
+	require.NoError(t, err)
+	proctest.Recv(t, s.Done())
+	ctx := t.Context()
+	assert.NoError(t, e.c.CloseStdin(ctx, "p"))
+	assert.ErrorIs(t, e.c.Stdin(ctx, "p", []byte("x")), processes.ErrExited)
+	assert.ErrorIs(t, e.c.Signal(ctx, "p", "INT"), processes.ErrExited)
+	assert.ErrorIs(t, e.c.Resize(ctx, "p", 24, 80), processes.ErrNotTerminal)
+	assert.ErrorIs(t, e.c.Resize(ctx, "p", httpapi.MaxTerminalSize+1, 80), processes.ErrInvalid)
+	exit, err := e.c.Terminate(ctx, "p")
+	require.NoError(t, err)
+	assert.Equal(t, 0, exit)
+
+	e.m.Register(&processes.Session{ID: "none"})
+	assert.ErrorIs(t, e.c.CloseStdin(ctx, "none"), processes.ErrNoProcess)
+	assert.ErrorIs(t, e.c.Signal(ctx, "none", "INT"), processes.ErrNoProcess)
+	assert.ErrorIs(t, e.c.Resize(ctx, "none", 24, 80), processes.ErrNoProcess)
 }

@@ -58,19 +58,27 @@ func (c *Client) Follow(ctx context.Context, sid string, since int, fn func(proc
 // is the new one. fn sees each Output's InvocationID.
 //
 // Transient errors (network errors, answers of status 5xx, 408 and 429, and
-// a poll that takes PollWait plus 30 s) are retried with exponential
+// a poll that takes its wait plus 30 s) are retried with exponential
 // backoff: 100 ms doubling up to MaxBackoff, each delay jittered to between
 // half and all of it, without a limit on the number of retries. Other
 // errors, such as the 404 of a session that is gone (errors.Is(err,
 // processes.ErrNotFound)) or the 410 of one closed while it was followed
 // (processes.ErrClosed, and the reason: processes.ErrIdleTimeout,
-// ErrForgotten, ErrReplaced, ErrShutdown), are returned at once. Follow
-// gives up only when ctx ends: give it a deadline to bound the retries. It
-// returns an error matching ctx.Err() when ctx ends, which also wraps the
-// error being retried then, if any (such as a refused connection), and
-// fn's error when fn fails; exit is -1 whenever
-// err is not nil. fn is called from the goroutine that called FollowCursor,
-// one call at a time.
+// ErrForgotten, ErrReplaced, ErrShutdown), are returned at once, as are a
+// base URL that no request can use (processes.ErrInvalid, see [NewClient])
+// and a 2xx answer that is not the handler's JSON (another server at the
+// base URL). Follow gives up only when ctx ends: give it a deadline to
+// bound the retries. It returns an error matching ctx.Err() when ctx ends,
+// which also wraps the error being retried then, if any (such as a refused
+// connection), and fn's error when fn fails; exit is -1 whenever err is
+// not nil. fn is called from the goroutine that called FollowCursor, one
+// call at a time.
+//
+// Sessions live in the server's Manager, so a Follow does not survive a
+// restart of the server: a Manager's Shutdown ends it with the 410
+// "shut_down" (processes.ErrShutdown); a server that died without one and
+// came back answers the 404 of a missing session once it serves again, or
+// ErrInvocationChanged if a session was started again under the ID.
 func (c *Client) FollowCursor(ctx context.Context, sid string, cur Cursor, fn func(processes.Output) error) (exit int, err error) {
 	wait := c.PollWait
 	if wait <= 0 {
@@ -144,8 +152,11 @@ func (c *Client) FollowCursor(ctx context.Context, sid string, cur Cursor, fn fu
 
 // transient reports whether Follow retries after err.
 func transient(err error) bool {
-	if errors.Is(err, errSeqRange) {
+	if errors.Is(err, errSeqRange) || errors.Is(err, errNotAPI) {
 		return false // the same answer again
+	}
+	if errors.Is(err, processes.ErrInvalid) {
+		return false // a bad base URL or session ID: no request was sent
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {
