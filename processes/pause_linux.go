@@ -75,9 +75,7 @@ func (p *process) pauseWith(ctx context.Context, how PauseMethod) error {
 func (p *process) undoPause(how PauseMethod) {
 	if p.cg != nil {
 		if how != PauseSignal {
-			done, cancel := context.WithCancel(context.Background())
-			cancel()
-			_ = p.cg.Thaw(done) // the write is made; the wait ends at once
+			_ = p.cg.ThawNow()
 		}
 		_, _ = p.cg.Signal(syscall.SIGCONT)
 		return

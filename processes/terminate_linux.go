@@ -49,8 +49,11 @@ func (m *Manager) terminate(ps []*process) {
 	bySig := map[syscall.Signal][]*process{}
 	for _, p := range running {
 		if p.cg != nil {
-			// Frozen members cannot run a handler: thaw, then signal.
-			_ = p.cg.Thaw(context.Background())
+			// Frozen members cannot run a handler: thaw, then signal;
+			// a signal is pending until the thaw takes effect. It is
+			// not waited for: under an ancestor frozen from outside it
+			// never comes, and SIGKILL after the grace kills anyway.
+			_ = p.cg.ThawNow()
 			_, _ = p.cg.Signal(p.stopSig)
 			_, _ = p.cg.Signal(syscall.SIGCONT)
 			continue

@@ -86,6 +86,9 @@ func (g *Group) Freeze(ctx context.Context) error { return errNeedsLinux }
 // Thaw returns an error wrapping errors.ErrUnsupported.
 func (g *Group) Thaw(ctx context.Context) error { return errNeedsLinux }
 
+// ThawNow returns an error wrapping errors.ErrUnsupported.
+func (g *Group) ThawNow() error { return errNeedsLinux }
+
 // Usage returns an error wrapping errors.ErrUnsupported.
 func (g *Group) Usage() (Usage, error) { return Usage{}, errNeedsLinux }
 

@@ -75,6 +75,14 @@ func (g *Group) Freeze(ctx context.Context) error { return g.freeze(ctx, "1") }
 // until ctx ends.
 func (g *Group) Thaw(ctx context.Context) error { return g.freeze(ctx, "0") }
 
+// ThawNow writes "0" to cgroup.freeze and returns without waiting: the
+// group's processes run again once the kernel has thawed them, unless an
+// ancestor is frozen. Signals sent to them meanwhile are pending, and
+// SIGKILL kills them even frozen.
+func (g *Group) ThawNow() error {
+	return g.do(func(dirfd int) error { return writeAt(dirfd, g.path, "cgroup.freeze", "0") })
+}
+
 func (g *Group) freeze(ctx context.Context, v string) error {
 	return g.do(func(dirfd int) error {
 		if err := writeAt(dirfd, g.path, "cgroup.freeze", v); err != nil {
