@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,6 +201,27 @@ func TestSessionsDieWithTheHost(t *testing.T) {
 			waitDone(t, start(t, next, processes.StartOptions{}, "true"))
 			assert.NoDirExists(t, cg, "the next Manager did not reap the dead host's cgroup")
 			require.NoError(t, next.Shutdown(t.Context()))
+		})
+	}
+}
+
+// TestInvalidLimits: a limit no kernel accepts is refused with ErrInvalid
+// before anything is made, with a cgroup and without alike.
+func TestInvalidLimits(t *testing.T) {
+	for _, mode := range containments(t) {
+		t.Run(mode.name, func(t *testing.T) {
+			m := newReal(t, mode.opt)
+			for _, l := range []processes.Limits{
+				{MemoryMax: -1},
+				{PidsMax: -1},
+				{CPUMax: -0.5},
+				{CPUMax: 0.001},
+				{CPUMax: math.NaN()},
+			} {
+				_, err := m.Start(exec.Command("true"), processes.StartOptions{Limits: l})
+				assert.ErrorIs(t, err, processes.ErrInvalid, "%+v", l)
+			}
+			assert.Zero(t, m.Len(), "a refused Start left a session")
 		})
 	}
 }

@@ -1,5 +1,11 @@
 package processes
 
+import (
+	"fmt"
+
+	"github.com/sessionkit/sessionkit/internal/cgroup"
+)
+
 // Containment says how a Manager keeps track of its sessions' process
 // trees, as [Manager.Containment] reports it.
 //
@@ -38,7 +44,9 @@ func (c Containment) String() string {
 // needs its cgroup controller enabled for the Manager's cgroup
 // (cgroup.subtree_control); where it is not, or without a cgroup, Start
 // fails with an error for which errors.Is(err, errors.ErrUnsupported) holds
-// and that names the controller, rather than run without the limit.
+// and that names the controller, rather than run without the limit. A
+// negative or NaN limit, or a CPUMax below 0.01, makes Start fail with
+// [ErrInvalid], with a cgroup or without.
 type Limits struct {
 	// MemoryMax is the most memory, in bytes, the tree may use before the
 	// kernel's OOM killer acts in it: memory.max. The session's
@@ -50,4 +58,14 @@ type Limits struct {
 	// CPUMax is how many CPUs' worth of time the tree may use, such as 0.5
 	// for half of one: cpu.max, with a 100 ms period; at least 0.01.
 	CPUMax float64
+}
+
+// validate returns an error wrapping ErrInvalid for a limit no kernel
+// accepts, whatever the containment, so that a Manager with a cgroup and
+// one without refuse the same Limits for the same reason.
+func (l Limits) validate() error {
+	if err := cgroup.Limits(l).Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
 }

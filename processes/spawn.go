@@ -67,7 +67,9 @@ func newID() string {
 // Start returns [ErrInvalid] for a nil cmd, one already started, one
 // whose Stdin, Stdout or Stderr is set (the session owns them), or one
 // whose SysProcAttr contradicts the session: a Pgid of another group, or,
-// on pipes, Setctty, Noctty or Foreground, which need a terminal;
+// on pipes, Setctty, Noctty or Foreground, which need a terminal, or
+// whose Limits hold a value no kernel accepts (negative, NaN, or a CPUMax
+// below 0.01), with or without a cgroup;
 // [ErrExists] for an ID in use; [ErrTooManySessions] past the Manager's
 // limits; [ErrClosed] after Shutdown; an error wrapping the *fs.PathError
 // of os.Stat, or syscall.ENOTDIR, when cmd.Dir is set and is not a
@@ -115,6 +117,9 @@ func (m *Manager) start(cmd *exec.Cmd, opts StartOptions) (*Session, error) {
 		return nil, ErrClosed
 	}
 	if err := checkDir(cmd.Dir); err != nil {
+		return nil, err
+	}
+	if err := opts.Limits.validate(); err != nil {
 		return nil, err
 	}
 	id := opts.ID

@@ -37,6 +37,13 @@ type limitFile struct {
 }
 
 // files returns the files l sets, or an error wrapping ErrLimit.
+// Validate returns an error wrapping [ErrLimit] for a limit the kernel
+// would refuse (as [Group.SetLimits] does, without a group), nil otherwise.
+func (l Limits) Validate() error {
+	_, err := l.files()
+	return err
+}
+
 func (l Limits) files() ([]limitFile, error) {
 	var fs []limitFile
 	if l.MemoryMax < 0 {
