@@ -152,7 +152,8 @@ func ExampleSessionID() {
 
 // FollowCursor resumes from a cursor kept from an earlier run; when the
 // session under that ID is another one by now, it says so instead of
-// skipping or repeating output.
+// skipping or repeating output, and the error names the current
+// invocation, from whose start the client may follow the new session.
 func ExampleClient_FollowCursor() {
 	m := processes.NewManager(0)
 	srv := httptest.NewServer(httpapi.NewHandler(m, httpapi.Options{}))
@@ -172,8 +173,22 @@ func ExampleClient_FollowCursor() {
 
 	_, err := c.FollowCursor(context.Background(), "build", cur, func(processes.Output) error { return nil })
 	fmt.Println(errors.Is(err, httpapi.ErrInvocationChanged))
+
+	var ae *httpapi.APIError
+	if !errors.As(err, &ae) {
+		return
+	}
+	exit, err := c.FollowCursor(context.Background(), "build", httpapi.Cursor{InvocationID: ae.InvocationID}, func(out processes.Output) error {
+		for _, ch := range out.Chunks {
+			fmt.Printf("%q\n", ch.Data)
+		}
+		return nil
+	})
+	fmt.Println(exit, err, ae.InvocationID == second.InvocationID())
 	// Output:
 	// true
+	// "another build\n"
+	// 0 <nil> true
 }
 
 // List finds the sessions of the caller's workspace after a page reload,
