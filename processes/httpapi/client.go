@@ -36,8 +36,10 @@ const maxErrorBody = 64 << 10
 // errors.Is matches against the errors of package processes
 // (processes.ErrNotFound for a 404, processes.ErrForgotten for a 410
 // "forgotten", and so on) and of this package, the error of the
-// http.Client for a failed request, and ctx.Err() (wrapped) when ctx ends
-// first.
+// http.Client for a failed request, ctx.Err() (wrapped) when ctx ends
+// first, and an error naming the base URL for a 2xx answer that is not the
+// handler's (a JSON body, or 204 for the routes without one), as from
+// another web application at that URL.
 //
 // Set the exported fields before the first call; after that a Client is safe
 // for concurrent use. Make one with [NewClient]; the zero Client has no base
@@ -287,6 +289,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusNoContent && !strings.HasPrefix(ct, "application/json") {
+			// The handler answers these routes 204: a page of another
+			// web application at the base URL did nothing.
+			return fmt.Errorf("httpapi: the %d answer to %s %s (Content-Type %q) is not the handler's 204: check the Client's base URL %q: %w",
+				resp.StatusCode, method, path, ct, c.base, errNotAPI)
+		}
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
@@ -295,7 +303,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		if errors.As(err, &se) || errors.As(err, &te) {
 			// Not an answer cut short: another server answered, and will
 			// again.
-			return fmt.Errorf("httpapi: the %d answer to %s %s is not the handler's JSON (%s): check the Client's base URL %q: %w",
+			return fmt.Errorf("httpapi: the %d answer to %s %s (Content-Type %q) is not the handler's JSON: check the Client's base URL %q: %w",
 				resp.StatusCode, method, path, resp.Header.Get("Content-Type"), c.base, errNotAPI)
 		}
 		return fmt.Errorf("httpapi: decoding the answer to %s %s: %w", method, path, err)

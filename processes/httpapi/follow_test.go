@@ -105,3 +105,33 @@ func TestPollWaitFitsTheHTTPClientTimeout(t *testing.T) {
 	require.NoError(t, err)
 	wantWait(2 * time.Second)
 }
+
+// The routes that answer no body (stdin, signal, resize, delete) answer
+// 204: a 200 page of another web application at the base URL is an error,
+// not a write that did nothing.
+func TestClientCallsRefuseAnswersOfAnotherServer(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{})
+	e.intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte("<!doctype html><p>an app</p>"))
+		return true
+	})
+	ctx := t.Context()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"Stdin", func() error { return e.c.Stdin(ctx, "s", []byte("rm -rf build\n")) }},
+		{"CloseStdin", func() error { return e.c.CloseStdin(ctx, "s") }},
+		{"Signal", func() error { return e.c.Signal(ctx, "s", "INT") }},
+		{"Resize", func() error { return e.c.Resize(ctx, "s", 24, 80) }},
+		{"Delete", func() error { return e.c.Delete(ctx, "s") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			assert.ErrorContains(t, err, "base URL")
+			assert.ErrorContains(t, err, "text/html")
+		})
+	}
+}
