@@ -39,11 +39,14 @@ const maxErrorBody = 64 << 10
 // http.Client for a failed request, ctx.Err() (wrapped) when ctx ends
 // first, and an error naming the base URL for a 2xx answer that is not the
 // handler's (a JSON body, or 204 for the routes without one), as from
-// another web application at that URL.
+// another web application at that URL. A session closed before the request
+// arrived (deleted, evicted as idle, shut down) is gone from the Manager
+// and answers 404, processes.ErrNotFound; only one closed while a request
+// waits on it (a long poll, Terminate) answers the 410 of its reason.
 //
 // Set the exported fields before the first call; after that a Client is safe
 // for concurrent use. Make one with [NewClient]; the zero Client has no base
-// URL and is not usable.
+// URL: each of its calls returns an error matching processes.ErrInvalid.
 type Client struct {
 	// Header is added to every request, for the credentials that
 	// Options.Authorize reads (Authorization, say). Nil adds nothing.
