@@ -42,7 +42,7 @@ const maxErrorBody = 64 << 10
 // another web application at that URL. A session closed before the request
 // arrived (deleted, evicted as idle, shut down) is gone from the Manager
 // and answers 404, processes.ErrNotFound; only one closed while a request
-// waits on it (a long poll, Terminate) answers the 410 of its reason.
+// waits on it (a long poll) answers the 410 of its reason.
 //
 // Set the exported fields before the first call; after that a Client is safe
 // for concurrent use. Make one with [NewClient]; the zero Client has no base
