@@ -49,7 +49,10 @@ const maxErrorBody = 64 << 10
 // URL: each of its calls returns an error matching processes.ErrInvalid.
 type Client struct {
 	// Header is added to every request, for the credentials that
-	// Options.Authorize reads (Authorization, say). Nil adds nothing.
+	// Options.Authorize reads (Authorization, say). Nil adds nothing. It
+	// must not change once the Client is in use: for credentials that
+	// expire, give NewClient an http.Client whose Transport adds them.
+	// An Authorize that refuses answers 401, which Follow returns at once.
 	Header http.Header
 	// PollWait is how long each poll of Follow asks the server to wait for
 	// output. Not positive means DefaultPollWait. The server caps it at its
