@@ -45,9 +45,9 @@ func TestAPIErrorUnwrap(t *testing.T) {
 		{401, "unauthorized", nil},
 		{403, "cross_origin", nil},
 		{400, "too_large", nil}, // a known code wins over the status
-		{400, "", processes.ErrInvalid},
-		{404, "", processes.ErrNotFound},
-		{410, "", processes.ErrClosed},
+		{400, "", nil},          // not the handler's answer: a proxy's, another application's
+		{404, "", nil},
+		{410, "", nil},
 		{404, "no_such_job", processes.ErrNotFound},
 		{410, "expired", processes.ErrClosed},
 		{409, "", nil},
@@ -277,4 +277,19 @@ func TestClientStdinAndSignalAfterExit(t *testing.T) {
 	assert.ErrorIs(t, e.c.CloseStdin(ctx, "none"), processes.ErrNoProcess)
 	assert.ErrorIs(t, e.c.Signal(ctx, "none", "INT"), processes.ErrNoProcess)
 	assert.ErrorIs(t, e.c.Resize(ctx, "none", 24, 80), processes.ErrNoProcess)
+}
+
+// A base URL without the handler's prefix reaches the server's 404 for
+// unknown paths, not the handler: that is not a session that does not
+// exist, and the Client does not say it is.
+func TestClientAtAWrongBaseURLIsNotNotFound(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{})
+	e.m.Register(&processes.Session{ID: "s"})
+	c := httpapi.NewClient(e.srv.URL+"/wrong/prefix", e.srv.Client())
+	_, err := c.Status(t.Context(), "s")
+	var ae *httpapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusNotFound, ae.Status)
+	assert.Empty(t, ae.Code)
+	assert.NotErrorIs(t, err, processes.ErrNotFound, "a 404 that is not the handler's taken for a missing session")
 }

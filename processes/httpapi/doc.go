@@ -176,7 +176,7 @@
 //	409 not_terminal         processes.ErrNotTerminal: resize of a pipe session
 //	409 exists               processes.ErrExists: Start with an ID in use in the caller's workspace
 //	409 invocation_changed   ErrInvocationChanged: invocation=ID names an earlier session of the ID
-//	409 cursor_ahead         ErrCursorAhead: since past the newest Seq without an invocation
+//	409 cursor_ahead         ErrCursorAhead: since past the newest Seq, with or without an invocation
 //	410 idle_timeout         processes.ErrIdleTimeout: the session was evicted as idle during the request
 //	410 forgotten            processes.ErrForgotten: DELETE or Manager.Forget during the request
 //	410 replaced             processes.ErrReplaced: another session was registered under the ID
@@ -205,9 +205,11 @@
 // error of package processes or of this package, so errors.Is(err,
 // processes.ErrNotFound) holds on the client side too, and
 // errors.Is(err, processes.ErrClosed) for every 410. A code the client does
-// not know, or none (a proxy's answer), unwraps by status: 400 to
+// not know (an embedder's own) unwraps by status: 400 to
 // processes.ErrInvalid, 404 to processes.ErrNotFound, 410 to
-// processes.ErrClosed.
+// processes.ErrClosed. An answer with no code is not the handler's (a
+// proxy's, or another application's at a base URL that lacks the prefix)
+// and unwraps to nothing: its 404 says nothing of any session.
 //
 // # Long polling
 //
@@ -371,7 +373,7 @@
 // [Client.PollWait], ask for merged chunks, page through answers cut by the
 // server's bound without waiting, advance the cursor, report polls with
 // chunks or missed bytes to their callback, retry transient errors
-// (network, 5xx) with capped exponential backoff and return the exit code
+// (network, 5xx, 408, 429) with capped exponential backoff and return the exit code
 // once all output was delivered, or at once on errors such as not_found, a
 // 410 of a closed session, invocation_changed or cursor_ahead.
 //

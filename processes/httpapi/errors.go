@@ -177,7 +177,7 @@ func StatusCode(status int) string {
 // *APIError; its Unwrap maps the code back to the error of package processes
 // or of this package, so errors.Is(err, processes.ErrNotFound) holds for a
 // 404 "not_found" and errors.Is(err, processes.ErrClosed) for a 410 of any
-// reason.
+// reason, but not for an answer that is not the handler's JSON error.
 //
 // An Options.Authorize or Options.Start function may return an *APIError
 // (or wrap one) to choose the status, code and message of the response
@@ -217,11 +217,17 @@ func (e *APIError) Error() string {
 // Unwrap returns the error that Code stands for, such as
 // [processes.ErrNotFound] for "not_found", [processes.ErrForgotten] for
 // "forgotten" and [processes.ErrInvalid] for "bad_request", or nil for a
-// code of this package that has none (such as "too_large"). For an empty
-// Code or one this package does not know, it goes by Status:
-// processes.ErrInvalid for 400, processes.ErrNotFound for 404,
-// processes.ErrClosed for 410, and nil for the others.
+// code of this package that has none (such as "too_large"). For a Code
+// this package does not know (an embedder's own, from Options.Authorize or
+// Options.Start), it goes by Status: processes.ErrInvalid for 400,
+// processes.ErrNotFound for 404, processes.ErrClosed for 410, and nil for
+// the others. For an empty Code it returns nil: the answer was not the
+// handler's (a proxy's, or another application's at a base URL that lacks
+// the prefix), so its 404 says nothing of any session.
 func (e *APIError) Unwrap() error {
+	if e.Code == "" {
+		return nil
+	}
 	for _, s := range sentinels {
 		if s.code == e.Code {
 			return s.err

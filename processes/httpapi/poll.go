@@ -144,7 +144,7 @@ func (h *handler) checkCursor(w http.ResponseWriter, s *processes.Session, inv s
 	switch {
 	case inv != "" && inv != cur:
 		writeJSON(w, http.StatusConflict, errorBody{
-			Error:        ErrInvocationChanged.Error() + ": the session was replaced since the cursor was taken",
+			Error:        ErrInvocationChanged.Error() + ": the session was replaced since the cursor was taken; start over from since=0 with the invocation_id of this answer",
 			Code:         CodeInvocationChanged,
 			InvocationID: cur,
 		})
