@@ -140,8 +140,11 @@ func (c *Client) FollowCursor(ctx context.Context, sid string, cur Cursor, fn fu
 		if n := len(out.Chunks); n > 0 {
 			cur.Seq = out.Chunks[n-1].Seq
 		}
-		more = out.More
-		if !out.Alive && !more {
+		// A page says more only when it carries chunks; one that says
+		// more with none (not this package's handler) is waited on like an
+		// empty poll, not asked again at once, which would spin.
+		more = out.More && len(out.Chunks) > 0
+		if !out.Alive && !out.More {
 			if out.Exit == nil {
 				return -1, nil
 			}

@@ -2,8 +2,10 @@ package httpapi_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,4 +136,30 @@ func TestClientCallsRefuseAnswersOfAnotherServer(t *testing.T) {
 			assert.ErrorContains(t, err, "text/html")
 		})
 	}
+}
+
+// A page that says more with no chunks (not this package's handler, which
+// says more only beside chunks) is waited on like an empty poll, not
+// asked again at once, which would spin.
+func TestFollowWaitsOnMoreWithoutChunks(t *testing.T) {
+	e := newEnv(t, nil, httpapi.Options{})
+	var polls, waited atomic.Int32
+	e.intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		n := polls.Add(1)
+		if r.URL.Query().Get("wait") != "" {
+			waited.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if n >= 3 {
+			_, _ = io.WriteString(w, `{"chunks":[],"exit":0,"alive":false,"lost_bytes":0,"missed":0,"invocation_id":"i","more":false}`)
+			return true
+		}
+		_, _ = io.WriteString(w, `{"chunks":[],"exit":null,"alive":true,"lost_bytes":0,"missed":0,"invocation_id":"i","more":true}`)
+		return true
+	})
+	code, err := e.c.Follow(t.Context(), "s", 0, func(processes.Output) error { return nil })
+	require.NoError(t, err)
+	assert.Zero(t, code)
+	assert.Equal(t, int32(3), polls.Load(), "polls")
+	assert.Equal(t, int32(3), waited.Load(), "polls that asked to wait")
 }
