@@ -69,8 +69,10 @@ type Client struct {
 // NewClient returns a Client for the handler at baseURL, an http or https
 // URL with a host that includes the prefix, as
 // "http://127.0.0.1:8080/api/sdk/processes". A baseURL without the prefix
-// reaches no route of the handler: the server's mux answers 404, which
-// matches processes.ErrNotFound like a missing session. Any other baseURL
+// reaches no route of the handler: the server's mux answers 404, an
+// *APIError with no code that matches no sentinel (a missing session is
+// the handler's 404 "not_found", which matches processes.ErrNotFound).
+// Any other baseURL
 // makes every call return an error matching processes.ErrInvalid without a
 // request, which Follow does not retry. A nil hc means http.DefaultClient.
 //
