@@ -232,3 +232,27 @@ func TestWaitEmptyWhileRemoved(t *testing.T) {
 		require.NoError(t, g.Close())
 	}
 }
+
+// TestThawNow: ThawNow writes the thaw and returns without waiting for it,
+// also under a frozen parent, where the thaw takes effect once the parent
+// is thawed.
+func TestThawNow(t *testing.T) {
+	g := cgroup.NewTestGroup(t)
+	child, err := cgroup.Create(filepath.Join(g.Path(), "child"))
+	require.NoError(t, err)
+	defer child.Close()
+
+	require.NoError(t, child.Freeze(waitCtx(t)))
+	require.NoError(t, g.Freeze(waitCtx(t)))
+	require.NoError(t, child.ThawNow(), "a thaw under a frozen parent")
+	frozen, err := child.Frozen()
+	require.NoError(t, err)
+	assert.True(t, frozen, "the parent still freezes the child")
+
+	require.NoError(t, g.Thaw(waitCtx(t)))
+	frozen, err = child.Frozen()
+	require.NoError(t, err)
+	assert.False(t, frozen, "the child's thaw took effect with its parent's")
+	require.NoError(t, child.Close())
+	assert.ErrorIs(t, child.ThawNow(), cgroup.ErrClosed)
+}
