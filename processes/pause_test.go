@@ -4,6 +4,7 @@ package processes_test
 
 import (
 	"context"
+	"errors"
 	"syscall"
 	"testing"
 	"time"
@@ -156,6 +157,33 @@ func TestExitedSessionIsNotPaused(t *testing.T) {
 			assert.False(t, s.Paused())
 			assert.ErrorIs(t, s.Pause(t.Context()), processes.ErrExited)
 			assert.NoError(t, s.Resume(t.Context()))
+		})
+	}
+}
+
+// TestPauseRacingTerminate: a Pause and a termination that race each
+// other never leave the tree paused through the grace: the graceful
+// signal's handler runs, however the two interleave.
+func TestPauseRacingTerminate(t *testing.T) {
+	for _, mode := range containments(t) {
+		t.Run(mode.name, func(t *testing.T) {
+			m := newReal(t, processes.WithKillGrace(time.Hour), mode.opt)
+			for range 20 {
+				s, err := m.Start(helperCmd(t, "exit-on-term"), processes.StartOptions{})
+				require.NoError(t, err)
+				waitFor(t, s, "ready")
+				paused := make(chan error, 1)
+				go func() { paused <- s.Pause(t.Context()) }()
+				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+				err = s.Terminate(ctx) // SIGKILL when it ends, after which the check fails
+				cancel()
+				require.NoError(t, err, "the tree stayed paused after the graceful signal")
+				assert.Equal(t, 7, waitDone(t, s), "the handler did not run")
+				if err := proctest.Recv(t, paused); err != nil && !errors.Is(err, processes.ErrExited) {
+					assert.ErrorIs(t, err, processes.ErrTerminating)
+				}
+				assert.False(t, s.Paused())
+			}
 		})
 	}
 }
