@@ -152,9 +152,11 @@ func (s *Session) Value() any {
 // keeps its memory, and is reported by [Session.Paused]; terminating it
 // resumes it first, so its handlers run. Pause counts as input activity.
 // It returns nil for a session already paused, [ErrNoProcess] for a session
-// without a process, [ErrExited] once the process exited, and ctx.Err()
-// when ctx ended before every member was stopped (the tree is then being
-// stopped; call Resume to undo). [Session.PauseWith] chooses the method.
+// without a process, [ErrTerminating] once its termination began (by
+// Terminate, Forget, the sweep or Shutdown; a Pause waiting then undoes its
+// stop), [ErrExited] once the process exited, and ctx.Err() when ctx ended
+// before every member was stopped (the tree is then being stopped; call
+// Resume to undo). [Session.PauseWith] chooses the method.
 func (s *Session) Pause(ctx context.Context) error {
 	proc, err := s.running()
 	if err != nil {
@@ -166,9 +168,10 @@ func (s *Session) Pause(ctx context.Context) error {
 // Resume continues a session that Pause or [Session.PauseWith] stopped:
 // cgroup.freeze 0 for a frozen cgroup, else SIGCONT to every member of the
 // tree (the cgroup's, or the process group and every descendant found),
-// and waits until the tree runs, or ctx ends. It counts as input activity, and returns nil
-// for a session that is not paused, [ErrNoProcess] for a session without a
-// process, and ctx.Err() when ctx ended first.
+// and waits until the tree runs, or ctx ends. It counts as input
+// activity, and returns nil for a session that is not paused,
+// [ErrNoProcess] for a session without a process, and ctx.Err() when ctx
+// ended first.
 func (s *Session) Resume(ctx context.Context) error {
 	proc, _ := s.input()
 	if proc == nil {
@@ -178,7 +181,8 @@ func (s *Session) Resume(ctx context.Context) error {
 }
 
 // Paused reports whether the session was paused by [Session.Pause] and not
-// resumed since. A session without a process is never paused.
+// resumed since. A session without a process, or whose process exited, is
+// never paused.
 func (s *Session) Paused() bool {
 	proc := s.process()
 	return proc != nil && proc.paused.Load()
