@@ -353,19 +353,7 @@ func TestAgentSurvivesAPanickingStart(t *testing.T) {
 			t.Cleanup(func() { require.NoError(t, m.Shutdown(context.Background())) })
 			a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m, Handler: tt.handler})
 			require.NoError(t, err)
-			require.NoError(t, a.Register(ctx))
-			_, err = st.Place(ctx, fleet.Placement{SessionID: "s", Now: time.Now(), TTL: time.Minute})
-			require.NoError(t, err)
-			payload, err := json.Marshal(fleet.StartPayload{Body: []byte(`{"id":"s","argv":["true"]}`), ClientID: "s"})
-			require.NoError(t, err)
-			require.NoError(t, st.Enqueue(ctx, time.Now(), &fleet.Command{ID: "c", HostID: "h", SessionID: "s", Kind: fleet.KindStart, Payload: payload}))
-			_, err = st.Send(ctx, "c", time.Now(), time.Minute, 1)
-			require.NoError(t, err)
-			n, err := a.ClaimOnce(ctx)
-			require.NoError(t, err)
-			require.Equal(t, 1, n)
-			c, err := st.Command(ctx, "c")
-			require.NoError(t, err)
+			c := startThrough(t, st, a, "true")
 			assert.Equal(t, tt.state, c.State, "command %+v", c)
 			if tt.state == fleet.CommandFailed {
 				assert.Contains(t, c.Error, "panicked")
@@ -377,6 +365,28 @@ func TestAgentSurvivesAPanickingStart(t *testing.T) {
 			assert.JSONEq(t, tt.result, string(c.Result))
 		})
 	}
+}
+
+// startThrough registers a's host "h", places session "s" on it, sends a
+// its start command "c" running program, has it claim and execute the
+// command, and returns the command as the Store then holds it.
+func startThrough(t *testing.T, st fleet.Store, a *fleet.Agent, program string) fleet.Command {
+	t.Helper()
+	ctx := t.Context()
+	require.NoError(t, a.Register(ctx))
+	_, err := st.Place(ctx, fleet.Placement{SessionID: "s", Now: time.Now(), TTL: time.Minute})
+	require.NoError(t, err)
+	payload, err := json.Marshal(fleet.StartPayload{Body: []byte(`{"id":"s","argv":["` + program + `"]}`), ClientID: "s"})
+	require.NoError(t, err)
+	require.NoError(t, st.Enqueue(ctx, time.Now(), &fleet.Command{ID: "c", HostID: "h", SessionID: "s", Kind: fleet.KindStart, Payload: payload}))
+	_, err = st.Send(ctx, "c", time.Now(), time.Minute, 1)
+	require.NoError(t, err)
+	n, err := a.ClaimOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	c, err := st.Command(ctx, "c")
+	require.NoError(t, err)
+	return c
 }
 
 // TestAgentBoundsTheStartAnswer: the agent keeps at most
@@ -400,20 +410,7 @@ func TestAgentBoundsTheStartAnswer(t *testing.T) {
 	})
 	a, err := fleet.NewAgent(fleet.AgentOptions{Host: fleet.Host{ID: "h", Capacity: 1}, Store: st, Manager: m, Handler: long})
 	require.NoError(t, err)
-	require.NoError(t, a.Register(ctx))
-	_, err = st.Place(ctx, fleet.Placement{SessionID: "s", Now: time.Now(), TTL: time.Minute})
-	require.NoError(t, err)
-	payload, err := json.Marshal(fleet.StartPayload{Body: []byte(`{"id":"s","argv":["cat"]}`), ClientID: "s"})
-	require.NoError(t, err)
-	require.NoError(t, st.Enqueue(ctx, time.Now(), &fleet.Command{ID: "c", HostID: "h", SessionID: "s", Kind: fleet.KindStart, Payload: payload}))
-	_, err = st.Send(ctx, "c", time.Now(), time.Minute, 1)
-	require.NoError(t, err)
-	n, err := a.ClaimOnce(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-
-	c, err := st.Command(ctx, "c")
-	require.NoError(t, err)
+	c := startThrough(t, st, a, "cat")
 	assert.Equal(t, fleet.CommandFailed, c.State, "got command %+v", c)
 	assert.LessOrEqual(t, len(c.Result), fleet.MaxStartAnswerBytes, "got a result of %d bytes", len(c.Result))
 	rec, err := st.Session(ctx, "s")
