@@ -113,13 +113,17 @@
 // member found in the fallback) and [Session.Resume] thaws it;
 // [Session.PauseWith] chooses the method, so that a tree can be stopped
 // by signal (each thread in state T, as job control does) even in a
-// cgroup. Package processes/wake puts idle programs to sleep this way.
+// cgroup. Terminating a paused session resumes it first, so that its
+// handlers run, and a Pause once termination began returns
+// [ErrTerminating]. Package processes/wake puts idle programs to sleep
+// this way.
 // [Session.Usage] reads CPU time, processes and, where the memory
 // controller is enabled, memory (cgroup files, or /proc in the fallback),
 // and [ActivityCPU] makes CPU use count as activity. [StartOptions].Limits
 // sets memory.max, pids.max and cpu.max where their controllers are
 // enabled, and fails with an errors.ErrUnsupported error naming the
-// controller where they are not, never silently.
+// controller where they are not, never silently; limits that cannot be
+// valid (negative, NaN, CPUMax below 0.01) are [ErrInvalid] in every mode.
 //
 // # The caller's command
 //
@@ -128,6 +132,10 @@
 // the Manager calls cmd.Wait, which reaps it at once, sets cmd.ProcessState
 // and retires the goroutine that exec.CommandContext keeps. Nothing else
 // writes to the command after Start returns: cmd.Process.Pid stays valid.
+// cmd.SysProcAttr is kept, with the session's own process group (or the
+// session leader's, with Setsid), cgroup and pidfd set over it; fields
+// that contradict the session (a Pgid of another group; on pipes Setctty,
+// Noctty, Foreground) are [ErrInvalid].
 // A command made with exec.CommandContext is cancelled as os/exec documents
 // when its context ends: cmd.Cancel (by default SIGKILL to the child
 // alone) and cmd.WaitDelay are honoured, and the session records the exit.
